@@ -1,0 +1,352 @@
+// The stream actor: owns one process's FFmpeg child and everything about its life: the wanted order
+// (start/stop) kept apart from the observed exec state, reconnect, stale detection and limits.
+import type { ExecState, ProcessConfig, ProcessOrder } from '../../shared/processConfig.ts';
+import { errorText } from '../../shared/errors.ts';
+import type {
+  ProcessStateDto,
+  ProgressDto,
+  ReportEntryDto,
+  StreamCommand,
+  StreamEvent,
+  StreamInit,
+  StreamSettings,
+} from '../../shared/protocol.ts';
+import { buildArgs, resolveConfig } from './command.ts';
+import { ExecStates } from './execStates.ts';
+import { FfmpegParser } from './ffmpegParse.ts';
+import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
+import { ResourceSampler } from './resources.ts';
+
+const TICK_MS = 1000;
+
+interface Run {
+  runner: FfmpegRunner;
+  parser: FfmpegParser;
+  sampler: ResourceSampler | null;
+  createdAt: number;
+  /** Why drake ended this run itself, if it did (stop, limit, stale); goes into the report. */
+  endReason: string | null;
+  /** True when drake ended the run on a command: no reconnect afterwards. */
+  intentional: boolean;
+  lastProgressAt: number;
+  lastProgressKey: string;
+  cpuOverSince: number | null;
+  memOverSince: number | null;
+}
+
+function emptyProgress(): ProgressDto {
+  return { inputs: [], outputs: [], frame: 0, packet: 0, fps: 0, q: 0, size_kb: 0, time: 0, bitrate_kbit: 0, speed: 0, drop: 0, dup: 0 };
+}
+
+export class StreamActor {
+  readonly #id: string;
+  readonly #settings: StreamSettings;
+  readonly #emit: (event: StreamEvent) => void;
+  #config: ProcessConfig;
+  #order: ProcessOrder;
+  readonly #exec: ExecStates;
+  #run: Run | null = null;
+  /** The last run's parser stays readable after it ends, as Core's report does. */
+  #lastParser: FfmpegParser;
+  #lastCreatedAt = 0;
+  /** How the last run ended, shown in the report until the next run starts. */
+  #lastExit: Pick<ReportEntryDto, 'exited_at' | 'exit_state' | 'exit_code' | 'exit_reason'> | null = null;
+  #command: string[] = [];
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #reconnectAt = 0;
+  #ticker: NodeJS.Timeout | null = null;
+  #resources = { cpu_usage: 0, memory_bytes: 0 };
+  /** Serialises commands so that start/stop/update never interleave. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
+    this.#id = init.processId;
+    this.#settings = init.settings;
+    this.#config = init.config;
+    this.#order = init.order;
+    this.#emit = emit;
+    this.#exec = new ExecStates(init.recoveredFrom ? 'failed' : 'finished');
+    this.#lastParser = this.#newParser();
+    if (init.recoveredFrom) {
+      this.#lastParser.feed(`[drake] ${init.recoveredFrom}`);
+      if (this.#order === 'start') this.#scheduleReconnect();
+    } else if (this.#order === 'start') {
+      void this.#enqueue(() => this.#spawn());
+    }
+  }
+
+  command(cmd: StreamCommand): Promise<void> {
+    return this.#enqueue(async () => {
+      switch (cmd) {
+        case 'start':
+          this.#order = 'start';
+          this.#cancelReconnect();
+          if (!this.#run) await this.#spawn();
+          return;
+        case 'stop':
+          this.#order = 'stop';
+          this.#cancelReconnect();
+          await this.#endRun('stopped by command');
+          return;
+        case 'restart':
+          // Core kills and relies on reconnect (so reconnect=false leaves it stopped); drake restarts
+          // at once, which is what the command promises. No-op when the order is stop, as in Core.
+          if (this.#order !== 'start') return;
+          this.#cancelReconnect();
+          await this.#endRun('restarted by command');
+          await this.#spawn();
+          return;
+        case 'reload':
+          this.#cancelReconnect();
+          if (this.#order !== 'start') {
+            this.#command = buildArgs(resolveConfig(this.#config, this.#ctx()));
+            return;
+          }
+          await this.#endRun('reloaded by command');
+          await this.#spawn();
+          return;
+      }
+    });
+  }
+
+  /** A new config (PUT): the running child is replaced when the order is start. */
+  update(config: ProcessConfig): Promise<void> {
+    return this.#enqueue(async () => {
+      const wasRunning = this.#run !== null || this.#reconnectTimer !== null;
+      this.#cancelReconnect();
+      await this.#endRun('config updated');
+      this.#config = config;
+      this.#command = [];
+      if (this.#order === 'start' && (wasRunning || config.autostart)) await this.#spawn();
+    });
+  }
+
+  state(): ProcessStateDto {
+    const parser = this.#run?.parser ?? this.#lastParser;
+    const progress = emptyProgress();
+    const sample = parser.progress;
+    if (sample) Object.assign(progress, sample);
+    progress.inputs = parser.progressIO('input', this.#config.input.map((io) => io.id));
+    progress.outputs = parser.progressIO('output', this.#config.output.map((io) => io.id));
+    const running = this.#run !== null;
+    return {
+      order: this.#order,
+      exec: this.#exec.state,
+      runtime_seconds: Math.floor(this.#exec.age / 1000),
+      reconnect_seconds: this.#reconnectTimer ? Math.max(0, Math.ceil((this.#reconnectAt - Date.now()) / 1000)) : -1,
+      last_logline: parser.lastLogline,
+      progress,
+      memory_bytes: running ? this.#resources.memory_bytes : 0,
+      cpu_usage: running ? this.#resources.cpu_usage : 0,
+      command: this.#command.length ? this.#command : this.#tryBuildCommand(),
+    };
+  }
+
+  report(): ReportEntryDto {
+    if (this.#run) return { created_at: this.#run.createdAt, prelude: this.#run.parser.prelude, log: this.#run.parser.log };
+    return { created_at: this.#lastCreatedAt, prelude: this.#lastParser.prelude, log: this.#lastParser.log, ...(this.#lastExit ?? {}) };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelReconnect();
+    await this.#enqueue(() => this.#endRun('drake is shutting down'));
+  }
+
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(job, job);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #ctx() {
+    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl };
+  }
+
+  #tryBuildCommand(): string[] {
+    try {
+      return buildArgs(resolveConfig(this.#config, this.#ctx()));
+    } catch {
+      return [];
+    }
+  }
+
+  #newParser(): FfmpegParser {
+    return new FfmpegParser({ maxLogLines: this.#settings.maxLogLines });
+  }
+
+  #setState(to: ExecState, reason?: string): void {
+    const from = this.#exec.state;
+    if (from === to) return;
+    if (!this.#exec.set(to)) {
+      // A transition outside Core's table means drake's own bookkeeping is off: go through the
+      // nearest legal path rather than report an impossible state.
+      if (to === 'starting' || !this.#exec.set('failed')) return;
+    }
+    this.#emit({ event: 'stream.statechange', from, to: this.#exec.state, ...(reason ? { reason } : {}) });
+  }
+
+  async #spawn(): Promise<void> {
+    if (this.#closed || this.#run) return;
+    const parser = this.#newParser();
+    this.#lastParser = parser;
+    this.#lastExit = null;
+    this.#lastCreatedAt = Math.floor(Date.now() / 1000);
+    this.#setState('starting');
+    let args: string[];
+    try {
+      args = buildArgs(resolveConfig(this.#config, this.#ctx()));
+    } catch (err) {
+      const text = `invalid process config: ${errorText(err)}`;
+      parser.feed(`[drake] ${text}`);
+      this.#lastExit = { exited_at: Math.floor(Date.now() / 1000), exit_state: 'failed', exit_code: null, exit_reason: text };
+      this.#setState('failed', text);
+      this.#afterExit(text);
+      return;
+    }
+    this.#command = args;
+    const runner = new FfmpegRunner({
+      binary: this.#settings.ffmpegBinary,
+      args,
+      stopTimeoutMs: this.#settings.stopTimeoutMs,
+      onLine: (line) => parser.feed(line),
+    });
+    const run: Run = {
+      runner,
+      parser,
+      sampler: runner.pid ? new ResourceSampler(runner.pid) : null,
+      createdAt: this.#lastCreatedAt,
+      endReason: null,
+      intentional: false,
+      lastProgressAt: Date.now(),
+      lastProgressKey: '',
+      cpuOverSince: null,
+      memOverSince: null,
+    };
+    this.#run = run;
+    if (runner.pid) {
+      this.#emit({ event: 'stream.spawned', pid: runner.pid });
+      this.#setState('running');
+      this.#startTicker();
+    }
+    void runner.exited.then((exit) => this.#onExit(run, exit));
+  }
+
+  #onExit(run: Run, exit: ExitInfo): void {
+    if (this.#run === run) this.#run = null;
+    this.#stopTicker();
+    if (run.runner.pid) this.#emit({ event: 'stream.exited', pid: run.runner.pid });
+    let to: ExecState;
+    let reason: string;
+    if (exit.spawnError) {
+      to = 'failed';
+      reason = `cannot start FFmpeg (${this.#settings.ffmpegBinary}): ${exit.spawnError}`;
+      run.parser.feed(`[drake] ${reason}`);
+    } else if (exit.signal) {
+      to = 'killed';
+      reason = run.endReason ?? `FFmpeg was killed by ${exit.signal}`;
+    } else if (exit.code === 0 || exit.code === 255) {
+      // 255 is FFmpeg's exit status after a signal-initiated clean stop.
+      to = 'finished';
+      reason = run.endReason ?? `FFmpeg exited with status ${exit.code}`;
+    } else {
+      to = 'failed';
+      reason = run.endReason ?? `FFmpeg exited with status ${exit.code}`;
+    }
+    if (!run.endReason && !exit.spawnError) run.parser.feed(`[drake] ${reason}`);
+    this.#lastExit = { exited_at: Math.floor(Date.now() / 1000), exit_state: to, exit_code: exit.code, exit_reason: reason };
+    this.#setState(to, reason);
+    this.#emit({
+      event: 'stream.runended',
+      entry: { created_at: run.createdAt, prelude: run.parser.prelude, log: run.parser.log, ...this.#lastExit },
+    });
+    if (!run.intentional) this.#afterExit(reason);
+  }
+
+  /** Exit that drake did not ask for: reconnect if the order is still start. */
+  #afterExit(_reason: string): void {
+    if (this.#closed || this.#order !== 'start') return;
+    if (this.#config.reconnect) this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (!this.#config.reconnect || this.#closed) return;
+    this.#cancelReconnect();
+    const delay = this.#config.reconnect_delay_seconds * 1000;
+    this.#reconnectAt = Date.now() + delay;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#order === 'start') void this.#enqueue(() => this.#spawn());
+    }, delay);
+  }
+
+  #cancelReconnect(): void {
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+  }
+
+  /** Ends the current run gracefully and waits for it; reason is logged. */
+  async #endRun(reason: string): Promise<void> {
+    const run = this.#run;
+    if (!run) return;
+    run.endReason = reason;
+    run.intentional = true;
+    run.parser.feed(`[drake] ${reason}`);
+    this.#setState('finishing', reason);
+    await run.runner.stop();
+  }
+
+  /** Kills the run for a limit or stale input; the order stays start so reconnect applies. */
+  #abortRun(run: Run, reason: string, graceful: boolean): void {
+    if (run.endReason !== null) return;
+    run.endReason = reason;
+    run.parser.feed(`[drake] ${reason}`);
+    void (graceful ? run.runner.stop() : run.runner.kill());
+  }
+
+  #startTicker(): void {
+    this.#stopTicker();
+    this.#ticker = setInterval(() => void this.#tick(), TICK_MS);
+    this.#ticker.unref();
+  }
+
+  #stopTicker(): void {
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker = null;
+  }
+
+  async #tick(): Promise<void> {
+    const run = this.#run;
+    if (!run || run.endReason !== null) return;
+    const now = Date.now();
+    const cfg = this.#config;
+
+    const p = run.parser.progress;
+    const key = p ? `${p.frame}/${p.size_kb}/${p.time}` : '';
+    if (key !== run.lastProgressKey) {
+      run.lastProgressKey = key;
+      run.lastProgressAt = now;
+    }
+    if (cfg.stale_timeout_seconds > 0 && now - run.lastProgressAt > cfg.stale_timeout_seconds * 1000) {
+      this.#abortRun(run, `stale: no progress for ${cfg.stale_timeout_seconds} s, stopping FFmpeg`, true);
+      return;
+    }
+
+    const sample = run.sampler ? await run.sampler.sample() : null;
+    if (!sample || this.#run !== run || run.endReason !== null) return;
+    this.#resources = sample;
+    const { cpu_usage: cpuLimit, memory_mbytes: memLimit, waitfor_seconds: waitfor } = cfg.limits;
+    run.cpuOverSince = cpuLimit > 0 && sample.cpu_usage > cpuLimit ? (run.cpuOverSince ?? now) : null;
+    const memLimitBytes = memLimit * 1024 * 1024;
+    run.memOverSince = memLimit > 0 && sample.memory_bytes > memLimitBytes ? (run.memOverSince ?? now) : null;
+    const waitMs = waitfor * 1000;
+    if (run.cpuOverSince !== null && now - run.cpuOverSince >= waitMs) {
+      this.#abortRun(run, `killed: CPU limit exceeded (${sample.cpu_usage.toFixed(1)} % > ${cpuLimit} % for ${waitfor} s)`, false);
+    } else if (run.memOverSince !== null && now - run.memOverSince >= waitMs) {
+      const mb = (sample.memory_bytes / 1048576).toFixed(1);
+      this.#abortRun(run, `killed: memory limit exceeded (${mb} MB > ${memLimit} MB for ${waitfor} s)`, false);
+    }
+  }
+}

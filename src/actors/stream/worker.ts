@@ -1,0 +1,46 @@
+// Entry of a stream actor's worker thread: exposes the StreamActor over comlink on the port the
+// supervisor handed over, and posts events on the same port so they stay ordered with replies.
+import type { MessagePort } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { nodeEndpoint } from '../../shared/comlinkNode.ts';
+import { serializeError } from '../../shared/errors.ts';
+import type { CallResult, StreamActorApi, StreamEvent, StreamInit } from '../../shared/protocol.ts';
+import { StreamActor } from './StreamActor.ts';
+
+const port = (workerData as { port: MessagePort }).port;
+let actor: StreamActor | null = null;
+
+async function guard<T>(fn: () => T | Promise<T>): Promise<CallResult<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}
+
+function need(): StreamActor {
+  if (!actor) throw new Error('stream actor not initialised');
+  return actor;
+}
+
+const api: StreamActorApi = {
+  init: (init: StreamInit) =>
+    guard(() => {
+      if (actor) throw new Error('stream actor already initialised');
+      actor = new StreamActor(init, (event: StreamEvent) => port.postMessage(event));
+    }),
+  command: (cmd) => guard(() => need().command(cmd)),
+  update: (config) => guard(() => need().update(config)),
+  state: () => guard(() => need().state()),
+  report: () => guard(() => need().report()),
+  close: () => guard(() => actor?.close()),
+  crash: () =>
+    guard(() => {
+      setImmediate(() => {
+        throw new Error('forced crash (test hook)');
+      });
+    }),
+};
+
+Comlink.expose(api, nodeEndpoint(port));

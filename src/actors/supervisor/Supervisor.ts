@@ -1,0 +1,446 @@
+// The root actor (main thread): registry of processes, persistence, one stream actor (worker) per
+// process, and recovery of a worker that dies. It never waits on FFmpeg itself: actors do.
+import { readFileSync } from 'node:fs';
+import type { DrakeConfig } from '../../shared/config.ts';
+import { ConflictError, errorText, LimitError, NotFoundError, ValidationError, WorkerClosedError } from '../../shared/errors.ts';
+import { TypedEmitter } from '../../shared/events.ts';
+import { Logger } from '../../shared/log.ts';
+import {
+  parseProcessConfig,
+  shortId,
+  type ExecState,
+  type ProcessConfig,
+  type ProcessOrder,
+} from '../../shared/processConfig.ts';
+import type { ProcessStateDto, ReportEntryDto, StreamCommand, StreamEvent, StreamSettings } from '../../shared/protocol.ts';
+import { CommandError, normalizeIds, resolveConfig } from '../stream/command.ts';
+import type { FfmpegBinary } from './ffmpegBinary.ts';
+import { Store, type Metadata, type StoredProcess } from './Store.ts';
+import { StreamHandle } from './StreamHandle.ts';
+
+const log = new Logger('Supervisor');
+
+export type ProcessFilter = 'config' | 'state' | 'report' | 'metadata';
+export const PROCESS_FILTERS: readonly ProcessFilter[] = ['config', 'state', 'report', 'metadata'];
+
+export interface ReportDto extends ReportEntryDto {
+  history: ReportEntryDto[];
+}
+
+export interface ProcessDto {
+  id: string;
+  type: 'ffmpeg';
+  reference: string;
+  created_at: number;
+  updated_at: number;
+  config?: ProcessConfig;
+  state?: ProcessStateDto;
+  report?: ReportDto;
+  metadata?: Metadata | null;
+}
+
+export interface ListQuery {
+  ids?: string[];
+  reference?: string;
+  idpattern?: string;
+  refpattern?: string;
+  filter: readonly ProcessFilter[];
+}
+
+export interface SupervisorEvents {
+  newprocess: [id: string];
+  deleteprocess: [id: string];
+  statechange: [id: string, from: ExecState, to: ExecState, reason: string | undefined];
+}
+
+export interface SupervisorOptions {
+  config: DrakeConfig;
+  ffmpeg: FfmpegBinary;
+  diskDir: string;
+  memfsUrl: string;
+}
+
+interface Entry {
+  stored: StoredProcess;
+  metadata: Metadata;
+  handle: StreamHandle;
+  history: ReportEntryDto[];
+  /** The run that ended last: still the "current" report until the next run starts (as in Core). */
+  lastEnded: ReportEntryDto | null;
+  /** Last state seen, served while a worker is being replaced. */
+  exec: ExecState;
+  lastReason: string;
+  pid: number | null;
+  crashes: number;
+  lastCrashAt: number;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** SIGKILLs pid only if it still runs our FFmpeg binary: a pid may have been reused since we saw it. */
+function killIfOurs(pid: number, binary: string): void {
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0];
+    if (argv0 === binary) process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+export class Supervisor {
+  readonly observer = new TypedEmitter<SupervisorEvents>();
+  readonly #opts: SupervisorOptions;
+  readonly #store: Store;
+  readonly #settings: StreamSettings;
+  readonly #entries = new Map<string, Entry>();
+  #systemMetadata: Metadata = {};
+  #closing = false;
+
+  private constructor(opts: SupervisorOptions, store: Store) {
+    this.#opts = opts;
+    this.#store = store;
+    this.#settings = {
+      ffmpegBinary: opts.ffmpeg.path,
+      diskDir: opts.diskDir,
+      memfsUrl: opts.memfsUrl,
+      maxLogLines: opts.config.ffmpeg.log.max_lines,
+      stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
+    };
+  }
+
+  /** Loads the store and brings every process back; those with order=start start again. */
+  static async open(opts: SupervisorOptions): Promise<Supervisor> {
+    const store = new Store(opts.config.db.dir);
+    const sup = new Supervisor(opts, store);
+    const data = await store.load();
+    sup.#systemMetadata = data.systemMetadata;
+    await Promise.all(
+      data.processes.map((stored) => sup.#spawnEntry(stored, data.processMetadata[stored.id] ?? {}, [])),
+    );
+    log.info(`loaded ${data.processes.length} process(es) from ${store.file}`);
+    return sup;
+  }
+
+  get storeFile(): string {
+    return this.#store.file;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  async #spawnEntry(stored: StoredProcess, metadata: Metadata, history: ReportEntryDto[], recoveredFrom?: string): Promise<Entry> {
+    const handle = new StreamHandle(stored.id);
+    const prev = this.#entries.get(stored.id);
+    const entry: Entry = prev ?? {
+      stored,
+      metadata,
+      handle,
+      history,
+      lastEnded: null,
+      exec: recoveredFrom ? 'failed' : 'finished',
+      lastReason: '',
+      pid: null,
+      crashes: 0,
+      lastCrashAt: 0,
+    };
+    entry.handle = handle;
+    this.#entries.set(stored.id, entry);
+    this.#wire(entry, handle);
+    await handle.init({
+      processId: stored.id,
+      config: stored.config,
+      order: stored.order,
+      settings: this.#settings,
+      ...(recoveredFrom ? { recoveredFrom } : {}),
+    });
+    return entry;
+  }
+
+  #wire(entry: Entry, handle: StreamHandle): void {
+    handle.on('event', (ev) => this.#onEvent(entry, handle, ev));
+    handle.on('died', (reason, expected) => {
+      if (expected || this.#closing || entry.handle !== handle) return;
+      void this.#recover(entry, reason);
+    });
+  }
+
+  #onEvent(entry: Entry, handle: StreamHandle, ev: StreamEvent): void {
+    if (entry.handle !== handle) return;
+    switch (ev.event) {
+      case 'stream.statechange':
+        if (ev.to === 'starting') this.#archive(entry);
+        entry.exec = ev.to;
+        if (ev.reason) entry.lastReason = ev.reason;
+        this.observer.safeEmit('statechange', entry.stored.id, ev.from, ev.to, ev.reason);
+        return;
+      case 'stream.spawned':
+        entry.pid = ev.pid;
+        return;
+      case 'stream.exited':
+        if (entry.pid === ev.pid) entry.pid = null;
+        return;
+      case 'stream.runended':
+        entry.lastEnded = ev.entry;
+        return;
+    }
+  }
+
+  #archive(entry: Entry): void {
+    if (!entry.lastEnded) return;
+    entry.history.push(entry.lastEnded);
+    entry.lastEnded = null;
+    while (entry.history.length > this.#opts.config.ffmpeg.log.max_history) entry.history.shift();
+  }
+
+  /** A worker died without being asked to: its FFmpeg must not outlive it, and the process comes back. */
+  async #recover(entry: Entry, reason: string): Promise<void> {
+    const id = entry.stored.id;
+    log.error(`process ${id}: ${reason}; restarting its stream actor`);
+    if (entry.pid !== null) killIfOurs(entry.pid, this.#settings.ffmpegBinary);
+    entry.pid = null;
+    // The crash is an ended run of its own in the report, whatever the dead worker's log held.
+    this.#archive(entry);
+    const t0 = Math.floor(Date.now() / 1000);
+    entry.lastEnded = {
+      created_at: t0,
+      prelude: [],
+      log: [[String(t0), `[drake] ${reason}`]],
+      exited_at: t0,
+      exit_state: 'failed',
+      exit_code: null,
+      exit_reason: reason,
+    };
+    const from = entry.exec;
+    entry.exec = 'failed';
+    entry.lastReason = reason;
+    if (from !== 'failed') this.observer.safeEmit('statechange', id, from, 'failed', reason);
+    // A worker that keeps dying is restarted with a growing delay instead of in a tight loop.
+    const t = Date.now();
+    entry.crashes = t - entry.lastCrashAt < 60_000 ? entry.crashes + 1 : 1;
+    entry.lastCrashAt = t;
+    const delay = Math.min(30_000, 100 * 2 ** (entry.crashes - 1));
+    await new Promise((r) => setTimeout(r, delay));
+    if (this.#closing || this.#entries.get(id) !== entry) return;
+    try {
+      await this.#spawnEntry(entry.stored, entry.metadata, entry.history, reason);
+    } catch (err) {
+      log.error(`process ${id}: cannot restart its stream actor: ${errorText(err)}`);
+    }
+  }
+
+  #get(id: string): Entry {
+    const e = this.#entries.get(id);
+    if (!e) throw new NotFoundError(`Unknown process ID: ${id}`);
+    return e;
+  }
+
+  #persist(): Promise<void> {
+    const processMetadata: Record<string, Metadata> = {};
+    for (const [id, e] of this.#entries) processMetadata[id] = e.metadata;
+    return this.#store.save({
+      processes: [...this.#entries.values()].map((e) => e.stored),
+      processMetadata,
+      systemMetadata: this.#systemMetadata,
+    });
+  }
+
+  /** Fills ids and checks that the addresses resolve, so a config that can never run is refused up front. */
+  #prepare(config: ProcessConfig): ProcessConfig {
+    const withId = config.id ? config : { ...config, id: shortId() };
+    try {
+      const normalized = normalizeIds(withId);
+      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl });
+      return normalized;
+    } catch (err) {
+      if (err instanceof CommandError) throw new ValidationError('Invalid process config', err.details.length ? err.details : [err.message]);
+      throw err;
+    }
+  }
+
+  #checkCapacity(exceptId: string | null): void {
+    const max = this.#opts.config.ffmpeg.max_processes;
+    if (max <= 0) return;
+    let started = 0;
+    for (const [id, e] of this.#entries) if (id !== exceptId && e.stored.order === 'start') started++;
+    if (started >= max) throw new LimitError(`max. number of running processes (${max}) reached`);
+  }
+
+  async add(input: unknown): Promise<ProcessConfig> {
+    const config = this.#prepare(parseProcessConfig(input));
+    if (this.#entries.has(config.id)) throw new ConflictError(`process already exists: ${config.id}`);
+    const order: ProcessOrder = config.autostart ? 'start' : 'stop';
+    if (order === 'start') this.#checkCapacity(null);
+    const t = now();
+    const stored: StoredProcess = { id: config.id, reference: config.reference, config, created_at: t, updated_at: t, order };
+    await this.#spawnEntry(stored, {}, []);
+    await this.#persist();
+    this.observer.safeEmit('newprocess', config.id);
+    log.info(`process ${config.id} added (order ${order})`);
+    return config;
+  }
+
+  /** PUT: the body is merged over the current config at the top level, as Core does; a new id renames. */
+  async update(id: string, body: unknown): Promise<ProcessConfig> {
+    const entry = this.#get(id);
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('Invalid process config', ['(root): expected an object']);
+    const merged = { ...entry.stored.config, ...(body as Record<string, unknown>) };
+    const config = this.#prepare(parseProcessConfig(merged));
+    if (config.id !== id && this.#entries.has(config.id)) throw new ConflictError(`process already exists: ${config.id}`);
+    await entry.handle.update(config);
+    entry.stored = { ...entry.stored, id: config.id, reference: config.reference, config, updated_at: now() };
+    if (config.id !== id) {
+      this.#entries.delete(id);
+      this.#entries.set(config.id, entry);
+      log.info(`process ${id} renamed to ${config.id}`);
+    }
+    await this.#persist();
+    return config;
+  }
+
+  async remove(id: string): Promise<void> {
+    const entry = this.#get(id);
+    this.#entries.delete(id);
+    await entry.handle.close();
+    await this.#persist();
+    this.observer.safeEmit('deleteprocess', id);
+    log.info(`process ${id} deleted`);
+  }
+
+  async command(id: string, cmd: StreamCommand): Promise<void> {
+    const entry = this.#get(id);
+    if (cmd === 'start' && entry.stored.order !== 'start') this.#checkCapacity(id);
+    const order: ProcessOrder | null = cmd === 'start' ? 'start' : cmd === 'stop' ? 'stop' : null;
+    if (order && order !== entry.stored.order) {
+      entry.stored = { ...entry.stored, order };
+      await this.#persist();
+    }
+    await entry.handle.command(cmd);
+  }
+
+  async state(id: string): Promise<ProcessStateDto> {
+    const entry = this.#get(id);
+    try {
+      return await entry.handle.state();
+    } catch (err) {
+      if (!(err instanceof WorkerClosedError)) throw err;
+      return this.#fallbackState(entry);
+    }
+  }
+
+  /** What can be said of a process whose worker is being replaced. */
+  #fallbackState(entry: Entry): ProcessStateDto {
+    return {
+      order: entry.stored.order,
+      exec: entry.exec,
+      runtime_seconds: 0,
+      reconnect_seconds: -1,
+      last_logline: `[drake] ${entry.lastReason}`,
+      progress: { inputs: [], outputs: [], frame: 0, packet: 0, fps: 0, q: 0, size_kb: 0, time: 0, bitrate_kbit: 0, speed: 0, drop: 0, dup: 0 },
+      memory_bytes: 0,
+      cpu_usage: 0,
+      command: [],
+    };
+  }
+
+  async report(id: string): Promise<ReportDto> {
+    const entry = this.#get(id);
+    let current: ReportEntryDto = { created_at: 0, prelude: [], log: [] };
+    try {
+      current = await entry.handle.report();
+    } catch (err) {
+      if (!(err instanceof WorkerClosedError)) throw err;
+    }
+    return { ...current, history: [...entry.history] };
+  }
+
+  config(id: string): ProcessConfig {
+    return this.#get(id).stored.config;
+  }
+
+  async get(id: string, filter: readonly ProcessFilter[] = PROCESS_FILTERS): Promise<ProcessDto> {
+    const e = this.#get(id);
+    const s = e.stored;
+    const dto: ProcessDto = { id: s.id, type: 'ffmpeg', reference: s.reference, created_at: s.created_at, updated_at: s.updated_at };
+    if (filter.includes('config')) dto.config = s.config;
+    if (filter.includes('state')) dto.state = await this.state(id);
+    if (filter.includes('report')) dto.report = await this.report(id);
+    if (filter.includes('metadata')) dto.metadata = Object.keys(e.metadata).length ? e.metadata : null;
+    return dto;
+  }
+
+  async list(q: ListQuery): Promise<ProcessDto[]> {
+    const idRe = q.idpattern ? globToRegExp(q.idpattern) : null;
+    const refRe = q.refpattern ? globToRegExp(q.refpattern) : null;
+    const ids = [...this.#entries.values()]
+      .map((e) => e.stored)
+      .filter(
+        (s) =>
+          (!q.ids || q.ids.includes(s.id)) &&
+          (q.reference === undefined || s.reference === q.reference) &&
+          (!idRe || idRe.test(s.id)) &&
+          (!refRe || refRe.test(s.reference)),
+      )
+      .map((s) => s.id);
+    return Promise.all(ids.map((id) => this.get(id, q.filter)));
+  }
+
+  getMetadata(id: string, key?: string): unknown {
+    const meta = this.#get(id).metadata;
+    if (key === undefined) return Object.keys(meta).length ? meta : null;
+    if (!(key in meta)) throw new NotFoundError(`Unknown metadata key: ${key}`);
+    return meta[key];
+  }
+
+  /** `null` deletes the key, as in Core. */
+  async setMetadata(id: string, key: string, value: unknown): Promise<unknown> {
+    const entry = this.#get(id);
+    if (value === null) delete entry.metadata[key];
+    else entry.metadata[key] = value;
+    await this.#persist();
+    return value;
+  }
+
+  getSystemMetadata(key?: string): unknown {
+    const meta = this.#systemMetadata;
+    if (key === undefined) return Object.keys(meta).length ? meta : null;
+    if (!(key in meta)) throw new NotFoundError(`Unknown metadata key: ${key}`);
+    return meta[key];
+  }
+
+  async setSystemMetadata(key: string, value: unknown): Promise<unknown> {
+    if (value === null) delete this.#systemMetadata[key];
+    else this.#systemMetadata[key] = value;
+    await this.#persist();
+    return value;
+  }
+
+  /** Test hook: makes a process's worker throw an uncaught exception. */
+  async crashWorkerForTest(id: string): Promise<void> {
+    await this.#get(id).handle.crashForTest();
+  }
+
+  /** FFmpeg pid of a process, when one runs (tests kill it from outside). */
+  pidOf(id: string): number | null {
+    return this.#get(id).pid;
+  }
+
+  /** Stops every FFmpeg gracefully, ends the workers, and makes sure no child is left behind. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const entries = [...this.#entries.values()];
+    await Promise.all(entries.map((e) => e.handle.close().catch((err) => log.warn(`closing ${e.stored.id}: ${errorText(err)}`))));
+    for (const e of entries) if (e.pid !== null) killIfOurs(e.pid, this.#settings.ffmpegBinary);
+    await this.#store.flush();
+  }
+}

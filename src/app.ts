@@ -1,0 +1,85 @@
+// Wires drake together: config → FFmpeg → supervisor (store, stream actors) → gateway.
+// main.ts runs it for `npm start`; tests start it in-process on a random port.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
+import { Supervisor } from './actors/supervisor/Supervisor.ts';
+import { Gateway } from './gateway/Gateway.ts';
+import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
+import { ValidationError } from './shared/errors.ts';
+import { Logger, setLogLevel } from './shared/log.ts';
+
+const log = new Logger('drake');
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface Drake {
+  config: DrakeConfig;
+  ffmpeg: FfmpegBinary;
+  supervisor: Supervisor;
+  gateway: Gateway;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function createDrake(config: DrakeConfig): Promise<Drake> {
+  setLogLevel(config.log.level);
+  if (!isLoopbackHost(config.api.host) && !config.api.allow_public_without_auth) {
+    throw new ValidationError(
+      `refusing to serve the admin API without credentials on ${config.api.host}: bind to 127.0.0.1, ` +
+        'or set api.allow_public_without_auth (DRAKE_API_ALLOW_PUBLIC_WITHOUT_AUTH=true) if a proxy in front does the auth',
+    );
+  }
+  const ffmpeg = await resolveFfmpeg(config.ffmpeg.binary);
+  const diskDir = resolve(config.storage.disk.dir);
+  mkdirSync(diskDir, { recursive: true });
+  const dbDir = resolve(config.db.dir);
+  const resolved: DrakeConfig = { ...config, db: { dir: dbDir }, storage: { ...config.storage, disk: { dir: diskDir } } };
+
+  // The port must be known before processes start ({memfs} points at it), so listen first on the
+  // configured port and hand the supervisor to the gateway's routes once it exists.
+  let supervisor: Supervisor | null = null;
+  const sup = new Proxy({} as Supervisor, {
+    get(_t, prop) {
+      if (!supervisor) throw new Error('drake is still starting');
+      const value = Reflect.get(supervisor, prop, supervisor) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(supervisor) : value;
+    },
+  });
+  const gateway = new Gateway(sup, {
+    host: config.api.host,
+    port: config.api.port,
+    maxBodyBytes: config.api.max_body_bytes,
+    name: config.name,
+    version: VERSION,
+    instanceId: randomUUID(),
+    startedAt: new Date(),
+  });
+  await gateway.listen();
+  try {
+    supervisor = await Supervisor.open({ config: resolved, ffmpeg, diskDir, memfsUrl: `${gateway.url}/memfs` });
+  } catch (err) {
+    gateway.close();
+    throw err;
+  }
+  const opened = supervisor;
+  let closing: Promise<void> | null = null;
+  return {
+    config: resolved,
+    ffmpeg,
+    supervisor: opened,
+    gateway,
+    url: gateway.url,
+    close() {
+      closing ??= (async () => {
+        gateway.close();
+        await opened.close();
+        log.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}

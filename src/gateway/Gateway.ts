@@ -1,0 +1,109 @@
+// The HTTP front door (uWebSockets.js, main thread). It holds no stream state: routes ask the
+// supervisor and answer. Listening and closing live here; the routes live in ./routes.
+import uWS from 'uWebSockets.js';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
+import { json, mount, text, type Request, type Route } from './http.ts';
+import { processRoutes } from './routes/processRoutes.ts';
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  name: string;
+  version: string;
+  instanceId: string;
+  startedAt: Date;
+}
+
+const CORS_API = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE, PATCH, OPTIONS',
+  'access-control-allow-headers': 'Origin, Content-Length, Content-Type, Authorization',
+  'access-control-expose-headers': 'Content-Length',
+  'access-control-max-age': '86400',
+};
+
+export class Gateway {
+  readonly #app: TemplatedApp;
+  readonly #opts: GatewayOptions;
+  readonly routes: Route[];
+  #listen: us_listen_socket | null = null;
+  #port = 0;
+
+  constructor(sup: Supervisor, opts: GatewayOptions) {
+    // The npm build falls back to a slow pure-JS server when no native binary fits this Node:
+    // refuse that instead of running with different behaviour.
+    if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
+      throw new Error('uWebSockets.js has no native binary for this Node version (drake needs Node 20)');
+    }
+    this.#opts = opts;
+    this.#app = uWS.App();
+    this.routes = [...systemRoutes(opts), ...processRoutes(sup)];
+    const common = (req: Request) => (req.url.startsWith('/api') ? CORS_API : {});
+    for (const route of this.routes) mount(this.#app, route, { maxBodyBytes: opts.maxBodyBytes, commonHeaders: common });
+    mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
+      maxBodyBytes: 0,
+      commonHeaders: () => CORS_API,
+    });
+    mount(
+      this.#app,
+      {
+        method: 'any',
+        pattern: '/*',
+        summary: 'Not found',
+        handler: (req) => json(404, { code: 404, message: `no route for ${req.method.toUpperCase()} ${req.url}`, details: [] }),
+      },
+      { maxBodyBytes: 0, commonHeaders: common },
+    );
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    const host = this.#opts.host.includes(':') ? `[${this.#opts.host}]` : this.#opts.host;
+    return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${this.#port}`;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#app.listen(this.#opts.host, this.#opts.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${this.#opts.host}:${this.#opts.port} (in use or not an address of this machine)`));
+          return;
+        }
+        this.#listen = socket;
+        this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    if (this.#listen) uWS.us_listen_socket_close(this.#listen);
+    this.#listen = null;
+  }
+}
+
+function systemRoutes(opts: GatewayOptions): Route[] {
+  return [
+    { method: 'get', pattern: '/ping', summary: 'Liveness: "pong"', handler: () => text(200, 'pong') },
+    {
+      method: 'get',
+      pattern: '/api',
+      summary: 'About this drake: name, id, version, uptime',
+      handler: () =>
+        json(200, {
+          app: 'drake',
+          auths: [],
+          name: opts.name,
+          id: opts.instanceId,
+          created_at: opts.startedAt.toISOString(),
+          uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
+          version: { number: opts.version, arch: `${process.platform}/${process.arch}`, compiler: `node ${process.version}` },
+        }),
+    },
+  ];
+}

@@ -1,0 +1,31 @@
+// The one place where drake's error classes become HTTP statuses and Core's error body
+// {code, message, details}.
+import { DrakeError } from '../shared/errors.ts';
+import { Logger } from '../shared/log.ts';
+import { json, type Reply } from './http.ts';
+
+const log = new Logger('gateway');
+
+const STATUS_BY_NAME: Record<string, number> = {
+  ValidationError: 400,
+  NotFoundError: 404,
+  ConflictError: 409,
+  PayloadTooLargeError: 413,
+  UnsupportedMediaTypeError: 415,
+  LimitError: 503,
+  WorkerClosedError: 503,
+  FfmpegMissingError: 500,
+};
+
+export function statusOf(err: unknown): number {
+  if (err instanceof Error) return STATUS_BY_NAME[err.name] ?? 500;
+  return 500;
+}
+
+export function errorReply(err: unknown): Reply {
+  const code = statusOf(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const details = err instanceof DrakeError ? err.details : [];
+  if (code >= 500) log.error(`${code}: ${message}${err instanceof Error && !(err instanceof DrakeError) ? `\n${err.stack}` : ''}`);
+  return json(code, { code, message, details });
+}

@@ -1,0 +1,153 @@
+// The thin layer between uWebSockets.js and drake's handlers: reads what a handler needs
+// synchronously (uWS invalidates the request after the first await), reads the body with a size
+// limit, and writes one corked reply. A handler is `(req) => Reply`, easy to test and to list.
+import { STATUS_CODES } from 'node:http';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { errorReply } from './errorStatus.ts';
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'del' | 'options' | 'head' | 'any';
+
+export interface Request {
+  method: string;
+  url: string;
+  query: URLSearchParams;
+  params: Record<string, string>;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  body: Buffer;
+  remoteAddress: string;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export type Handler = (req: Request) => Reply | Promise<Reply>;
+
+export interface Route {
+  method: Method;
+  pattern: string;
+  handler: Handler;
+  /** Whether the route reads a request body (POST/PUT/PATCH). */
+  body?: boolean;
+  /** Short description, used by docs and listings. */
+  summary: string;
+}
+
+export interface MountOptions {
+  maxBodyBytes: number;
+  /** Headers added to every reply (CORS and the like). */
+  commonHeaders?: (req: Request) => Record<string, string>;
+}
+
+/** JSON with Core's number format: integers as they are, other numbers with at most 3 decimals. */
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): Reply {
+  const body = JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v,
+  );
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: body ?? 'null' };
+}
+
+export function text(status: number, body: string, contentType = 'text/plain; charset=utf-8'): Reply {
+  return { status, headers: { 'content-type': contentType }, body };
+}
+
+function paramNames(pattern: string): string[] {
+  return pattern
+    .split('/')
+    .filter((s) => s.startsWith(':'))
+    .map((s) => s.slice(1));
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+export function mount(app: TemplatedApp, route: Route, opts: MountOptions): void {
+  const names = paramNames(route.pattern);
+  app[route.method](route.pattern, (res: HttpResponse, uReq: HttpRequest) => {
+    const req = snapshot(res, uReq, names);
+    let aborted = false;
+    let answered = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const send = (reply: Reply): void => {
+      if (aborted || answered) return;
+      answered = true;
+      const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
+      res.cork(() => {
+        res.writeStatus(statusLine(reply.status));
+        for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+        if (req.method === 'head') res.endWithoutBody();
+        else res.end(reply.body ?? '');
+      });
+    };
+    const run = (): void => {
+      Promise.resolve()
+        .then(() => route.handler(req))
+        .then(send, (err: unknown) => send(errorReply(err)));
+    };
+    if (!route.body) {
+      run();
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (Number.isFinite(declared) && declared > opts.maxBodyBytes) {
+      send(errorReply(tooLarge(opts.maxBodyBytes)));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (answered || aborted) return;
+      size += chunk.byteLength;
+      if (size > opts.maxBodyBytes) {
+        send(errorReply(tooLarge(opts.maxBodyBytes)));
+        return;
+      }
+      // The chunk is detached once this callback returns: copy it.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) {
+        req.body = Buffer.concat(chunks, size);
+        run();
+      }
+    });
+  });
+}
+
+function tooLarge(limit: number): Error {
+  const err = new Error(`request body is larger than ${limit} bytes`);
+  err.name = 'PayloadTooLargeError';
+  return err;
+}
+
+function snapshot(res: HttpResponse, uReq: HttpRequest, names: string[]): Request {
+  const headers: Record<string, string> = {};
+  uReq.forEach((k, v) => {
+    headers[k] = v;
+  });
+  const params: Record<string, string> = {};
+  names.forEach((name, i) => {
+    params[name] = decodeParam(uReq.getParameter(i) ?? '');
+  });
+  return {
+    method: uReq.getMethod(),
+    url: uReq.getUrl(),
+    query: new URLSearchParams(uReq.getQuery() ?? ''),
+    params,
+    headers,
+    body: Buffer.alloc(0),
+    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  };
+}
+
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

@@ -1,0 +1,145 @@
+// drake's configuration: one zod schema with defaults, read from an optional JSON file and
+// overridden by DRAKE_* environment variables (DRAKE_ + the key path in upper case, e.g. DRAKE_API_PORT).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+const port = z.number().int().min(0).max(65535);
+
+export const configSchema = z.object({
+  name: z.string().min(1).max(128).default('drake'),
+  api: z
+    .object({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8080),
+      max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      /** An admin API without credentials must not listen on a public interface unless this says so. */
+      allow_public_without_auth: z.boolean().default(false),
+    })
+    .prefault({}),
+  db: z.object({ dir: z.string().min(1).default('./config') }).prefault({}),
+  storage: z
+    .object({
+      disk: z.object({ dir: z.string().min(1).default('./data') }).prefault({}),
+    })
+    .prefault({}),
+  ffmpeg: z
+    .object({
+      binary: z.string().default(''),
+      max_processes: z.number().int().min(0).default(0),
+      stop_timeout_seconds: z.number().min(0.1).max(600).default(5),
+      log: z
+        .object({
+          max_lines: z.number().int().min(1).max(10_000).default(50),
+          max_history: z.number().int().min(0).max(100).default(3),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+});
+
+export type DrakeConfig = z.output<typeof configSchema>;
+export type DrakeConfigInput = z.input<typeof configSchema>;
+
+type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
+
+/** Leaf paths of the defaults: these are the keys an environment variable can override. */
+function leaves(obj: Record<string, unknown>, prefix: string[] = []): Array<{ path: string[]; sample: unknown }> {
+  const out: Array<{ path: string[]; sample: unknown }> = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...leaves(v as Record<string, unknown>, [...prefix, k]));
+    else out.push({ path: [...prefix, k], sample: v });
+  }
+  return out;
+}
+
+export function envName(path: string[]): string {
+  return `DRAKE_${path.join('_').toUpperCase()}`;
+}
+
+function coerce(raw: string, sample: unknown, name: string): Json {
+  if (typeof sample === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new ValidationError(`${name} must be a number, got "${raw}"`);
+    return n;
+  }
+  if (typeof sample === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ValidationError(`${name} must be true or false, got "${raw}"`);
+  }
+  return raw;
+}
+
+function setPath(target: Record<string, Json>, path: string[], value: Json): void {
+  let cur = target;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Record<string, Json>;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+export function formatZodIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+}
+
+export interface LoadedConfig {
+  config: DrakeConfig;
+  file: string | null;
+  /** Names of the DRAKE_* variables that were applied. */
+  overrides: string[];
+}
+
+/** Builds the config from an optional file and the environment; throws ValidationError with every problem. */
+export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv; overrides?: DrakeConfigInput } = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.DRAKE_CONFIG ?? null;
+  let base: Record<string, Json> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(file), 'utf8');
+    } catch (err) {
+      throw new ValidationError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      base = JSON.parse(text) as Record<string, Json>;
+    } catch (err) {
+      throw new ValidationError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new ValidationError(`config file ${file} must hold a JSON object`);
+  }
+  const applied: string[] = [];
+  for (const { path, sample } of leaves(configSchema.parse({}) as unknown as Record<string, unknown>)) {
+    const name = envName(path);
+    const raw = env[name];
+    if (raw === undefined) continue;
+    setPath(base, path, coerce(raw, sample, name));
+    applied.push(name);
+  }
+  const merged = opts.overrides ? deepMerge(base, opts.overrides as Record<string, Json>) : base;
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw new ValidationError('invalid configuration', formatZodIssues(parsed.error));
+  return { config: parsed.data, file, overrides: applied };
+}
+
+function deepMerge(a: Record<string, Json>, b: Record<string, Json>): Record<string, Json> {
+  const out: Record<string, Json> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
+      out[k] = deepMerge(cur as Record<string, Json>, v as Record<string, Json>);
+    } else if (v !== undefined) {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

@@ -1,0 +1,48 @@
+// drake's own log: one line per event on stderr, plus a bounded ring the API can serve later.
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LogEntry {
+  ts: number;
+  level: LogLevel;
+  component: string;
+  message: string;
+}
+
+const RING_SIZE = 1000;
+const ring: LogEntry[] = [];
+let threshold = LEVELS[(process.env.DRAKE_LOG_LEVEL as LogLevel) ?? 'info'] ?? LEVELS.info;
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = LEVELS[level];
+}
+
+export function recentLog(): readonly LogEntry[] {
+  return ring;
+}
+
+export class Logger {
+  readonly #component: string;
+  constructor(component: string) {
+    this.#component = component;
+  }
+  debug(message: string): void {
+    this.#write('debug', message);
+  }
+  info(message: string): void {
+    this.#write('info', message);
+  }
+  warn(message: string): void {
+    this.#write('warn', message);
+  }
+  error(message: string): void {
+    this.#write('error', message);
+  }
+  #write(level: LogLevel, message: string): void {
+    if (LEVELS[level] < threshold) return;
+    const entry = { ts: Date.now(), level, component: this.#component, message };
+    ring.push(entry);
+    if (ring.length > RING_SIZE) ring.shift();
+    process.stderr.write(`${new Date(entry.ts).toISOString()} ${level.padEnd(5)} [${this.#component}] ${message}\n`);
+  }
+}

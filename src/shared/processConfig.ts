@@ -1,0 +1,81 @@
+// Domain shape of a process as the API (datarhei Core v3 field names) and the store see it.
+// One zod schema is the single source of truth for validation, defaults and TypeScript types.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+/** Ids end up in URLs, file names and placeholders: no path characters, bounded length. */
+export const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const idSchema = z
+  .string()
+  .trim()
+  .regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . - and not start with . or -');
+
+const SHORTUUID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+/** 22-character id from the same alphabet Core's shortuuid uses (≈ 128 bits). */
+export function shortId(): string {
+  const bytes = randomBytes(22);
+  let out = '';
+  for (const b of bytes) out += SHORTUUID_ALPHABET[b % SHORTUUID_ALPHABET.length];
+  return out;
+}
+
+const argSchema = z.string().max(4096);
+const argListSchema = z.array(argSchema).max(512);
+const uint = (max: number) => z.number().int().min(0).max(max);
+
+export const cleanupSchema = z.object({
+  pattern: z.string().min(1).max(1024),
+  max_files: uint(1_000_000).default(0),
+  max_file_age_seconds: uint(10 * 365 * 86400).default(0),
+  purge_on_delete: z.boolean().default(false),
+});
+
+export const ioSchema = z.object({
+  id: z.string().trim().max(128).regex(/^[^/\\\s]*$/, 'must not contain slashes or spaces').default(''),
+  address: z.string().trim().min(1, 'address is required').max(8192),
+  options: argListSchema.default([]),
+  cleanup: z.array(cleanupSchema).max(64).default([]),
+});
+
+export const limitsSchema = z.object({
+  cpu_usage: z.number().min(0).max(100).default(0),
+  memory_mbytes: uint(1_048_576).default(0),
+  waitfor_seconds: uint(86_400).default(0),
+});
+
+export const processConfigSchema = z.object({
+  id: z.union([idSchema, z.literal('')]).default(''),
+  type: z.union([z.literal('ffmpeg'), z.literal('')]).default('ffmpeg').transform(() => 'ffmpeg' as const),
+  reference: z.string().max(1024).default(''),
+  input: z.array(ioSchema).min(1, 'at least one input is required').max(64),
+  output: z.array(ioSchema).min(1, 'at least one output is required').max(64),
+  options: argListSchema.default([]),
+  reconnect: z.boolean().default(false),
+  reconnect_delay_seconds: uint(86_400).default(0),
+  autostart: z.boolean().default(true),
+  stale_timeout_seconds: uint(86_400).default(0),
+  limits: limitsSchema.default({ cpu_usage: 0, memory_mbytes: 0, waitfor_seconds: 0 }),
+});
+
+export type ProcessConfigInput = z.input<typeof processConfigSchema>;
+export type ProcessConfigIO = z.output<typeof ioSchema>;
+/** A validated config with defaults applied; `id` and io ids are filled in by `normalizeProcessConfig`. */
+export type ProcessConfig = z.output<typeof processConfigSchema>;
+
+export type ProcessOrder = 'start' | 'stop';
+export const EXEC_STATES = ['finished', 'starting', 'running', 'finishing', 'failed', 'killed'] as const;
+export type ExecState = (typeof EXEC_STATES)[number];
+
+/** Validates an API or store body into a ProcessConfig; ValidationError lists each failing field. */
+export function parseProcessConfig(input: unknown): ProcessConfig {
+  const parsed = processConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ValidationError(
+      'Invalid process config',
+      parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return parsed.data;
+}

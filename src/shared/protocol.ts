@@ -1,0 +1,126 @@
+// The contract between the supervisor (main thread) and a stream actor (its own worker thread).
+// Requests are comlink calls on one MessagePort; every method answers a CallResult so that error
+// classes and details survive the thread hop. Events travel on the same port (ordered after the
+// replies they follow) as plain objects keyed by `event`.
+import { z } from 'zod';
+import type { SerializedError } from './errors.ts';
+import { EXEC_STATES, type ExecState, type ProcessConfig, type ProcessOrder } from './processConfig.ts';
+
+/** Facts a stream actor needs from drake's config; fixed for the life of the worker. */
+export interface StreamSettings {
+  ffmpegBinary: string;
+  diskDir: string;
+  memfsUrl: string;
+  maxLogLines: number;
+  stopTimeoutMs: number;
+}
+
+export interface StreamInit {
+  processId: string;
+  config: ProcessConfig;
+  order: ProcessOrder;
+  settings: StreamSettings;
+  /** Set when this worker replaces one that died: the reason goes into the log, the state starts as failed. */
+  recoveredFrom?: string;
+}
+
+export interface ProgressIODto {
+  id: string;
+  address: string;
+  index: number;
+  stream: number;
+  format: string;
+  type: string;
+  codec: string;
+  coder: string;
+  frame: number;
+  keyframe: number;
+  framerate: { min: number; max: number; avg: number };
+  fps: number;
+  packet: number;
+  pps: number;
+  size_kb: number;
+  bitrate_kbit: number;
+  extradata_size_bytes: number;
+  pix_fmt?: string;
+  q?: number;
+  width?: number;
+  height?: number;
+  sampling_hz?: number;
+  layout?: string;
+  channels?: number;
+}
+
+export interface ProgressDto {
+  inputs: ProgressIODto[];
+  outputs: ProgressIODto[];
+  frame: number;
+  packet: number;
+  fps: number;
+  q: number;
+  size_kb: number;
+  time: number;
+  bitrate_kbit: number;
+  speed: number;
+  drop: number;
+  dup: number;
+}
+
+/** GET /api/v3/process/:id/state, field names as datarhei Core v3. */
+export interface ProcessStateDto {
+  order: ProcessOrder;
+  exec: ExecState;
+  runtime_seconds: number;
+  reconnect_seconds: number;
+  last_logline: string;
+  progress: ProgressDto;
+  memory_bytes: number;
+  cpu_usage: number;
+  command: string[];
+}
+
+export interface ReportEntryDto {
+  created_at: number;
+  prelude: string[];
+  log: Array<[string, string]>;
+  exited_at?: number;
+  exit_state?: ExecState;
+  exit_code?: number | null;
+  exit_reason?: string;
+}
+
+export type CallResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+export type StreamCommand = 'start' | 'stop' | 'restart' | 'reload';
+
+/** Methods the stream actor exposes (message names `stream.<method>`). */
+export interface StreamActorApi {
+  init(init: StreamInit): Promise<CallResult<void>>;
+  command(cmd: StreamCommand): Promise<CallResult<void>>;
+  update(config: ProcessConfig): Promise<CallResult<void>>;
+  state(): Promise<CallResult<ProcessStateDto>>;
+  report(): Promise<CallResult<ReportEntryDto>>;
+  close(): Promise<CallResult<void>>;
+  /** Test hook: throw an uncaught exception in the worker. */
+  crash(): Promise<CallResult<void>>;
+}
+
+const execState = z.enum(EXEC_STATES);
+export const streamEventSchema = z.discriminatedUnion('event', [
+  z.object({ event: z.literal('stream.statechange'), from: execState, to: execState, reason: z.string().optional() }),
+  z.object({ event: z.literal('stream.spawned'), pid: z.number().int() }),
+  z.object({ event: z.literal('stream.exited'), pid: z.number().int() }),
+  z.object({
+    event: z.literal('stream.runended'),
+    entry: z.object({
+      created_at: z.number(),
+      prelude: z.array(z.string()),
+      log: z.array(z.tuple([z.string(), z.string()])),
+      exited_at: z.number().optional(),
+      exit_state: execState.optional(),
+      exit_code: z.number().nullable().optional(),
+      exit_reason: z.string().optional(),
+    }),
+  }),
+]);
+export type StreamEvent = z.infer<typeof streamEventSchema>;

@@ -1,0 +1,91 @@
+// Starts a real drake in-process on 127.0.0.1 with a random port and throw-away directories.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDrake, type Drake } from '../../src/app.ts';
+import { configSchema, type DrakeConfigInput } from '../../src/shared/config.ts';
+import type { ProcessConfigInput } from '../../src/shared/processConfig.ts';
+
+export interface TestDrake extends Drake {
+  dir: string;
+  api<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Closes drake; the directories stay unless `cleanup` is true. */
+  stop(cleanup?: boolean): Promise<void>;
+}
+
+export async function startDrake(overrides: DrakeConfigInput = {}, dir = mkdtempSync(join(tmpdir(), 'drake-test-'))): Promise<TestDrake> {
+  const config = configSchema.parse({
+    ...overrides,
+    api: { host: '127.0.0.1', port: 0, ...(overrides.api ?? {}) },
+    db: { dir: join(dir, 'config'), ...(overrides.db ?? {}) },
+    storage: { disk: { dir: join(dir, 'data') } },
+    ffmpeg: { stop_timeout_seconds: 3, ...(overrides.ffmpeg ?? {}) },
+    log: { level: process.env.DRAKE_LOG_LEVEL ?? 'warn' },
+  });
+  const drake = await createDrake(config);
+  return Object.assign(drake, {
+    dir,
+    async api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' || body instanceof Uint8Array ? (body as string) : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(`${drake.url}${path}`, init);
+      const raw = await res.text();
+      let parsed: unknown = raw;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        // plain text reply
+      }
+      return { status: res.status, body: parsed as T, headers: res.headers };
+    },
+    async stop(cleanup = false) {
+      await drake.close();
+      if (cleanup) rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** A light, endless FFmpeg job: a small test pattern at real-time speed into the null muxer. */
+export function testProcess(id: string, extra: Partial<ProcessConfigInput> = {}): ProcessConfigInput {
+  return {
+    id,
+    input: [{ id: 'in', address: 'testsrc=size=160x120:rate=10', options: ['-re', '-f', 'lavfi'] }],
+    output: [{ id: 'out', address: '-', options: ['-f', 'null'] }],
+    options: ['-loglevel', 'info'],
+    autostart: true,
+    ...extra,
+  };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers kill(0): look at its state.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
