@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { alive, testProcess, waitFor } from '../helpers/drake.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** Runs `tsx src/main.ts` as npm start does, with its own dirs and a free port. */
+function runDrake(env: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'drake-cli-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, DRAKE_API_PORT: '0', DRAKE_DB_DIR: join(dir, 'config'), DRAKE_STORAGE_DISK_DIR: join(dir, 'data'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+test('npm start prints where it listens and Ctrl-C stops every FFmpeg before exiting', async () => {
+  const drake = runDrake({});
+  const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(drake.output())?.[1], 20_000);
+  assert.match(drake.output(), /FFmpeg \S+ at \S+ \(from /);
+  assert.match(drake.output(), /store: \S+db\.json/);
+  const res = await fetch(`${url}/api/v3/process`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(testProcess('cli')) });
+  assert.equal(res.status, 200);
+  const pid = await waitFor('FFmpeg child', async () => {
+    const state = (await (await fetch(`${url}/api/v3/process/cli/state`)).json()) as { exec: string };
+    if (state.exec !== 'running') return null;
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync('pgrep', ['-P', String(drake.child.pid)], { encoding: 'utf8' }).trim();
+    return out ? Number(out.split('\n')[0]) : null;
+  });
+  assert.ok(alive(pid));
+  drake.child.kill('SIGINT');
+  assert.equal(await drake.exited, 0, drake.output());
+  assert.equal(alive(pid), false, 'no FFmpeg outlives drake');
+  assert.match(drake.output(), /SIGINT: stopping every process/);
+});
+
+test('a missing FFmpeg is a clear error, not a stack trace', async () => {
+  const drake = runDrake({ DRAKE_FFMPEG_BINARY: '/nonexistent/ffmpeg' });
+  assert.equal(await drake.exited, 1);
+  assert.match(drake.output(), /drake: the configured FFmpeg \(ffmpeg\.binary \/ DRAKE_FFMPEG_BINARY = \/nonexistent\/ffmpeg\) does not run/);
+  assert.doesNotMatch(drake.output(), /\n\s+at /, 'no stack trace');
+});
+
+test('drake refuses to open its admin API on a public address without credentials', async () => {
+  const drake = runDrake({ DRAKE_API_HOST: '0.0.0.0' });
+  assert.equal(await drake.exited, 1);
+  assert.match(drake.output(), /refusing to serve the admin API without credentials on 0\.0\.0\.0/);
+});
+
+test('a bad config value stops drake with the field path', async () => {
+  const drake = runDrake({ DRAKE_FFMPEG_LOG_MAX_LINES: '0' });
+  assert.equal(await drake.exited, 1);
+  assert.match(drake.output(), /invalid configuration\n\s+- ffmpeg\.log\.max_lines:/);
+});
