@@ -57,6 +57,7 @@ export async function createDrake(config: DrakeConfig): Promise<Drake> {
     version: VERSION,
     instanceId: randomUUID(),
     startedAt: new Date(),
+    iceServers: config.webrtc.ice_servers,
   });
   await gateway.listen();
   try {

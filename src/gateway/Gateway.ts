@@ -4,7 +4,9 @@ import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
+import { pageRoutes } from './routes/pageRoutes.ts';
 import { processRoutes } from './routes/processRoutes.ts';
+import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -14,6 +16,7 @@ export interface GatewayOptions {
   version: string;
   instanceId: string;
   startedAt: Date;
+  iceServers: Array<{ urls: string; username?: string; credential?: string }>;
 }
 
 const CORS_API = {
@@ -39,8 +42,16 @@ export class Gateway {
     }
     this.#opts = opts;
     this.#app = uWS.App();
-    this.routes = [...systemRoutes(opts), ...processRoutes(sup)];
-    const common = (req: Request) => (req.url.startsWith('/api') ? CORS_API : {});
+    const whep = { iceServers: opts.iceServers };
+    this.routes = [
+      ...systemRoutes(opts),
+      ...processRoutes(sup),
+      ...whepRoutes(sup, whep, '/whep'),
+      ...whepRoutes(sup, whep, '/api/v3/whep'),
+      ...pageRoutes(sup, opts.version),
+    ];
+    const common = (req: Request) =>
+      req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/api') ? CORS_API : {};
     for (const route of this.routes) mount(this.#app, route, { maxBodyBytes: opts.maxBodyBytes, commonHeaders: common });
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
       maxBodyBytes: 0,

@@ -13,9 +13,19 @@ const STATUS_BY_NAME: Record<string, number> = {
   PayloadTooLargeError: 413,
   UnsupportedMediaTypeError: 415,
   LimitError: 503,
+  NotReadyError: 409,
+  CapacityError: 503,
+  NotAcceptableError: 406,
+  TimeoutError: 504,
+  PreconditionFailedError: 412,
+  PreconditionRequiredError: 428,
+  UnauthorizedError: 401,
   WorkerClosedError: 503,
   FfmpegMissingError: 500,
 };
+
+/** Conditions that pass: the reply tells the client when to try again. */
+const RETRY_LATER = new Set(['NotReadyError', 'CapacityError', 'LimitError', 'WorkerClosedError']);
 
 export function statusOf(err: unknown): number {
   if (err instanceof Error) return STATUS_BY_NAME[err.name] ?? 500;
@@ -26,6 +36,8 @@ export function errorReply(err: unknown): Reply {
   const code = statusOf(err);
   const message = err instanceof Error ? err.message : String(err);
   const details = err instanceof DrakeError ? err.details : [];
-  if (code >= 500) log.error(`${code}: ${message}${err instanceof Error && !(err instanceof DrakeError) ? `\n${err.stack}` : ''}`);
-  return json(code, { code, message, details });
+  const headers: Record<string, string> = RETRY_LATER.has(err instanceof Error ? err.name : '') ? { 'retry-after': '2' } : {};
+  if (code === 401) headers['www-authenticate'] = 'Bearer';
+  if (code >= 500 && code !== 503 && code !== 504) log.error(`${code}: ${message}${err instanceof Error && !(err instanceof DrakeError) ? `\n${err.stack}` : ''}`);
+  return json(code, { code, message, details }, headers);
 }

@@ -34,6 +34,8 @@ export interface Route {
   body?: boolean;
   /** Short description, used by docs and listings. */
   summary: string;
+  /** Body limit of this route when smaller than the server's. */
+  maxBodyBytes?: number;
 }
 
 export interface MountOptions {
@@ -65,8 +67,9 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
 }
 
-export function mount(app: TemplatedApp, route: Route, opts: MountOptions): void {
+export function mount(app: TemplatedApp, route: Route, server: MountOptions): void {
   const names = paramNames(route.pattern);
+  const opts = { ...server, maxBodyBytes: Math.min(server.maxBodyBytes, route.maxBodyBytes ?? Infinity) };
   app[route.method](route.pattern, (res: HttpResponse, uReq: HttpRequest) => {
     const req = snapshot(res, uReq, names);
     let aborted = false;

@@ -38,6 +38,28 @@ export const configSchema = z.object({
     })
     .prefault({}),
   log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  webrtc: z
+    .object({
+      max_viewers_per_stream: z.number().int().min(1).default(500),
+      max_viewers_total: z.number().int().min(1).default(2000),
+      /** Keep the packets since the last keyframe and start new viewers with them. */
+      gop_cache: z.boolean().default(true),
+      /** PATCH and DELETE must carry If-Match with the session's ETag (428 otherwise). */
+      strict_if_match: z.boolean().default(false),
+      ice_gathering_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+      /** UDP ports for viewers' ICE (both 0: any). */
+      port_min: port.default(0),
+      port_max: port.default(0),
+      /** Public addresses written into host candidates instead of the local ones (NAT 1:1). */
+      announce_ips: z.array(z.string().min(1)).default([]),
+      /** Local addresses to gather on; empty: every interface plus 127.0.0.1. */
+      bind_addresses: z.array(z.string().min(1)).default([]),
+      /** STUN/TURN servers, given to viewers in Link headers and used for gathering. */
+      ice_servers: z
+        .array(z.object({ urls: z.string().regex(/^(stun|stuns|turn|turns):/, 'must be a stun: or turn: URL'), username: z.string().optional(), credential: z.string().optional() }))
+        .default([]),
+    })
+    .prefault({}),
 });
 
 export type DrakeConfig = z.output<typeof configSchema>;
@@ -60,6 +82,16 @@ export function envName(path: string[]): string {
 }
 
 function coerce(raw: string, sample: unknown, name: string): Json {
+  if (Array.isArray(sample)) {
+    if (raw.trim().startsWith('[')) {
+      try {
+        return JSON.parse(raw) as Json;
+      } catch {
+        throw new ValidationError(`${name} must be a JSON array or a comma-separated list`);
+      }
+    }
+    return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  }
   if (typeof sample === 'number') {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n)) throw new ValidationError(`${name} must be a number, got "${raw}"`);

@@ -60,4 +60,30 @@ export function errorText(err: unknown): string {
 
 /** A body in a content type the route does not take. */
 export class UnsupportedMediaTypeError extends DrakeError {}
-CLASSES.UnsupportedMediaTypeError = UnsupportedMediaTypeError;
+/** The thing exists but cannot serve yet (process not running, no media): retry later. */
+export class NotReadyError extends DrakeError {}
+/** A cap was reached (viewers per stream, viewers in total): retry later. */
+export class CapacityError extends DrakeError {}
+/** The offer cannot be served: a codec drake sends is missing. */
+export class NotAcceptableError extends DrakeError {}
+/** Something drake waited for (ICE gathering) did not happen in time. */
+export class TimeoutError extends DrakeError {}
+/** If-Match did not match the resource's ETag. */
+export class PreconditionFailedError extends DrakeError {}
+/** If-Match is required (strict mode) and missing. */
+export class PreconditionRequiredError extends DrakeError {}
+/** Missing or wrong credentials. */
+export class UnauthorizedError extends DrakeError {}
+
+for (const cls of [
+  UnsupportedMediaTypeError,
+  NotReadyError,
+  CapacityError,
+  NotAcceptableError,
+  TimeoutError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  UnauthorizedError,
+]) {
+  CLASSES[cls.name] = cls;
+}

@@ -45,6 +45,25 @@ export const limitsSchema = z.object({
   waitfor_seconds: uint(86_400).default(0),
 });
 
+/** drake's addition: watch the process in a browser over WHEP. Never changes the stored outputs. */
+export const webrtcSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** transcode: H264 constrained baseline, no B-frames, zerolatency, a keyframe every gop_seconds. copy: pass H264 through. */
+  video: z.enum(['transcode', 'copy']).default('transcode'),
+  /** opus: transcode the audio to Opus 48 kHz stereo. none: video only. */
+  audio: z.enum(['opus', 'none']).default('opus'),
+  /** FFmpeg -map specifiers for the WebRTC legs; empty lets FFmpeg pick the best video/audio stream. */
+  video_map: z.string().max(64).regex(/^[0-9A-Za-z:?_.\[\]-]*$/, 'must be an FFmpeg stream specifier').default(''),
+  audio_map: z.string().max(64).regex(/^[0-9A-Za-z:?_.\[\]-]*$/, 'must be an FFmpeg stream specifier').default(''),
+  video_bitrate_kbit: uint(100_000).default(2000),
+  gop_seconds: z.number().min(0.2).max(20).default(2),
+  /** Viewer cap of this process; 0 means the global webrtc.max_viewers_per_stream. */
+  max_viewers: uint(100_000).default(0),
+  /** When set, /whep/<id> requires `Authorization: Bearer <token>`. */
+  token: z.string().max(512).default(''),
+});
+export type WebrtcConfig = z.output<typeof webrtcSchema>;
+
 export const processConfigSchema = z.object({
   id: z.union([idSchema, z.literal('')]).default(''),
   type: z.union([z.literal('ffmpeg'), z.literal('')]).default('ffmpeg').transform(() => 'ffmpeg' as const),
@@ -56,7 +75,8 @@ export const processConfigSchema = z.object({
   reconnect_delay_seconds: uint(86_400).default(0),
   autostart: z.boolean().default(true),
   stale_timeout_seconds: uint(86_400).default(0),
-  limits: limitsSchema.default({ cpu_usage: 0, memory_mbytes: 0, waitfor_seconds: 0 }),
+  limits: limitsSchema.prefault({}),
+  webrtc: webrtcSchema.prefault({}),
 });
 
 export type ProcessConfigInput = z.input<typeof processConfigSchema>;

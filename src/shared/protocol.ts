@@ -6,6 +6,20 @@ import { z } from 'zod';
 import type { SerializedError } from './errors.ts';
 import { EXEC_STATES, type ExecState, type ProcessConfig, type ProcessOrder } from './processConfig.ts';
 
+export interface StreamWebrtcSettings {
+  maxViewersPerStream: number;
+  gopCache: boolean;
+  strictIfMatch: boolean;
+  ice: {
+    portRange: [number, number] | undefined;
+    additionalHostAddresses: string[];
+    interfaceAddress: string | undefined;
+    iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+    gatheringTimeoutMs: number;
+    announceIps: string[];
+  };
+}
+
 /** Facts a stream actor needs from drake's config; fixed for the life of the worker. */
 export interface StreamSettings {
   ffmpegBinary: string;
@@ -13,6 +27,30 @@ export interface StreamSettings {
   memfsUrl: string;
   maxLogLines: number;
   stopTimeoutMs: number;
+  webrtc: StreamWebrtcSettings;
+}
+
+export interface WhepCreatedDto {
+  id: string;
+  answer: string;
+  etag: string;
+}
+
+export interface WhepPatchedDto {
+  status: 200 | 204;
+  body?: string;
+  etag: string;
+}
+
+export interface WhepStatsDto {
+  viewers: number;
+  packets: number;
+  bytes: number;
+  nacks: number;
+  retransmits: number;
+  plis: number;
+  bursts: number;
+  gopPackets: number;
 }
 
 export interface StreamInit {
@@ -101,6 +139,10 @@ export interface StreamActorApi {
   state(): Promise<CallResult<ProcessStateDto>>;
   report(): Promise<CallResult<ReportEntryDto>>;
   close(): Promise<CallResult<void>>;
+  whepCreate(offer: string): Promise<CallResult<WhepCreatedDto>>;
+  whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<CallResult<WhepPatchedDto>>;
+  whepDelete(sessionId: string): Promise<CallResult<boolean>>;
+  whepStats(): Promise<CallResult<WhepStatsDto>>;
   /** Test hook: throw an uncaught exception in the worker. */
   crash(): Promise<CallResult<void>>;
 }
@@ -109,6 +151,7 @@ const execState = z.enum(EXEC_STATES);
 export const streamEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('stream.statechange'), from: execState, to: execState, reason: z.string().optional() }),
   z.object({ event: z.literal('stream.spawned'), pid: z.number().int() }),
+  z.object({ event: z.literal('stream.viewers'), viewers: z.number().int().min(0) }),
   z.object({ event: z.literal('stream.exited'), pid: z.number().int() }),
   z.object({
     event: z.literal('stream.runended'),

@@ -11,13 +11,19 @@ import type {
   StreamInit,
   StreamSettings,
 } from '../../shared/protocol.ts';
+import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
+import { PeerShard, type ShardStats, type WhepCreated, type WhepPatched } from '../peer/PeerShard.ts';
 import { buildArgs, resolveConfig } from './command.ts';
+import { RtpIngest } from './RtpIngest.ts';
+import { webrtcOutputArgs } from './webrtcOutputs.ts';
 import { ExecStates } from './execStates.ts';
 import { FfmpegParser } from './ffmpegParse.ts';
 import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
 import { ResourceSampler } from './resources.ts';
 
 const TICK_MS = 1000;
+/** A stream whose last video packet is older than this has "no media" for new viewers. */
+const MEDIA_FRESH_MS = 3000;
 
 interface Run {
   runner: FfmpegRunner;
@@ -59,6 +65,10 @@ export class StreamActor {
   /** Serialises commands so that start/stop/update never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** WebRTC: the sockets FFmpeg's RTP legs send to, and the viewers. Created when first needed. */
+  #ingest: RtpIngest | null = null;
+  #ports: { video: number; audio: number } | null = null;
+  #shard: PeerShard | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -87,6 +97,7 @@ export class StreamActor {
         case 'stop':
           this.#order = 'stop';
           this.#cancelReconnect();
+          await this.#closeViewers('process stopped');
           await this.#endRun('stopped by command');
           return;
         case 'restart':
@@ -116,6 +127,7 @@ export class StreamActor {
       const wasRunning = this.#run !== null || this.#reconnectTimer !== null;
       this.#cancelReconnect();
       await this.#endRun('config updated');
+      if (!config.webrtc.enabled) await this.#closeViewers('WebRTC disabled by a config update');
       this.#config = config;
       this.#command = [];
       if (this.#order === 'start' && (wasRunning || config.autostart)) await this.#spawn();
@@ -128,7 +140,9 @@ export class StreamActor {
     const sample = parser.progress;
     if (sample) Object.assign(progress, sample);
     progress.inputs = parser.progressIO('input', this.#config.input.map((io) => io.id));
-    progress.outputs = parser.progressIO('output', this.#config.output.map((io) => io.id));
+    const outIds = this.#config.output.map((io) => io.id);
+    if (this.#config.webrtc.enabled) outIds.push('webrtc:video', 'webrtc:audio');
+    progress.outputs = parser.progressIO('output', outIds);
     const running = this.#run !== null;
     return {
       order: this.#order,
@@ -152,7 +166,9 @@ export class StreamActor {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelReconnect();
+    await this.#closeViewers('process deleted or drake shutting down');
     await this.#enqueue(() => this.#endRun('drake is shutting down'));
+    this.#ingest?.close();
   }
 
   #enqueue<T>(job: () => Promise<T>): Promise<T> {
@@ -167,10 +183,63 @@ export class StreamActor {
 
   #tryBuildCommand(): string[] {
     try {
-      return buildArgs(resolveConfig(this.#config, this.#ctx()));
+      const args = buildArgs(resolveConfig(this.#config, this.#ctx()));
+      if (this.#config.webrtc.enabled && this.#ports) args.push(...webrtcOutputArgs(this.#config.webrtc, this.#ports));
+      return args;
     } catch {
       return [];
     }
+  }
+
+  async #openIngest(): Promise<{ video: number; audio: number }> {
+    if (this.#ports) return this.#ports;
+    const shard = this.#ensureShard();
+    const ingest = new RtpIngest((kind, pkt) => (kind === 'video' ? shard.video(pkt) : shard.audio(pkt)));
+    this.#ports = await ingest.open();
+    this.#ingest = ingest;
+    return this.#ports;
+  }
+
+  #ensureShard(): PeerShard {
+    const w = this.#settings.webrtc;
+    this.#shard ??= new PeerShard({
+      ice: w.ice,
+      gopCache: w.gopCache,
+      strictIfMatch: w.strictIfMatch,
+      onCount: (viewers) => this.#emit({ event: 'stream.viewers', viewers }),
+    });
+    return this.#shard;
+  }
+
+  /** WHEP POST: 404 when WebRTC is off, 409 while there is nothing to watch yet. */
+  async whepCreate(offer: string): Promise<WhepCreated> {
+    const cfg = this.#config.webrtc;
+    if (!cfg.enabled || this.#closed) throw new NotFoundError(`WebRTC is not enabled for process ${this.#config.id}`);
+    if (!this.#run || this.#exec.state !== 'running') {
+      throw new NotReadyError(`process ${this.#config.id} is not running (${this.#exec.state})`);
+    }
+    const lastVideo = this.#ingest?.counters.video.lastAt ?? 0;
+    if (Date.now() - lastVideo > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
+    const max = cfg.max_viewers > 0 ? cfg.max_viewers : this.#settings.webrtc.maxViewersPerStream;
+    return this.#ensureShard().create(offer, cfg.audio !== 'none', max);
+  }
+
+  whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<WhepPatched> {
+    if (!this.#shard) throw new NotFoundError(`unknown WHEP session ${sessionId}`);
+    return this.#shard.patch(sessionId, frag, ifMatch);
+  }
+
+  async whepDelete(sessionId: string): Promise<boolean> {
+    return this.#shard ? this.#shard.remove(sessionId) : false;
+  }
+
+  whepStats(): ShardStats & { ingest: RtpIngest['counters'] | null } {
+    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0 };
+    return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
+  }
+
+  async #closeViewers(reason: string): Promise<void> {
+    await this.#shard?.closeAll(reason);
   }
 
   #newParser(): FfmpegParser {
@@ -198,6 +267,7 @@ export class StreamActor {
     let args: string[];
     try {
       args = buildArgs(resolveConfig(this.#config, this.#ctx()));
+      if (this.#config.webrtc.enabled) args.push(...webrtcOutputArgs(this.#config.webrtc, await this.#openIngest()));
     } catch (err) {
       const text = `invalid process config: ${errorText(err)}`;
       parser.feed(`[drake] ${text}`);
@@ -207,6 +277,7 @@ export class StreamActor {
       return;
     }
     this.#command = args;
+    this.#shard?.resetMedia();
     const runner = new FfmpegRunner({
       binary: this.#settings.ffmpegBinary,
       args,

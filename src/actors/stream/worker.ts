@@ -35,6 +35,10 @@ const api: StreamActorApi = {
   state: () => guard(() => need().state()),
   report: () => guard(() => need().report()),
   close: () => guard(() => actor?.close()),
+  whepCreate: (offer) => guard(() => need().whepCreate(offer)),
+  whepPatch: (id, frag, ifMatch) => guard(() => need().whepPatch(id, frag, ifMatch)),
+  whepDelete: (id) => guard(() => need().whepDelete(id)),
+  whepStats: () => guard(() => need().whepStats()),
   crash: () =>
     guard(() => {
       setImmediate(() => {

@@ -15,6 +15,9 @@ import {
   type StreamCommand,
   type StreamEvent,
   type StreamInit,
+  type WhepCreatedDto,
+  type WhepPatchedDto,
+  type WhepStatsDto,
 } from '../../shared/protocol.ts';
 import type { ProcessConfig } from '../../shared/processConfig.ts';
 import { siblingModule, startWorker } from '../../shared/startWorker.ts';
@@ -97,6 +100,18 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   }
   report(): Promise<ReportEntryDto> {
     return this.#call('stream.report', () => this.#remote.report());
+  }
+  whepCreate(offer: string): Promise<WhepCreatedDto> {
+    return this.#call('stream.whepCreate', () => this.#remote.whepCreate(offer));
+  }
+  whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<WhepPatchedDto> {
+    return this.#call('stream.whepPatch', () => this.#remote.whepPatch(sessionId, frag, ifMatch));
+  }
+  whepDelete(sessionId: string): Promise<boolean> {
+    return this.#call('stream.whepDelete', () => this.#remote.whepDelete(sessionId));
+  }
+  whepStats(): Promise<WhepStatsDto> {
+    return this.#call('stream.whepStats', () => this.#remote.whepStats());
   }
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());

@@ -2,7 +2,7 @@
 // process, and recovery of a worker that dies. It never waits on FFmpeg itself: actors do.
 import { readFileSync } from 'node:fs';
 import type { DrakeConfig } from '../../shared/config.ts';
-import { ConflictError, errorText, LimitError, NotFoundError, ValidationError, WorkerClosedError } from '../../shared/errors.ts';
+import { CapacityError, ConflictError, errorText, LimitError, NotFoundError, ValidationError, WorkerClosedError } from '../../shared/errors.ts';
 import { TypedEmitter } from '../../shared/events.ts';
 import { Logger } from '../../shared/log.ts';
 import {
@@ -12,7 +12,16 @@ import {
   type ProcessConfig,
   type ProcessOrder,
 } from '../../shared/processConfig.ts';
-import type { ProcessStateDto, ReportEntryDto, StreamCommand, StreamEvent, StreamSettings } from '../../shared/protocol.ts';
+import type {
+  ProcessStateDto,
+  ReportEntryDto,
+  StreamCommand,
+  StreamEvent,
+  StreamSettings,
+  WhepCreatedDto,
+  WhepPatchedDto,
+  WhepStatsDto,
+} from '../../shared/protocol.ts';
 import { CommandError, normalizeIds, resolveConfig } from '../stream/command.ts';
 import type { FfmpegBinary } from './ffmpegBinary.ts';
 import { Store, type Metadata, type StoredProcess } from './Store.ts';
@@ -51,6 +60,7 @@ export interface SupervisorEvents {
   newprocess: [id: string];
   deleteprocess: [id: string];
   statechange: [id: string, from: ExecState, to: ExecState, reason: string | undefined];
+  viewers: [id: string, now: number, before: number];
 }
 
 export interface SupervisorOptions {
@@ -71,11 +81,31 @@ interface Entry {
   exec: ExecState;
   lastReason: string;
   pid: number | null;
+  viewers: number;
   crashes: number;
   lastCrashAt: number;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+
+function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
+  const w = config.webrtc;
+  const v4 = w.bind_addresses.filter((a) => !a.includes(':'));
+  return {
+    maxViewersPerStream: w.max_viewers_per_stream,
+    gopCache: w.gop_cache,
+    strictIfMatch: w.strict_if_match,
+    ice: {
+      portRange: w.port_min > 0 && w.port_max > w.port_min ? [w.port_min, w.port_max] : undefined,
+      // Loopback is always offered so that local players and tests connect out of the box.
+      additionalHostAddresses: [...new Set(['127.0.0.1', ...v4])],
+      interfaceAddress: v4[0],
+      iceServers: w.ice_servers,
+      gatheringTimeoutMs: w.ice_gathering_timeout_ms,
+      announceIps: w.announce_ips,
+    },
+  };
+}
 
 /** SIGKILLs pid only if it still runs our FFmpeg binary: a pid may have been reused since we saw it. */
 function killIfOurs(pid: number, binary: string): void {
@@ -110,6 +140,7 @@ export class Supervisor {
       memfsUrl: opts.memfsUrl,
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
+      webrtc: webrtcSettings(opts.config),
     };
   }
 
@@ -150,6 +181,7 @@ export class Supervisor {
       exec: recoveredFrom ? 'failed' : 'finished',
       lastReason: '',
       pid: null,
+      viewers: 0,
       crashes: 0,
       lastCrashAt: 0,
     };
@@ -186,6 +218,12 @@ export class Supervisor {
       case 'stream.spawned':
         entry.pid = ev.pid;
         return;
+      case 'stream.viewers': {
+        const before = entry.viewers;
+        entry.viewers = ev.viewers;
+        this.observer.safeEmit('viewers', entry.stored.id, ev.viewers, before);
+        return;
+      }
       case 'stream.exited':
         if (entry.pid === ev.pid) entry.pid = null;
         return;
@@ -223,6 +261,10 @@ export class Supervisor {
     const from = entry.exec;
     entry.exec = 'failed';
     entry.lastReason = reason;
+    if (entry.viewers) {
+      this.observer.safeEmit('viewers', id, 0, entry.viewers);
+      entry.viewers = 0;
+    }
     if (from !== 'failed') this.observer.safeEmit('statechange', id, from, 'failed', reason);
     // A worker that keeps dying is restarted with a growing delay instead of in a tight loop.
     const t = Date.now();
@@ -422,6 +464,60 @@ export class Supervisor {
     else this.#systemMetadata[key] = value;
     await this.#persist();
     return value;
+  }
+
+  get totalViewers(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.viewers;
+    return n + this.#pendingViewers;
+  }
+
+  #pendingViewers = 0;
+
+  /** WHEP POST, after the token check: the total cap is enforced here, the per-stream one by the actor. */
+  async whepCreate(id: string, offer: string): Promise<WhepCreatedDto> {
+    const entry = this.#get(id);
+    if (!entry.stored.config.webrtc.enabled) throw new NotFoundError(`WebRTC is not enabled for process ${id}`);
+    const max = this.#opts.config.webrtc.max_viewers_total;
+    if (this.totalViewers >= max) throw new CapacityError(`drake has reached its total viewer limit (${max})`);
+    this.#pendingViewers++;
+    try {
+      return await entry.handle.whepCreate(offer);
+    } finally {
+      this.#pendingViewers--;
+    }
+  }
+
+  whepPatch(id: string, sessionId: string, frag: string, ifMatch: string | null): Promise<WhepPatchedDto> {
+    return this.#get(id).handle.whepPatch(sessionId, frag, ifMatch);
+  }
+
+  /** false for an unknown process or session (WHEP DELETE is idempotent). */
+  async whepDelete(id: string, sessionId: string): Promise<boolean> {
+    const entry = this.#entries.get(id);
+    if (!entry) return false;
+    try {
+      return await entry.handle.whepDelete(sessionId);
+    } catch (err) {
+      if (err instanceof WorkerClosedError) return false;
+      throw err;
+    }
+  }
+
+  async whepStats(id: string): Promise<WhepStatsDto> {
+    return this.#get(id).handle.whepStats();
+  }
+
+  /** Processes with WebRTC on, for the index page. */
+  webrtcProcesses(): Array<{ id: string; exec: ExecState; viewers: number; token: boolean }> {
+    return [...this.#entries.values()]
+      .filter((e) => e.stored.config.webrtc.enabled)
+      .map((e) => ({ id: e.stored.id, exec: e.exec, viewers: e.viewers, token: e.stored.config.webrtc.token !== '' }));
+  }
+
+  /** The per-process WHEP token ('' = none). */
+  whepToken(id: string): string {
+    return this.#get(id).stored.config.webrtc.token;
   }
 
   /** Test hook: makes a process's worker throw an uncaught exception. */

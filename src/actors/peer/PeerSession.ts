@@ -1,0 +1,368 @@
+// One WHEP viewer: a werift RTCPeerConnection (ICE, DTLS, SRTP, RTCP) plus drake's send state:
+// its own sequence numbers, the paced fast-join/keyframe burst, a NACK history of ~4 s, and PLI/FIR
+// answered from the stream's GOP cache (FFmpeg ignores RTCP).
+import { randomBytes } from 'node:crypto';
+import {
+  GenericNack,
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtcpPayloadSpecificFeedback,
+  RtcpTransportLayerFeedback,
+  RtpPacket,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+} from 'werift';
+import { rtpTimestamp } from '../../shared/h264.ts';
+import { Logger } from '../../shared/log.ts';
+import { editAnswer, parseOffer, pickH264, pickOpus, SdpError, type SdpFrag } from './sdp.ts';
+
+const log = new Logger('PeerSession');
+
+/** Power of two; ≈ 4 s of a 2 Mbit/s stream. */
+const NACK_HISTORY = 1024;
+/** Burst pacing: packets per tick and tick length. ≈ 6000 packets/s per viewer. */
+const BURST_PER_TICK = 30;
+const BURST_TICK_MS = 5;
+/** Live packets that may queue behind a burst before the burst is abandoned. */
+const MAX_QUEUE = 4096;
+const PLI_MIN_INTERVAL_MS = 1000;
+const DISCONNECTED_GRACE_MS = 8000;
+
+export class CodecMismatchError extends Error {}
+export class GatheringTimeoutError extends Error {}
+
+export interface IceOptions {
+  portRange: [number, number] | undefined;
+  additionalHostAddresses: string[];
+  interfaceAddress: string | undefined;
+  iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+  gatheringTimeoutMs: number;
+  announceIps: string[];
+}
+
+export interface PeerSessionOptions {
+  id: string;
+  offer: string;
+  /** The process sends audio: an offer without Opus is refused. */
+  hasAudio: boolean;
+  ice: IceOptions;
+  /** Returns the cached GOP (SPS/PPS first) to start or repair this viewer's picture. */
+  keyframeBurst: () => readonly Buffer[];
+  onClose: (session: PeerSession, reason: string) => void;
+}
+
+export interface SessionCounters {
+  videoPackets: number;
+  audioPackets: number;
+  bytes: number;
+  nacks: number;
+  retransmits: number;
+  plis: number;
+  bursts: number;
+  burstDrops: number;
+}
+
+const h264Codec = () =>
+  new RTCRtpCodecParameters({
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }],
+    parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+  });
+const opusCodec = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
+
+export class PeerSession {
+  readonly id: string;
+  readonly createdAt = Date.now();
+  readonly counters: SessionCounters = { videoPackets: 0, audioPackets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, burstDrops: 0 };
+  etag: string;
+  readonly #pc: RTCPeerConnection;
+  readonly #opts: PeerSessionOptions;
+  #video: RTCRtpSender | null = null;
+  #audio: RTCRtpSender | null = null;
+  #videoSeq = randomBytes(2).readUInt16BE(0);
+  #audioSeq = randomBytes(2).readUInt16BE(0);
+  #lastVideoTs = -1;
+  readonly #history: Array<RtpPacket | undefined> = new Array(NACK_HISTORY);
+  /** Packets waiting behind a burst: [packet, timestamp override or -1]. */
+  #queue: Array<[Buffer, number]> = [];
+  #pacer: NodeJS.Timeout | null = null;
+  #lastPliAt = 0;
+  #connected = false;
+  #closed = false;
+  #disconnectTimer: NodeJS.Timeout | null = null;
+  #remoteUfrag: string;
+
+  private constructor(opts: PeerSessionOptions, pc: RTCPeerConnection, remoteUfrag: string) {
+    this.id = opts.id;
+    this.#opts = opts;
+    this.#pc = pc;
+    this.#remoteUfrag = remoteUfrag;
+    this.etag = newEtag();
+  }
+
+  /** Validates the offer, negotiates, gathers, and returns the session with its SDP answer. */
+  static async create(opts: PeerSessionOptions): Promise<{ session: PeerSession; answer: string }> {
+    const offer = parseOffer(opts.offer);
+    const videoMedia = offer.media.find((m) => m.kind === 'video');
+    const audioMedia = offer.media.find((m) => m.kind === 'audio');
+    const h264 = pickH264(videoMedia);
+    if (!h264) throw new CodecMismatchError('the offer has no H264 (packetization-mode=1) video: drake sends H264');
+    const opus = pickOpus(audioMedia);
+    if (opts.hasAudio && !opus) throw new CodecMismatchError('the offer has no Opus audio: this process sends Opus');
+    if (videoMedia && !['recvonly', 'sendrecv'].includes(videoMedia.direction)) throw new SdpError('the video section must be recvonly');
+
+    const pc = new RTCPeerConnection({
+      bundlePolicy: 'max-bundle',
+      iceServers: opts.ice.iceServers,
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: opts.ice.additionalHostAddresses,
+      ...(opts.ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: opts.ice.interfaceAddress } } : {}),
+      ...(opts.ice.portRange ? { icePortRange: opts.ice.portRange } : {}),
+      codecs: { video: [h264Codec()], audio: [opusCodec()] },
+      headerExtensions: { video: [], audio: [] },
+    });
+    const session = new PeerSession(opts, pc, offer.iceUfrag);
+    try {
+      const videoTrack = new MediaStreamTrack({ kind: 'video' });
+      const audioTrack = new MediaStreamTrack({ kind: 'audio' });
+      const vt = pc.addTransceiver(videoTrack, { direction: 'sendonly' });
+      const at = audioMedia ? pc.addTransceiver(audioTrack, { direction: 'sendonly' }) : null;
+      await pc.setRemoteDescription({ type: 'offer', sdp: opts.offer });
+      // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
+      pinCodec(vt, h264.pt);
+      if (at && opus) pinCodec(at, opus.pt);
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await session.#gathered();
+      session.#video = vt.sender;
+      session.#audio = at && opts.hasAudio ? at.sender : null;
+      session.#wire();
+      const sdp = editAnswer(pc.localDescription!.sdp, { streamId: `drake-${opts.id.slice(0, 8)}`, announceIps: opts.ice.announceIps });
+      return { session, answer: sdp };
+    } catch (err) {
+      await session.close('setup failed');
+      if (err instanceof Error && /negotiate codecs failed/.test(err.message)) throw new CodecMismatchError(err.message);
+      throw err;
+    }
+  }
+
+  async #gathered(): Promise<void> {
+    if (this.#pc.iceGatheringState === 'complete') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unSubscribe();
+        reject(new GatheringTimeoutError(`ICE gathering did not complete within ${this.#opts.ice.gatheringTimeoutMs} ms`));
+      }, this.#opts.ice.gatheringTimeoutMs);
+      const sub = this.#pc.iceGatheringStateChange.subscribe((state) => {
+        if (state !== 'complete') return;
+        clearTimeout(timer);
+        sub.unSubscribe();
+        resolve();
+      });
+    });
+  }
+
+  #wire(): void {
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') {
+        if (this.#disconnectTimer) clearTimeout(this.#disconnectTimer);
+        this.#disconnectTimer = null;
+        if (!this.#connected) {
+          this.#connected = true;
+          this.#startBurst(this.#opts.keyframeBurst(), 'join');
+        }
+      } else if (state === 'failed' || state === 'closed') {
+        void this.close(`connection ${state}`);
+      } else if (state === 'disconnected' && !this.#disconnectTimer) {
+        this.#disconnectTimer = setTimeout(() => void this.close('connection lost (consent freshness)'), DISCONNECTED_GRACE_MS);
+      }
+    });
+    const video = this.#video;
+    if (!video) return;
+    video.onPictureLossIndication.subscribe(() => this.#onPli());
+    video.onRtcp.subscribe((rtcp) => {
+      if (rtcp.type === RtcpPayloadSpecificFeedback.type && (rtcp as RtcpPayloadSpecificFeedback).feedback.count === 4) this.#onPli();
+    });
+    // Answer NACKs from drake's own history (werift keeps only 128 packets).
+    const original = video.handleRtcpPacket.bind(video);
+    video.handleRtcpPacket = (packet) => {
+      if (packet.type === RtcpTransportLayerFeedback.type) {
+        const fb = (packet as RtcpTransportLayerFeedback).feedback;
+        if (fb instanceof GenericNack) {
+          this.#onNack(video, fb.lost);
+          return;
+        }
+      }
+      original(packet);
+    };
+  }
+
+  get connected(): boolean {
+    return this.#connected && !this.#closed;
+  }
+
+  get bursting(): boolean {
+    return this.#pacer !== null;
+  }
+
+  get remoteUfrag(): string {
+    return this.#remoteUfrag;
+  }
+
+  /** Live video: sent at once, or queued behind a burst in progress. */
+  sendVideo(pkt: Buffer): void {
+    if (!this.#connected || this.#closed || !this.#video) return;
+    if (this.#pacer) {
+      if (this.#queue.length >= MAX_QUEUE) {
+        this.counters.burstDrops++;
+        this.#stopBurst();
+        return;
+      }
+      this.#queue.push([pkt, -1]);
+      return;
+    }
+    this.#writeVideo(pkt, -1);
+  }
+
+  sendAudio(pkt: Buffer): void {
+    if (!this.#connected || this.#closed || !this.#audio) return;
+    const rtp = RtpPacket.deSerialize(pkt);
+    rtp.header.sequenceNumber = this.#audioSeq;
+    this.#audioSeq = (this.#audioSeq + 1) & 0xffff;
+    this.counters.audioPackets++;
+    this.counters.bytes += pkt.length;
+    void this.#audio.sendRtp(rtp).catch(() => undefined);
+  }
+
+  #writeVideo(pkt: Buffer, tsOverride: number): void {
+    const rtp = RtpPacket.deSerialize(pkt);
+    const seq = this.#videoSeq;
+    rtp.header.sequenceNumber = seq;
+    if (tsOverride >= 0) rtp.header.timestamp = tsOverride;
+    this.#videoSeq = (seq + 1) & 0xffff;
+    this.#lastVideoTs = rtp.header.timestamp;
+    this.#history[seq & (NACK_HISTORY - 1)] = rtp;
+    this.counters.videoPackets++;
+    this.counters.bytes += pkt.length;
+    void this.#video!.sendRtp(rtp).catch(() => undefined);
+  }
+
+  /**
+   * Sends a GOP ahead of live packets, paced. Its frames get timestamps squeezed just before the
+   * live ones (1 tick apart) so the receiver decodes up to the current picture at once instead of
+   * replaying the GOP in real time.
+   */
+  #startBurst(packets: readonly Buffer[], why: 'join' | 'pli'): void {
+    if (packets.length === 0 || this.#closed) return;
+    const frames: number[] = [];
+    for (const p of packets) {
+      const ts = rtpTimestamp(p);
+      if (frames[frames.length - 1] !== ts) frames.push(ts);
+    }
+    const newest = frames[frames.length - 1]!;
+    // For a join the last cached frame keeps its timestamp; a repair goes after what was sent.
+    const base = why === 'join' || this.#lastVideoTs < 0 ? (newest - frames.length + 1) >>> 0 : (this.#lastVideoTs + 1) >>> 0;
+    const burst: Array<[Buffer, number]> = [];
+    let frame = -1;
+    let prevTs = -1;
+    for (const p of packets) {
+      const ts = rtpTimestamp(p);
+      if (ts !== prevTs) {
+        frame++;
+        prevTs = ts;
+      }
+      burst.push([p, (base + frame) >>> 0]);
+    }
+    this.#queue = burst.concat(this.#queue);
+    this.counters.bursts++;
+    if (!this.#pacer) this.#pacer = setInterval(() => this.#drain(), BURST_TICK_MS);
+    this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#closed) return this.#stopBurst();
+    const n = Math.min(BURST_PER_TICK, this.#queue.length);
+    for (let i = 0; i < n; i++) {
+      const [pkt, ts] = this.#queue[i]!;
+      this.#writeVideo(pkt, ts);
+    }
+    this.#queue.splice(0, n);
+    if (this.#queue.length === 0) this.#stopBurst();
+  }
+
+  #stopBurst(): void {
+    if (this.#pacer) clearInterval(this.#pacer);
+    this.#pacer = null;
+    this.#queue = [];
+  }
+
+  #onPli(): void {
+    this.counters.plis++;
+    const now = Date.now();
+    if (this.#pacer || now - this.#lastPliAt < PLI_MIN_INTERVAL_MS) return;
+    this.#lastPliAt = now;
+    this.#startBurst(this.#opts.keyframeBurst(), 'pli');
+  }
+
+  #onNack(sender: RTCRtpSender, lost: number[]): void {
+    this.counters.nacks++;
+    for (const seq of lost) {
+      const rtp = this.#history[seq & (NACK_HISTORY - 1)];
+      if (!rtp || rtp.header.sequenceNumber !== seq) continue;
+      this.counters.retransmits++;
+      void sender.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => undefined);
+    }
+  }
+
+  /** Trickled candidates; answered before werift resolves them (mDNS lookups can take seconds). */
+  addCandidates(frag: SdpFrag): void {
+    for (const c of frag.candidates) {
+      void this.#pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.mid ?? '0' }).catch((err: unknown) => {
+        log.debug(`session ${this.id}: candidate ignored: ${String(err)}`);
+      });
+    }
+  }
+
+  /** ICE restart: the viewer sent new credentials; returns drake's new ones as an sdpfrag. */
+  async restartIce(frag: SdpFrag): Promise<string> {
+    const remote = this.#pc.remoteDescription;
+    if (!remote || !frag.ufrag || !frag.pwd) throw new SdpError('ICE restart needs a=ice-ufrag and a=ice-pwd');
+    const offer = remote.sdp.replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${frag.ufrag}`).replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${frag.pwd}`);
+    this.#pc.restartIce();
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    const answer = await this.#pc.createAnswer();
+    await this.#pc.setLocalDescription(answer);
+    for (const t of this.#pc.iceTransports) void t.start().catch(() => undefined);
+    this.addCandidates(frag);
+    this.#remoteUfrag = frag.ufrag;
+    this.etag = newEtag();
+    const local = this.#pc.localDescription!.sdp;
+    const ufrag = /a=ice-ufrag:(\S+)/.exec(local)?.[1] ?? '';
+    const pwd = /a=ice-pwd:(\S+)/.exec(local)?.[1] ?? '';
+    return `a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\n`;
+  }
+
+  /** Idempotent; tells the owner once. */
+  async close(reason: string): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopBurst();
+    if (this.#disconnectTimer) clearTimeout(this.#disconnectTimer);
+    this.#history.fill(undefined);
+    this.#opts.onClose(this, reason);
+    await this.#pc.close().catch(() => undefined);
+  }
+}
+
+function pinCodec(t: RTCRtpTransceiver, pt: number): void {
+  const chosen = t.codecs.filter((c) => c.payloadType === pt);
+  if (chosen.length === 0) return;
+  t.codecs = chosen;
+  t.sender.codec = chosen[0];
+}
+
+function newEtag(): string {
+  return `"${randomBytes(8).toString('hex')}"`;
+}

@@ -1,0 +1,173 @@
+// The viewers of one stream that live on one thread. The stream actor hands it every RTP packet
+// once; the shard fans it out to its sessions and keeps the GOP cache for fast joins and PLIs.
+import { randomBytes } from 'node:crypto';
+import {
+  CapacityError,
+  NotAcceptableError,
+  NotFoundError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  TimeoutError,
+  ValidationError,
+} from '../../shared/errors.ts';
+import { Logger } from '../../shared/log.ts';
+import { GopCache } from '../stream/GopCache.ts';
+import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
+import { parseSdpFrag, SdpError } from './sdp.ts';
+
+const log = new Logger('PeerShard');
+
+export interface ShardOptions {
+  ice: IceOptions;
+  gopCache: boolean;
+  strictIfMatch: boolean;
+  onCount: (viewers: number) => void;
+}
+
+export interface WhepCreated {
+  id: string;
+  answer: string;
+  etag: string;
+}
+
+export interface WhepPatched {
+  status: 200 | 204;
+  body?: string;
+  etag: string;
+}
+
+export interface ShardStats {
+  viewers: number;
+  packets: number;
+  bytes: number;
+  nacks: number;
+  retransmits: number;
+  plis: number;
+  bursts: number;
+  gopPackets: number;
+}
+
+export class PeerShard {
+  readonly #opts: ShardOptions;
+  readonly #sessions = new Map<string, PeerSession>();
+  readonly #gop = new GopCache();
+  /** Counters of sessions that are gone, so totals do not drop when viewers leave. */
+  readonly #past = { packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0 };
+  #pending = 0;
+
+  constructor(opts: ShardOptions) {
+    this.#opts = opts;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  video(pkt: Buffer): void {
+    if (this.#opts.gopCache) this.#gop.push(pkt);
+    for (const s of this.#sessions.values()) s.sendVideo(pkt);
+  }
+
+  audio(pkt: Buffer): void {
+    for (const s of this.#sessions.values()) s.sendAudio(pkt);
+  }
+
+  /** The stream restarted (new FFmpeg): an old GOP would not match the new encoder's state. */
+  resetMedia(): void {
+    this.#gop.clear();
+  }
+
+  async create(offer: string, hasAudio: boolean, maxViewers: number): Promise<WhepCreated> {
+    if (this.#sessions.size + this.#pending >= maxViewers) {
+      throw new CapacityError(`this stream has reached its viewer limit (${maxViewers})`);
+    }
+    this.#pending++;
+    try {
+      const id = randomBytes(16).toString('hex');
+      const { session, answer } = await PeerSession.create({
+        id,
+        offer,
+        hasAudio,
+        ice: this.#opts.ice,
+        keyframeBurst: () => (this.#opts.gopCache ? this.#gop.packets() : []),
+        onClose: (s, reason) => this.#onClose(s, reason),
+      });
+      this.#sessions.set(id, session);
+      this.#opts.onCount(this.#sessions.size);
+      return { id, answer, etag: session.etag };
+    } catch (err) {
+      if (err instanceof SdpError) throw new ValidationError(`malformed SDP offer: ${err.message}`);
+      if (err instanceof CodecMismatchError) throw new NotAcceptableError(err.message);
+      if (err instanceof GatheringTimeoutError) throw new TimeoutError(err.message);
+      throw err;
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  #get(id: string): PeerSession {
+    const s = this.#sessions.get(id);
+    if (!s) throw new NotFoundError(`unknown WHEP session ${id}`);
+    return s;
+  }
+
+  async patch(id: string, fragText: string, ifMatch: string | null): Promise<WhepPatched> {
+    const session = this.#get(id);
+    if (ifMatch === null && this.#opts.strictIfMatch) throw new PreconditionRequiredError('If-Match with the session ETag is required');
+    if (ifMatch !== null && ifMatch !== '*' && ifMatch !== session.etag) {
+      throw new PreconditionFailedError(`If-Match ${ifMatch} does not match the session ETag ${session.etag}`);
+    }
+    let frag;
+    try {
+      frag = parseSdpFrag(fragText);
+    } catch (err) {
+      throw new ValidationError(`malformed trickle-ice-sdpfrag: ${(err as Error).message}`);
+    }
+    if (frag.ufrag && frag.ufrag !== session.remoteUfrag) {
+      const body = await session.restartIce(frag);
+      return { status: 200, body, etag: session.etag };
+    }
+    session.addCandidates(frag);
+    return { status: 204, etag: session.etag };
+  }
+
+  /** false when the session is unknown (the route answers that as the draft says). */
+  async remove(id: string): Promise<boolean> {
+    const s = this.#sessions.get(id);
+    if (!s) return false;
+    await s.close('DELETE by the viewer');
+    return true;
+  }
+
+  async closeAll(reason: string): Promise<void> {
+    await Promise.all([...this.#sessions.values()].map((s) => s.close(reason)));
+  }
+
+  #onClose(s: PeerSession, reason: string): void {
+    if (this.#sessions.get(s.id) !== s) return;
+    this.#sessions.delete(s.id);
+    const c = s.counters;
+    this.#past.packets += c.videoPackets + c.audioPackets;
+    this.#past.bytes += c.bytes;
+    this.#past.nacks += c.nacks;
+    this.#past.retransmits += c.retransmits;
+    this.#past.plis += c.plis;
+    this.#past.bursts += c.bursts;
+    log.debug(`session ${s.id} closed: ${reason}`);
+    this.#opts.onCount(this.#sessions.size);
+  }
+
+  stats(): ShardStats {
+    const t = { ...this.#past };
+    for (const s of this.#sessions.values()) {
+      const c = s.counters;
+      t.packets += c.videoPackets + c.audioPackets;
+      t.bytes += c.bytes;
+      t.nacks += c.nacks;
+      t.retransmits += c.retransmits;
+      t.plis += c.plis;
+      t.bursts += c.bursts;
+    }
+    return { viewers: this.#sessions.size, gopPackets: this.#gop.packets().length, ...t };
+  }
+}

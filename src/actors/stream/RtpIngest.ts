@@ -1,0 +1,70 @@
+// The stream actor's RTP sockets on 127.0.0.1: FFmpeg's WebRTC legs send here. One socket per
+// medium; RTCP sender reports (which FFmpeg sends to the same port with udp://) and anything that
+// is not RTP v2 are dropped and counted, never parsed further.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+
+export interface IngestCounters {
+  packets: number;
+  bytes: number;
+  dropped: number;
+  lastAt: number;
+}
+
+export type MediaKind = 'video' | 'audio';
+
+export class RtpIngest {
+  readonly #sockets = new Map<MediaKind, Socket>();
+  readonly counters: Record<MediaKind, IngestCounters> = {
+    video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
+    audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
+  };
+  readonly #onPacket: (kind: MediaKind, pkt: Buffer) => void;
+
+  constructor(onPacket: (kind: MediaKind, pkt: Buffer) => void) {
+    this.#onPacket = onPacket;
+  }
+
+  /** Binds both sockets on ephemeral loopback ports; returns the ports for FFmpeg's outputs. */
+  async open(): Promise<Record<MediaKind, number>> {
+    const ports = {} as Record<MediaKind, number>;
+    for (const kind of ['video', 'audio'] as const) {
+      const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+      socket.on('message', (msg, rinfo) => this.#receive(kind, msg, rinfo));
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(0, '127.0.0.1', () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      this.#sockets.set(kind, socket);
+      ports[kind] = socket.address().port;
+    }
+    return ports;
+  }
+
+  #receive(kind: MediaKind, msg: Buffer, rinfo: RemoteInfo): void {
+    const c = this.counters[kind];
+    const pt = msg.length >= 2 ? msg[1]! & 0x7f : 0;
+    if (rinfo.address !== '127.0.0.1' || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76)) {
+      c.dropped++;
+      return;
+    }
+    c.packets++;
+    c.bytes += msg.length;
+    c.lastAt = Date.now();
+    this.#onPacket(kind, msg);
+  }
+
+  close(): void {
+    for (const s of this.#sockets.values()) {
+      try {
+        s.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#sockets.clear();
+  }
+}

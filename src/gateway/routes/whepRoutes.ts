@@ -1,0 +1,145 @@
+// WHEP (draft-ietf-wish-whep) for every process with WebRTC on: POST an offer to the endpoint,
+// PATCH trickle/ICE restart and DELETE on the session URL. Served under /whep (per-process Bearer
+// token when set) and under /api/v3/whep (the API's auth, when that is on).
+import { timingSafeEqual } from 'node:crypto';
+import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { NotFoundError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
+import { idSchema } from '../../shared/processConfig.ts';
+import type { Reply, Request, Route } from '../http.ts';
+
+export const WHEP_MAX_BODY = 64 * 1024;
+const SESSION_ID = /^[0-9a-f]{32}$/;
+
+export const WHEP_CORS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'OPTIONS, POST, PATCH, DELETE',
+  'access-control-allow-headers': 'Content-Type, Authorization, If-Match',
+  'access-control-expose-headers': 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After',
+  'access-control-max-age': '86400',
+};
+
+export interface WhepRouteOptions {
+  iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+}
+
+function contentType(req: Request): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function processId(req: Request): string {
+  const parsed = idSchema.safeParse(req.params.id);
+  if (!parsed.success) throw new NotFoundError('unknown stream');
+  return parsed.data;
+}
+
+function linkHeader(servers: WhepRouteOptions['iceServers']): string {
+  return servers
+    .map((s) => {
+      const cred = s.username !== undefined ? `; username="${s.username}"; credential="${s.credential ?? ''}"; credential-type="password"` : '';
+      return `<${s.urls}>; rel="ice-server"${cred}`;
+    })
+    .join(', ');
+}
+
+function bearerMatches(req: Request, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep' | '/api/v3/whep'): Route[] {
+  const checkToken = base === '/whep';
+  const authorize = (req: Request, id: string) => {
+    if (!sup.has(id)) throw new NotFoundError(`unknown stream ${id}`);
+    const token = sup.whepToken(id);
+    if (checkToken && token && !bearerMatches(req, token)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
+  };
+  const link = linkHeader(opts.iceServers);
+  const notAllowed = (allow: string): Reply => ({
+    status: 405,
+    headers: { allow, 'content-type': 'application/json' },
+    body: JSON.stringify({ code: 405, message: `use ${allow}`, details: [] }),
+  });
+  const endpoint = `${base}/:id`;
+  const session = `${base}/:id/:session`;
+  const sessionId = (req: Request) => {
+    const s = req.params.session ?? '';
+    return SESSION_ID.test(s) ? s : null;
+  };
+  return [
+    {
+      method: 'options',
+      pattern: endpoint,
+      summary: 'WHEP endpoint preflight',
+      handler: () => ({ status: 204, headers: { 'accept-post': 'application/sdp', ...(link ? { link } : {}) } }),
+    },
+    {
+      method: 'post',
+      pattern: endpoint,
+      body: true,
+      maxBodyBytes: WHEP_MAX_BODY,
+      summary: 'WHEP: SDP offer in, 201 + SDP answer + Location + ETag out',
+      handler: async (req) => {
+        const id = processId(req);
+        if (contentType(req) !== 'application/sdp') throw new UnsupportedMediaTypeError('Content-Type must be application/sdp');
+        if (req.body.length === 0) throw new ValidationError('empty SDP offer');
+        authorize(req, id);
+        const created = await sup.whepCreate(id, req.body.toString('utf8'));
+        return {
+          status: 201,
+          headers: {
+            'content-type': 'application/sdp',
+            location: `${base}/${id}/${created.id}`,
+            etag: created.etag,
+            'accept-patch': 'application/trickle-ice-sdpfrag',
+            ...(link ? { link } : {}),
+          },
+          body: created.answer,
+        };
+      },
+    },
+    {
+      method: 'options',
+      pattern: session,
+      summary: 'WHEP session preflight',
+      handler: () => ({ status: 204, headers: { 'accept-patch': 'application/trickle-ice-sdpfrag' } }),
+    },
+    {
+      method: 'patch',
+      pattern: session,
+      body: true,
+      maxBodyBytes: WHEP_MAX_BODY,
+      summary: 'WHEP trickle ICE (204) or ICE restart (200 + new ufrag/pwd); If-Match checked',
+      handler: async (req): Promise<Reply> => {
+        const id = processId(req);
+        const sid = sessionId(req);
+        if (!sid) throw new NotFoundError('unknown WHEP session');
+        authorize(req, id);
+        if (contentType(req) !== 'application/trickle-ice-sdpfrag') throw new UnsupportedMediaTypeError('Content-Type must be application/trickle-ice-sdpfrag');
+        const patched = await sup.whepPatch(id, sid, req.body.toString('utf8'), req.headers['if-match'] ?? null);
+        if (patched.status === 204) return { status: 204, headers: { etag: patched.etag } };
+        return { status: 200, headers: { 'content-type': 'application/trickle-ice-sdpfrag', etag: patched.etag }, body: patched.body ?? '' };
+      },
+    },
+    {
+      method: 'del',
+      pattern: session,
+      summary: 'WHEP: end the session (200; 204 when already gone)',
+      handler: async (req) => {
+        const id = processId(req);
+        const sid = sessionId(req);
+        if (sid && sup.has(id)) authorize(req, id);
+        const removed = sid ? await sup.whepDelete(id, sid) : false;
+        return { status: removed ? 200 : 204 };
+      },
+    },
+    { method: 'get', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
+    { method: 'head', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
+    { method: 'put', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
+    { method: 'get', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
+    { method: 'head', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
+    { method: 'put', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
+  ];
+}

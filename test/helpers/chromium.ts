@@ -1,0 +1,43 @@
+// Real-browser tests: playwright-core driving Debian's Chromium (`apt-get install -y chromium`).
+// Playwright's own browser download is not used. Tests should skip when chromiumPath() is null.
+import { accessSync, constants } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--use-fake-ui-for-media-stream',
+];
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CHROMIUM_PATH when set (and executable), else /usr/bin/chromium, else null. */
+export function chromiumPath(): string | null {
+  const fromEnv = process.env.CHROMIUM_PATH;
+  if (fromEnv) return executable(fromEnv) ? fromEnv : null;
+  return executable('/usr/bin/chromium') ? '/usr/bin/chromium' : null;
+}
+
+/**
+ * Launches headless Chromium. Playwright gives every launch a fresh temporary user-data-dir
+ * (it refuses a --user-data-dir argument for launch()) and removes it in browser.close().
+ */
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = chromiumPath();
+  if (!executablePath) throw new Error('Chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM_PATH');
+  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}

@@ -1,0 +1,103 @@
+// A WHEP viewer built on werift (the same stack as the server, so see also the node-datachannel
+// viewer for an independent one). Loopback only, non-trickle: the offer carries its candidates.
+import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
+
+export interface WhepViewer {
+  status: number;
+  location: string | null;
+  etag: string | null;
+  answer: string;
+  headers: Headers;
+  pc: RTCPeerConnection;
+  video: Buffer[];
+  audio: number;
+  connectedAt: number | null;
+  postedAt: number;
+  close(): Promise<void>;
+  /** Sends RTCP PLI for the received video SSRC. */
+  sendPli(): Promise<void>;
+}
+
+export interface ViewerOptions {
+  audio?: boolean;
+  video?: 'h264' | 'vp8';
+  headers?: Record<string, string>;
+  /** Keep at most this many video packets (0: count only). */
+  keepVideo?: number;
+}
+
+export async function whepView(url: string, opts: ViewerOptions = {}): Promise<WhepViewer> {
+  const video =
+    opts.video === 'vp8'
+      ? new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] })
+      : new RTCRtpCodecParameters({
+          mimeType: 'video/H264',
+          clockRate: 90000,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+          parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+        });
+  const pc = new RTCPeerConnection({
+    iceServers: [],
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceFilterCandidatePair: (p) => p.remoteCandidate.host === '127.0.0.1' && p.localCandidate.host === '127.0.0.1',
+    codecs: { video: [video], audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] },
+    headerExtensions: { video: [], audio: [] },
+  });
+  const viewer: WhepViewer = {
+    status: 0,
+    location: null,
+    etag: null,
+    answer: '',
+    headers: new Headers(),
+    pc,
+    video: [],
+    audio: 0,
+    connectedAt: null,
+    postedAt: 0,
+    close: async () => {
+      await pc.close();
+    },
+    sendPli: async () => undefined,
+  };
+  const keep = opts.keepVideo ?? 10_000;
+  let videoCount = 0;
+  const vt = pc.addTransceiver('video', { direction: 'recvonly' });
+  vt.onTrack.subscribe((track) =>
+    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+      videoCount++;
+      if (viewer.video.length < keep) viewer.video.push(rtp.serialize());
+    }),
+  );
+  if (opts.audio !== false) {
+    const at = pc.addTransceiver('audio', { direction: 'recvonly' });
+    at.onTrack.subscribe((track) => track.onReceiveRtp.subscribe(() => viewer.audio++));
+  }
+  viewer.sendPli = async () => {
+    const ssrc = viewer.video.length ? viewer.video[viewer.video.length - 1]!.readUInt32BE(8) : 0;
+    await vt.receiver.sendRtcpPLI(ssrc);
+  };
+  Object.defineProperty(viewer, 'videoCount', { get: () => videoCount });
+  pc.connectionStateChange.subscribe((s) => {
+    if (s === 'connected') viewer.connectedAt = Date.now();
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise<void>((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && resolve());
+  });
+  viewer.postedAt = Date.now();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp', ...(opts.headers ?? {}) }, body: pc.localDescription!.sdp });
+  viewer.status = res.status;
+  viewer.headers = res.headers;
+  viewer.location = res.headers.get('location');
+  viewer.etag = res.headers.get('etag');
+  viewer.answer = await res.text();
+  if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: viewer.answer });
+  else await pc.close();
+  return viewer;
+}
+
+export function videoCount(v: WhepViewer): number {
+  return (v as unknown as { videoCount: number }).videoCount;
+}
