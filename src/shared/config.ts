@@ -47,6 +47,8 @@ export const configSchema = z.object({
       /** PATCH and DELETE must carry If-Match with the session's ETag (428 otherwise). */
       strict_if_match: z.boolean().default(false),
       ice_gathering_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+      /** A viewer that sent RTCP and then nothing for this long is removed (consent freshness catches the rest). */
+      viewer_timeout_seconds: z.number().min(1).max(600).default(10),
       /** UDP ports for viewers' ICE (both 0: any). */
       port_min: port.default(0),
       port_max: port.default(0),

@@ -10,6 +10,7 @@ export interface StreamWebrtcSettings {
   maxViewersPerStream: number;
   gopCache: boolean;
   strictIfMatch: boolean;
+  viewerTimeoutMs: number;
   ice: {
     portRange: [number, number] | undefined;
     additionalHostAddresses: string[];

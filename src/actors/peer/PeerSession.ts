@@ -93,6 +93,8 @@ export class PeerSession {
   #closed = false;
   #disconnectTimer: NodeJS.Timeout | null = null;
   #remoteUfrag: string;
+  /** When the viewer last sent RTCP about the video; 0 until it ever did. */
+  #lastRtcpAt = 0;
 
   private constructor(opts: PeerSessionOptions, pc: RTCPeerConnection, remoteUfrag: string) {
     this.id = opts.id;
@@ -188,6 +190,7 @@ export class PeerSession {
     // Answer NACKs from drake's own history (werift keeps only 128 packets).
     const original = video.handleRtcpPacket.bind(video);
     video.handleRtcpPacket = (packet) => {
+      this.#lastRtcpAt = Date.now();
       if (packet.type === RtcpTransportLayerFeedback.type) {
         const fb = (packet as RtcpTransportLayerFeedback).feedback;
         if (fb instanceof GenericNack) {
@@ -205,6 +208,11 @@ export class PeerSession {
 
   get bursting(): boolean {
     return this.#pacer !== null;
+  }
+
+  /** ms since the viewer's last RTCP, or 0 for one that never sent any (consent freshness covers those). */
+  silentFor(now: number): number {
+    return this.#lastRtcpAt ? now - this.#lastRtcpAt : 0;
   }
 
   get remoteUfrag(): string {

@@ -21,6 +21,8 @@ export interface ShardOptions {
   ice: IceOptions;
   gopCache: boolean;
   strictIfMatch: boolean;
+  /** A viewer that sent RTCP and then stayed silent this long is gone (browsers report every second). */
+  viewerTimeoutMs: number;
   onCount: (viewers: number) => void;
 }
 
@@ -54,9 +56,17 @@ export class PeerShard {
   /** Counters of sessions that are gone, so totals do not drop when viewers leave. */
   readonly #past = { packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0 };
   #pending = 0;
+  #sweeper: NodeJS.Timeout | null = null;
 
   constructor(opts: ShardOptions) {
     this.#opts = opts;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const s of this.#sessions.values()) {
+      if (s.silentFor(now) > this.#opts.viewerTimeoutMs) void s.close(`no RTCP from the viewer for ${this.#opts.viewerTimeoutMs} ms`);
+    }
   }
 
   get size(): number {
@@ -93,6 +103,7 @@ export class PeerShard {
         onClose: (s, reason) => this.#onClose(s, reason),
       });
       this.#sessions.set(id, session);
+      this.#sweeper ??= setInterval(() => this.#sweep(), 1000);
       this.#opts.onCount(this.#sessions.size);
       return { id, answer, etag: session.etag };
     } catch (err) {
@@ -154,6 +165,10 @@ export class PeerShard {
     this.#past.plis += c.plis;
     this.#past.bursts += c.bursts;
     log.debug(`session ${s.id} closed: ${reason}`);
+    if (this.#sessions.size === 0 && this.#sweeper) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = null;
+    }
     this.#opts.onCount(this.#sessions.size);
   }
 

@@ -206,6 +206,7 @@ export class StreamActor {
       ice: w.ice,
       gopCache: w.gopCache,
       strictIfMatch: w.strictIfMatch,
+      viewerTimeoutMs: w.viewerTimeoutMs,
       onCount: (viewers) => this.#emit({ event: 'stream.viewers', viewers }),
     });
     return this.#shard;

@@ -1,0 +1,16 @@
+import type { ProcessConfigInput } from '../../src/shared/processConfig.ts';
+
+/** A small live source with video and audio and WebRTC on; gop_seconds 1 keeps joins quick. */
+export function webrtcProcess(id: string, extra: Partial<ProcessConfigInput> = {}, webrtc: Record<string, unknown> = {}): ProcessConfigInput {
+  return {
+    id,
+    input: [
+      { id: 'v', address: 'testsrc=size=320x240:rate=25', options: ['-re', '-f', 'lavfi'] },
+      { id: 'a', address: 'sine=frequency=440:sample_rate=48000', options: ['-re', '-f', 'lavfi'] },
+    ],
+    output: [{ id: 'null', address: '-', options: ['-map', '0:v', '-f', 'null'] }],
+    autostart: true,
+    webrtc: { enabled: true, gop_seconds: 1, video_bitrate_kbit: 500, ...webrtc },
+    ...extra,
+  };
+}

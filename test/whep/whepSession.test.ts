@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
+import type { ProcessStateDto, WhepStatsDto } from '../../src/shared/protocol.ts';
+import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
+import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
+
+describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
+  let drake: TestDrake;
+  const viewers: WhepViewer[] = [];
+  const view = async (path = '/whep/cam', opts = {}) => {
+    const v = await whepView(`${drake.url}${path}`, opts);
+    viewers.push(v);
+    return v;
+  };
+  const stats = (id = 'cam') => drake.supervisor.whepStats(id) as Promise<WhepStatsDto>;
+
+  before(async () => {
+    drake = await startDrake({ webrtc: { viewer_timeout_seconds: 3 } });
+    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
+    await waitFor('media flowing', async () => {
+      const s = await drake.supervisor.whepStats('cam');
+      return s.gopPackets > 0;
+    }, 20_000);
+  });
+  after(async () => {
+    await Promise.all(viewers.map((v) => v.close()));
+    await drake.stop(true);
+  });
+
+  test('POST an offer → 201 with answer, Location, ETag; H264 starts with SPS/PPS then IDR; Opus arrives', async () => {
+    const v = await view();
+    assert.equal(v.status, 201, v.answer);
+    assert.match(v.location ?? '', /^\/whep\/cam\/[0-9a-f]{32}$/, 'session id has 128 random bits');
+    assert.match(v.etag ?? '', /^"[0-9a-f]+"$/);
+    assert.equal(v.headers.get('content-type'), 'application/sdp');
+    assert.equal(v.headers.get('access-control-expose-headers')?.includes('Location'), true);
+    const media = v.answer.split('m=').slice(1);
+    assert.equal(media.length, 2);
+    for (const m of media) {
+      assert.match(m, /a=rtcp-mux-only/, 'every m-line is rtcp-mux-only');
+      assert.match(m, /a=end-of-candidates/);
+    }
+    const streams = [...v.answer.matchAll(/a=msid:(\S+) /g)].map((x) => x[1]);
+    assert.equal(streams.length, 2);
+    assert.equal(streams[0], streams[1], 'audio and video share one MediaStream id');
+    assert.equal((v.answer.match(/a=rtpmap:\d+ H264\/90000/g) ?? []).length, 1, 'exactly one H264 payload type');
+    await waitFor('video and audio received', async () => videoCount(v) > 30 && v.audio > 20);
+    const first = v.video.slice(0, 3).map((p) => h264NalTypesStarting(p));
+    assert.deepEqual(first[0]!.slice(0, 2), [NAL.SPS, NAL.PPS], `first packet carries SPS+PPS (${JSON.stringify(first)})`);
+    assert.ok(first[1]!.includes(NAL.IDR), 'then the IDR');
+    const seqs = v.video.slice(0, 60).map((p) => p.readUInt16BE(2));
+    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1]! + 1) & 0xffff, 'sequence numbers are continuous from burst to live');
+  });
+
+  test('every viewer shares the stream\'s one DTLS certificate', async () => {
+    const a = await view();
+    const b = await view();
+    const fp = (sdp: string) => /a=fingerprint:(.+)/.exec(sdp)?.[1];
+    assert.ok(fp(a.answer));
+    assert.equal(fp(a.answer), fp(b.answer));
+  });
+
+  test('PATCH trickle → 204; If-Match checked (412); bad sdpfrag → 400; wrong type → 415; unknown session → 404', async () => {
+    const v = await view();
+    const url = `${drake.url}${v.location}`;
+    const frag = 'a=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n';
+    let res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! }, body: frag });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('etag'), v.etag);
+    res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': '"nope"' }, body: frag });
+    assert.equal(res.status, 412);
+    res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'garbage here' });
+    assert.equal(res.status, 400);
+    res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/sdp' }, body: frag });
+    assert.equal(res.status, 415);
+    res = await fetch(`${drake.url}/whep/cam/${'0'.repeat(32)}`, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: frag });
+    assert.equal(res.status, 404);
+  });
+
+  test('PATCH with new ufrag/pwd restarts ICE → 200 with drake\'s new credentials and a new ETag', async () => {
+    const v = await view();
+    const oldUfrag = /a=ice-ufrag:(\S+)/.exec(v.answer)![1];
+    const res = await fetch(`${drake.url}${v.location}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! },
+      body: 'a=ice-ufrag:newU\r\na=ice-pwd:newpasswordnewpasswordxx\r\na=mid:0\r\n',
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/trickle-ice-sdpfrag');
+    const body = await res.text();
+    const ufrag = /a=ice-ufrag:(\S+)/.exec(body)?.[1];
+    assert.ok(ufrag && /a=ice-pwd:\S+/.test(body));
+    assert.notEqual(ufrag, oldUfrag);
+    assert.notEqual(res.headers.get('etag'), v.etag);
+  });
+
+  test('DELETE → 200, then 204 for the same session (idempotent); the count drops', async () => {
+    const v = await view();
+    await waitFor('connected', async () => v.connectedAt !== null);
+    const before = (await stats()).viewers;
+    let res = await fetch(`${drake.url}${v.location}`, { method: 'DELETE' });
+    assert.equal(res.status, 200);
+    res = await fetch(`${drake.url}${v.location}`, { method: 'DELETE' });
+    assert.equal(res.status, 204);
+    assert.equal((await stats()).viewers, before - 1);
+  });
+
+  test('a PLI gets the cached keyframe re-sent to that viewer', async () => {
+    const v = await view('/whep/cam', { keepVideo: 100_000 });
+    await waitFor('connected and receiving', async () => videoCount(v) > 40);
+    await waitFor('join burst finished', async () => true);
+    const burstsBefore = (await stats()).bursts;
+    const mark = v.video.length;
+    await v.sendPli();
+    await waitFor('a burst for the PLI', async () => (await stats()).bursts > burstsBefore, 5000);
+    const after = v.video.slice(mark).map((p) => h264NalTypesStarting(p));
+    await waitFor('SPS after the PLI', async () => v.video.slice(mark).some((p) => h264NalTypesStarting(p).includes(NAL.SPS)), 3000);
+    assert.ok(after.length >= 0);
+  });
+
+  test('8 concurrent viewers all receive video and audio', async () => {
+    const eight = await Promise.all(Array.from({ length: 8 }, () => view('/whep/cam', { keepVideo: 0 })));
+    assert.deepEqual(eight.map((v) => v.status), Array(8).fill(201));
+    await waitFor('all 8 receiving', async () => eight.every((v) => videoCount(v) > 25 && v.audio > 25), 20_000);
+  });
+
+  test('the same endpoint is served under /api/v3/whep', async () => {
+    const v = await view('/api/v3/whep/cam');
+    assert.equal(v.status, 201);
+    assert.match(v.location ?? '', /^\/api\/v3\/whep\/cam\/[0-9a-f]{32}$/);
+    await waitFor('receiving', async () => videoCount(v) > 10);
+  });
+
+  test('a viewer that vanishes without DELETE is removed', async () => {
+    const v = await view();
+    await waitFor('receiving', async () => videoCount(v) > 10 && v.audio > 5);
+    const alive = async () =>
+      (await fetch(`${drake.url}${v.location}`, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=end-of-candidates\r\n' })).status;
+    assert.equal(await alive(), 204);
+    // Let it send receiver reports first: a viewer that never sent RTCP is left to ICE consent (30 s).
+    await new Promise((r) => setTimeout(r, 2000));
+    await v.close();
+    await waitFor('the silent viewer is gone', async () => (await alive()) === 404, 15_000);
+  });
+
+  test('stopping the process closes its viewers; they can come back after a start', async () => {
+    const v = await view();
+    await waitFor('receiving', async () => videoCount(v) > 10);
+    assert.ok((await stats()).viewers > 0);
+    await drake.api('PUT', '/api/v3/process/cam/command', { command: 'stop' });
+    assert.equal((await stats()).viewers, 0);
+    const refused = await view();
+    assert.equal(refused.status, 409);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    await drake.api('PUT', '/api/v3/process/cam/command', { command: 'start' });
+    await waitFor('media again', async () => (await drake.api<ProcessStateDto>('GET', '/api/v3/process/cam/state')).body.exec === 'running');
+    const back = await waitFor('a viewer joins again', async () => {
+      const w = await view();
+      return w.status === 201 ? w : null;
+    }, 15_000, 500);
+    await waitFor('receiving again', async () => videoCount(back) > 10);
+  });
+});
