@@ -136,8 +136,8 @@ export class PeerSession {
       pinCodec(vt, h264.pt);
       if (at && opus) pinCodec(at, opus.pt);
       const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
-      await session.#gathered();
+      // werift gathers inside setLocalDescription (a STUN server that never answers holds it there).
+      await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));
       session.#video = vt.sender;
       session.#audio = at && opts.hasAudio ? at.sender : null;
       session.#wire();
@@ -150,16 +150,25 @@ export class PeerSession {
     }
   }
 
-  async #gathered(): Promise<void> {
-    if (this.#pc.iceGatheringState === 'complete') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        sub.unSubscribe();
-        reject(new GatheringTimeoutError(`ICE gathering did not complete within ${this.#opts.ice.gatheringTimeoutMs} ms`));
-      }, this.#opts.ice.gatheringTimeoutMs);
+  async #withinGatheringTimeout(work: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = this.#opts.ice.gatheringTimeoutMs;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GatheringTimeoutError(`ICE gathering did not complete within ${limit} ms`)), limit);
+    });
+    work.catch(() => undefined);
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #gathered(): Promise<void> {
+    if (this.#pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise<void>((resolve) => {
       const sub = this.#pc.iceGatheringStateChange.subscribe((state) => {
         if (state !== 'complete') return;
-        clearTimeout(timer);
         sub.unSubscribe();
         resolve();
       });
