@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   log.info(`FFmpeg ${drake.ffmpeg.version} at ${drake.ffmpeg.path} (from ${drake.ffmpeg.source})`);
   log.info(`store: ${drake.supervisor.storeFile}; disk filesystem: ${drake.config.storage.disk.dir}`);
   log.info(`listening on ${drake.url}  (API: ${drake.url}/api/v3/process)`);
+  if (drake.supervisor.has('demo')) log.info(`watch the demo: ${drake.url}/player/demo   (all streams: ${drake.url}/)`);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -9,6 +9,8 @@ const port = z.number().int().min(0).max(65535);
 
 export const configSchema = z.object({
   name: z.string().min(1).max(128).default('drake'),
+  /** On a first start (no store yet) create and start the `demo` process: a test pattern with a tone, watchable over WHEP. */
+  demo: z.boolean().default(true),
   api: z
     .object({
       host: z.string().min(1).default('127.0.0.1'),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,35 +30,36 @@ test('npm start prints where it listens and Ctrl-C stops every FFmpeg before exi
   assert.match(drake.output(), /store: \S+db\.json/);
   const res = await fetch(`${url}/api/v3/process`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(testProcess('cli')) });
   assert.equal(res.status, 200);
-  const pid = await waitFor('FFmpeg child', async () => {
+  assert.match(drake.output(), /watch the demo: http:\/\/\S+\/player\/demo/, 'the embedded demo is there on a first start');
+  const pids = await waitFor('two FFmpeg children (demo and cli)', async () => {
     const state = (await (await fetch(`${url}/api/v3/process/cli/state`)).json()) as { exec: string };
     if (state.exec !== 'running') return null;
-    const { execFileSync } = await import('node:child_process');
-    const out = execFileSync('pgrep', ['-P', String(drake.child.pid)], { encoding: 'utf8' }).trim();
-    return out ? Number(out.split('\n')[0]) : null;
-  });
-  assert.ok(alive(pid));
+    const out = spawnSync('pgrep', ['-P', String(drake.child.pid)], { encoding: 'utf8' }).stdout.trim();
+    const list = out ? out.split('\n').map(Number) : [];
+    return list.length >= 2 ? list : null;
+  }, 20_000);
+  assert.ok(pids.every(alive));
   drake.child.kill('SIGINT');
   assert.equal(await drake.exited, 0, drake.output());
-  assert.equal(alive(pid), false, 'no FFmpeg outlives drake');
+  assert.deepEqual(pids.filter(alive), [], 'no FFmpeg outlives drake');
   assert.match(drake.output(), /SIGINT: stopping every process/);
 });
 
 test('a missing FFmpeg is a clear error, not a stack trace', async () => {
-  const drake = runDrake({ DRAKE_FFMPEG_BINARY: '/nonexistent/ffmpeg' });
+  const drake = runDrake({ DRAKE_FFMPEG_BINARY: '/nonexistent/ffmpeg', DRAKE_DEMO: 'false' });
   assert.equal(await drake.exited, 1);
   assert.match(drake.output(), /drake: the configured FFmpeg \(ffmpeg\.binary \/ DRAKE_FFMPEG_BINARY = \/nonexistent\/ffmpeg\) does not run/);
   assert.doesNotMatch(drake.output(), /\n\s+at /, 'no stack trace');
 });
 
 test('drake refuses to open its admin API on a public address without credentials', async () => {
-  const drake = runDrake({ DRAKE_API_HOST: '0.0.0.0' });
+  const drake = runDrake({ DRAKE_API_HOST: '0.0.0.0', DRAKE_DEMO: 'false' });
   assert.equal(await drake.exited, 1);
   assert.match(drake.output(), /refusing to serve the admin API without credentials on 0\.0\.0\.0/);
 });
 
 test('a bad config value stops drake with the field path', async () => {
-  const drake = runDrake({ DRAKE_FFMPEG_LOG_MAX_LINES: '0' });
+  const drake = runDrake({ DRAKE_FFMPEG_LOG_MAX_LINES: '0', DRAKE_DEMO: 'false' });
   assert.equal(await drake.exited, 1);
   assert.match(drake.output(), /invalid configuration\n\s+- ffmpeg\.log\.max_lines:/);
 });

@@ -15,6 +15,7 @@ export interface TestDrake extends Drake {
 
 export async function startDrake(overrides: DrakeConfigInput = {}, dir = mkdtempSync(join(tmpdir(), 'drake-test-'))): Promise<TestDrake> {
   const config = configSchema.parse({
+    demo: false,
     ...overrides,
     api: { host: '127.0.0.1', port: 0, ...(overrides.api ?? {}) },
     db: { dir: join(dir, 'config'), ...(overrides.db ?? {}) },

@@ -1,6 +1,6 @@
 // The root actor (main thread): registry of processes, persistence, one stream actor (worker) per
 // process, and recovery of a worker that dies. It never waits on FFmpeg itself: actors do.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { DrakeConfig } from '../../shared/config.ts';
 import { CapacityError, ConflictError, errorText, LimitError, NotFoundError, ValidationError, WorkerClosedError } from '../../shared/errors.ts';
 import { TypedEmitter } from '../../shared/events.ts';
@@ -88,6 +88,21 @@ interface Entry {
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** The embedded default: something to watch right after `npm start`. */
+export const DEMO_PROCESS = {
+  id: 'demo',
+  reference: 'drake demo',
+  input: [
+    { id: 'video', address: 'testsrc2=size=640x360:rate=30', options: ['-re', '-f', 'lavfi'] },
+    { id: 'audio', address: 'sine=frequency=440:beep_factor=4:sample_rate=48000', options: ['-re', '-f', 'lavfi'] },
+  ],
+  output: [{ id: 'null', address: '-', options: ['-map', '1:a', '-f', 'null'] }],
+  autostart: true,
+  reconnect: true,
+  reconnect_delay_seconds: 3,
+  webrtc: { enabled: true, video: 'transcode', audio: 'opus', gop_seconds: 2, video_bitrate_kbit: 1000 },
+};
+
 function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
   const w = config.webrtc;
   const v4 = w.bind_addresses.filter((a) => !a.includes(':'));
@@ -149,12 +164,17 @@ export class Supervisor {
   static async open(opts: SupervisorOptions): Promise<Supervisor> {
     const store = new Store(opts.config.db.dir);
     const sup = new Supervisor(opts, store);
+    const firstStart = !existsSync(store.file);
     const data = await store.load();
     sup.#systemMetadata = data.systemMetadata;
     await Promise.all(
       data.processes.map((stored) => sup.#spawnEntry(stored, data.processMetadata[stored.id] ?? {}, [])),
     );
     log.info(`loaded ${data.processes.length} process(es) from ${store.file}`);
+    if (firstStart && opts.config.demo) {
+      await sup.add(DEMO_PROCESS);
+      log.info('first start: created the "demo" process (test pattern + tone, WebRTC on); delete it any time');
+    }
     return sup;
   }
 
