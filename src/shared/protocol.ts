@@ -52,6 +52,8 @@ export interface WhepStatsDto {
   plis: number;
   bursts: number;
   gopPackets: number;
+  /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
+  ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number }> | null;
 }
 
 export interface StreamInit {

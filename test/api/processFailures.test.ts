@@ -111,11 +111,12 @@ describe('failures: reconnect, stale, limits, crashed workers (real FFmpeg)', ()
     await waitFor('orphan FFmpeg killed', async () => !alive(victimPid));
     const recovered = await waitFor('victim running again in a new worker', async () => {
       const st = await state('victim');
-      return st.exec === 'running' && drake.supervisor.pidOf('victim') !== victimPid ? st : null;
+      const pid = drake.supervisor.pidOf('victim');
+      return st.exec === 'running' && pid !== null && pid !== victimPid && alive(pid) ? st : null;
     }, 20_000);
     assert.equal(recovered.order, 'start');
     const r = await report('victim');
-    assert.ok(allLines(r).some((l) => l.includes('stream worker crashed: forced crash')), 'the crash reason is in the log');
+    assert.ok(allLines(r).some((l) => l.includes('stream worker crashed: forced crash')), `the crash reason is in the log: ${JSON.stringify({ log: r.log.slice(-3), history: r.history.map((h) => [h.exit_reason, h.log.slice(-2)]) })}`);
 
     assert.equal(drake.supervisor.pidOf('bystander'), bystanderPid, 'the other process was not touched');
     assert.ok(alive(bystanderPid));

@@ -32,6 +32,14 @@ test(
   async () => {
     const drake = await startDrake({ demo: true });
     const stats = () => drake.supervisor.whepStats('demo') as Promise<WhepStatsDto>;
+    // Record the DELETEs that reach drake, to tell the page's DELETE from a server-side timeout.
+    const deleted: string[] = [];
+    const sup = drake.supervisor;
+    const realDelete = sup.whepDelete.bind(sup);
+    sup.whepDelete = (id, session) => {
+      deleted.push(`${id}/${session}`);
+      return realDelete(id, session);
+    };
     const browser = await launchChromium().catch(async (err: unknown) => {
       await drake.stop(true);
       throw err;
@@ -88,6 +96,7 @@ test(
       await waitFor('viewers back to 0 after the page closed', async () => (await stats()).viewers === 0, 5_000);
       const goneMs = Date.now() - left;
       assert.ok(goneMs < 5_000, `viewer removed within 5 s (took ${goneMs} ms)`);
+      assert.deepEqual(deleted, [`demo/${player.sessionUrl!.split('/').pop()}`], 'the page DELETEd its session');
     } finally {
       await browser.close();
       await drake.stop(true);

@@ -15,6 +15,7 @@ import {
 } from 'werift';
 import { rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
+import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, SdpError, type SdpFrag } from './sdp.ts';
 
 const log = new Logger('PeerSession');
@@ -32,14 +33,7 @@ const DISCONNECTED_GRACE_MS = 8000;
 export class CodecMismatchError extends Error {}
 export class GatheringTimeoutError extends Error {}
 
-export interface IceOptions {
-  portRange: [number, number] | undefined;
-  additionalHostAddresses: string[];
-  interfaceAddress: string | undefined;
-  iceServers: Array<{ urls: string; username?: string; credential?: string }>;
-  gatheringTimeoutMs: number;
-  announceIps: string[];
-}
+export type IceOptions = StreamWebrtcSettings['ice'];
 
 export interface PeerSessionOptions {
   id: string;
@@ -189,6 +183,9 @@ export class PeerSession {
       } else if (state === 'disconnected' && !this.#disconnectTimer) {
         this.#disconnectTimer = setTimeout(() => void this.close('connection lost (consent freshness)'), DISCONNECTED_GRACE_MS);
       }
+    });
+    this.#audio?.onRtcp.subscribe(() => {
+      this.#lastRtcpAt = Date.now();
     });
     const video = this.#video;
     if (!video) return;

@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
+import type { WhepCreatedDto, WhepPatchedDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { GopCache } from '../stream/GopCache.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
@@ -26,28 +27,9 @@ export interface ShardOptions {
   onCount: (viewers: number) => void;
 }
 
-export interface WhepCreated {
-  id: string;
-  answer: string;
-  etag: string;
-}
-
-export interface WhepPatched {
-  status: 200 | 204;
-  body?: string;
-  etag: string;
-}
-
-export interface ShardStats {
-  viewers: number;
-  packets: number;
-  bytes: number;
-  nacks: number;
-  retransmits: number;
-  plis: number;
-  bursts: number;
-  gopPackets: number;
-}
+export type WhepCreated = WhepCreatedDto;
+export type WhepPatched = WhepPatchedDto;
+export type ShardStats = WhepStatsDto;
 
 export class PeerShard {
   readonly #opts: ShardOptions;

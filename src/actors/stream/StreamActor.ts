@@ -143,6 +143,16 @@ export class StreamActor {
     const outIds = this.#config.output.map((io) => io.id);
     if (this.#config.webrtc.enabled) outIds.push('webrtc:video', 'webrtc:audio');
     progress.outputs = parser.progressIO('output', outIds);
+    // drake receives the WebRTC legs itself, so their packet and byte counts are exact.
+    const ingest = this.#ingest?.counters;
+    if (ingest) {
+      for (const io of progress.outputs) {
+        const c = io.id === 'webrtc:video' ? ingest.video : io.id === 'webrtc:audio' ? ingest.audio : null;
+        if (!c) continue;
+        io.packet = c.packets;
+        io.size_kb = Math.round(c.bytes / 1024);
+      }
+    }
     const running = this.#run !== null;
     return {
       order: this.#order,
@@ -234,7 +244,7 @@ export class StreamActor {
     return this.#shard ? this.#shard.remove(sessionId) : false;
   }
 
-  whepStats(): ShardStats & { ingest: RtpIngest['counters'] | null } {
+  whepStats(): ShardStats {
     const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0 };
     return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
   }

@@ -2,6 +2,7 @@
 // stream dump before it starts ("the prelude") and then one stats line per half second; it has no
 // per-stream counters, so the per-IO progress below is mostly layout and zeros, unlike datarhei's patched
 // FFmpeg that prints JSON. Every entry point is total: garbage, truncated or hostile text never throws.
+import type { ProgressIODto } from '../../shared/protocol.ts';
 
 export type IoKind = 'input' | 'output';
 
@@ -41,32 +42,8 @@ export interface ProgressSample {
   dup: number;
 }
 
-export interface ProgressIO {
-  id: string;
-  address: string;
-  index: number;
-  stream: number;
-  format: string;
-  type: string;
-  codec: string;
-  coder: string;
-  frame: number;
-  keyframe: number;
-  framerate: { min: number; max: number; avg: number };
-  fps: number;
-  packet: number;
-  pps: number;
-  size_kb: number;
-  bitrate_kbit: number;
-  extradata_size_bytes: number;
-  pix_fmt?: string;
-  q?: number;
-  width?: number;
-  height?: number;
-  sampling_hz?: number;
-  layout?: string;
-  channels?: number;
-}
+/** Core's per-stream progress shape; the protocol owns it. */
+export type ProgressIO = ProgressIODto;
 
 const CR = 0x0d;
 const LF = 0x0a;

@@ -1,0 +1,181 @@
+// Time to first decoded frame in a real Chromium, GOP cache ON vs OFF, for a 2 s-GOP source.
+//
+//   node --import tsx bench/ttffChromium.ts [--joins N] [--warmup W]
+//
+// Two drakes run side by side (webrtc.gop_cache true / false), each with one 640x360@30 testsrc2 +
+// sine process (H264 + Opus, gop_seconds 2). Joins are interleaved A/B: join i goes to both modes,
+// the order alternating (ABBA...) so that drift in the machine's load hits both alike. A join opens
+// /player/<id> in a fresh page of one shared browser, waits for drakePlayer.ttffMs (measured by the
+// page: from just before the WHEP POST to the first video frame callback), closes the page, waits
+// until drake counts no viewer, then sleeps a random 300–700 ms so that joins land at different
+// points of the GOP. W warm-up joins per mode (default 1) go first and are kept out of the stats.
+// Prints a markdown table and writes bench/results/ttff-chromium-<ISO time>.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Browser } from 'playwright-core';
+import type { WhepStatsDto } from '../src/shared/protocol.ts';
+import { chromiumPath, launchChromium } from '../test/helpers/chromium.ts';
+import { startDrake, waitFor, type TestDrake } from '../test/helpers/drake.ts';
+import { webrtcProcess } from '../test/helpers/webrtcProcess.ts';
+
+const { values } = parseArgs({
+  options: { joins: { type: 'string', default: '8' }, warmup: { type: 'string', default: '1' } },
+  strict: true,
+});
+const JOINS = Number(values.joins);
+const WARMUP = Number(values.warmup);
+if (!Number.isInteger(JOINS) || JOINS < 1) throw new Error(`--joins must be a positive integer, got ${values.joins}`);
+if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
+if (!chromiumPath()) {
+  console.error('Chromium not found: apt-get install -y chromium, or set CHROMIUM_PATH');
+  process.exit(2);
+}
+
+const PROCESS_ID = 'ttff';
+const GOP_SECONDS = 2;
+const JOIN_TIMEOUT_MS = 20_000;
+// Whole-run guard: the script must stop by itself even if something hangs.
+const RUN_LIMIT_MS = 60_000 + (JOINS + WARMUP) * 2 * 25_000;
+const guard = setTimeout(() => {
+  console.error(`bench: gave up after ${RUN_LIMIT_MS} ms`);
+  process.exit(1);
+}, RUN_LIMIT_MS);
+guard.unref();
+
+type ModeName = 'gop_cache on' | 'gop_cache off';
+interface Mode {
+  name: ModeName;
+  gopCache: boolean;
+  drake: TestDrake;
+  samples: number[];
+  warmup: number[];
+  joins: Array<{ ttffMs: number; wallMs: number; posts: number; warmup: boolean; at: string }>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: number[], p: number): number {
+  // Nearest rank: the smallest value with at least p % of the samples at or below it.
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1]!;
+}
+
+async function startMode(name: ModeName, gopCache: boolean): Promise<Mode> {
+  const drake = await startDrake({ webrtc: { gop_cache: gopCache } });
+  const res = await drake.api(
+    'POST',
+    '/api/v3/process',
+    webrtcProcess(
+      PROCESS_ID,
+      {
+        input: [
+          { id: 'v', address: 'testsrc2=size=640x360:rate=30', options: ['-re', '-f', 'lavfi'] },
+          { id: 'a', address: 'sine=frequency=440:beep_factor=4:sample_rate=48000', options: ['-re', '-f', 'lavfi'] },
+        ],
+      },
+      { gop_seconds: GOP_SECONDS, video_bitrate_kbit: 1000 },
+    ),
+  );
+  if (res.status >= 300) throw new Error(`${name}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { name, gopCache, drake, samples: [], warmup: [], joins: [] };
+}
+
+const stats = (m: Mode) => m.drake.supervisor.whepStats(PROCESS_ID) as Promise<WhepStatsDto>;
+/** Media is flowing into drake: the GOP cache holds packets (on), or the ingest counts video and audio (off: no cache). */
+async function hasMedia(m: Mode): Promise<boolean> {
+  const s = await stats(m);
+  return m.gopCache ? s.gopPackets > 0 : (s.ingest?.video.packets ?? 0) > 0 && (s.ingest?.audio.packets ?? 0) > 0;
+}
+
+async function join(browser: Browser, m: Mode, warmup: boolean): Promise<void> {
+  const page = await browser.newPage();
+  const started = Date.now();
+  try {
+    await page.goto(`${m.drake.url}/player/${PROCESS_ID}`);
+    await page.waitForFunction(`typeof window.drakePlayer?.ttffMs === 'number'`, null, { timeout: JOIN_TIMEOUT_MS, polling: 10 });
+    const wallMs = Date.now() - started;
+    const { ttffMs, posts } = (await page.evaluate(`(({ ttffMs, posts }) => ({ ttffMs, posts }))(window.drakePlayer)`)) as { ttffMs: number; posts: number };
+    (warmup ? m.warmup : m.samples).push(ttffMs);
+    m.joins.push({ ttffMs, wallMs, posts, warmup, at: new Date(started).toISOString() });
+    process.stderr.write(`${warmup ? 'warm-up ' : ''}${m.name}: ${ttffMs} ms${posts > 1 ? ` (${posts} POSTs)` : ''}\n`);
+  } finally {
+    await page.close();
+  }
+  // The page DELETEs its session on pagehide; wait for it so that joins do not overlap.
+  await waitFor(`${m.name}: no viewer left`, async () => (await stats(m)).viewers === 0, 15_000, 20).catch((err: unknown) =>
+    process.stderr.write(`${m.name}: ${String(err)}\n`),
+  );
+  await sleep(300 + Math.random() * 400);
+}
+
+const modes: Mode[] = [];
+let browser: Browser | null = null;
+const startedAt = new Date();
+try {
+  modes.push(await startMode('gop_cache on', true));
+  modes.push(await startMode('gop_cache off', false));
+  for (const m of modes) await waitFor(`${m.name}: media`, () => hasMedia(m), 20_000);
+  browser = await launchChromium();
+  const total = WARMUP + JOINS;
+  for (let i = 0; i < total; i++) {
+    const order = i % 2 === 0 ? modes : [...modes].reverse();
+    for (const m of order) await join(browser, m, i < WARMUP);
+  }
+  const finalStats: Record<string, WhepStatsDto> = {};
+  for (const m of modes) finalStats[m.name] = await stats(m);
+
+  const rows = modes.map((m) => {
+    const s = [...m.samples].sort((a, b) => a - b);
+    return { mode: m.name, joins: s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s[s.length - 1]!, min: s[0]! };
+  });
+  const table = [
+    '| mode | joins | p50 ms | p95 ms | max ms | min ms |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.mode} | ${r.joins} | ${r.p50} | ${r.p95} | ${r.max} | ${r.min} |`),
+  ].join('\n');
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const machine = {
+    cpu,
+    cores: os.cpus().length,
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    chromium: browser.version(),
+    ffmpeg: modes[0]!.drake.ffmpeg.version,
+  };
+  console.log(
+    `TTFF in Chromium (${machine.chromium}), 640x360@30 H264 + Opus, ${GOP_SECONDS} s GOP; ${JOINS} joins per mode after ${WARMUP} warm-up; ` +
+      `modes interleaved A/B per join (order alternating), two drakes side by side; random 300–700 ms between joins.\n` +
+      `TTFF = page's drakePlayer.ttffMs: WHEP POST sent → first video frame callback. percentiles: nearest rank.\n` +
+      `${cpu}, ${machine.cores} cores, node ${machine.node}\n`,
+  );
+  console.log(table);
+  for (const m of modes) {
+    const s = finalStats[m.name]!;
+    console.log(`\n${m.name}: drake counted ${s.bursts} GOP-cache bursts and ${s.plis} PLIs`);
+  }
+
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(`ttff-chromium-${startedAt.toISOString().replace(/:/g, '-')}.json`, dir);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        bench: 'ttff-chromium',
+        startedAt: startedAt.toISOString(),
+        machine,
+        settings: { joins: JOINS, warmup: WARMUP, gopSeconds: GOP_SECONDS, video: '640x360@30 testsrc2, 1000 kbit/s', interleaved: 'A/B per join, order alternating', pauseMs: [300, 700], percentile: 'nearest-rank' },
+        results: rows,
+        modes: modes.map((m) => ({ mode: m.name, gopCache: m.gopCache, samples: m.samples, warmup: m.warmup, joins: m.joins, whepStats: finalStats[m.name] })),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nwrote ${file.pathname}`);
+} finally {
+  await browser?.close().catch(() => undefined);
+  await Promise.all(modes.map((m) => m.drake.stop(true).catch(() => undefined)));
+}
+process.exit(0);
