@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
 import { Supervisor } from './actors/supervisor/Supervisor.ts';
+import { ApiAuth } from './gateway/auth/ApiAuth.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
 import { ValidationError } from './shared/errors.ts';
@@ -27,10 +28,11 @@ export interface Drake {
 
 export async function createDrake(config: DrakeConfig): Promise<Drake> {
   setLogLevel(config.log.level);
-  if (!isLoopbackHost(config.api.host) && !config.api.allow_public_without_auth) {
+  if (!isLoopbackHost(config.api.host) && !config.api.auth.enable && !config.api.allow_public_without_auth) {
     throw new ValidationError(
-      `refusing to serve the admin API without credentials on ${config.api.host}: bind to 127.0.0.1, ` +
-        'or set api.allow_public_without_auth (DRAKE_API_ALLOW_PUBLIC_WITHOUT_AUTH=true) if a proxy in front does the auth',
+      `refusing to serve the admin API without credentials on ${config.api.host}: turn on api.auth ` +
+        '(DRAKE_API_AUTH_ENABLE=true; a password is generated and printed if none is set), bind to 127.0.0.1, ' +
+        'or set api.allow_public_without_auth if a proxy in front does the auth',
     );
   }
   const ffmpeg = await resolveFfmpeg(config.ffmpeg.binary);
@@ -58,6 +60,7 @@ export async function createDrake(config: DrakeConfig): Promise<Drake> {
     instanceId: randomUUID(),
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
+    auth: ApiAuth.open(config.api.auth, dbDir),
   });
   await gateway.listen();
   try {

@@ -4,6 +4,8 @@ import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
+import type { ApiAuth } from './auth/ApiAuth.ts';
+import { authRoutes } from './routes/authRoutes.ts';
 import { pageRoutes } from './routes/pageRoutes.ts';
 import { processRoutes } from './routes/processRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
@@ -17,6 +19,8 @@ export interface GatewayOptions {
   instanceId: string;
   startedAt: Date;
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+  /** API auth; null when off. */
+  auth: ApiAuth | null;
 }
 
 const CORS_API = {
@@ -45,6 +49,7 @@ export class Gateway {
     const whep = { iceServers: opts.iceServers };
     this.routes = [
       ...systemRoutes(opts),
+      ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
@@ -52,7 +57,12 @@ export class Gateway {
     ];
     const common = (req: Request) =>
       req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/api') ? CORS_API : {};
-    for (const route of this.routes) mount(this.#app, route, { maxBodyBytes: opts.maxBodyBytes, commonHeaders: common });
+    const auth = opts.auth;
+    for (const route of this.routes) {
+      // Everything under /api/v3 is the admin API: a valid access token when auth is on.
+      const guarded = auth !== null && route.pattern.startsWith('/api/v3');
+      mount(this.#app, route, { maxBodyBytes: opts.maxBodyBytes, commonHeaders: common, ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}) });
+    }
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
       maxBodyBytes: 0,
       commonHeaders: () => CORS_API,
@@ -105,16 +115,20 @@ function systemRoutes(opts: GatewayOptions): Route[] {
       method: 'get',
       pattern: '/api',
       summary: 'About this drake: name, id, version, uptime',
-      handler: () =>
-        json(200, {
+      handler: (req) => {
+        const auths = opts.auth ? ['localjwt'] : [];
+        // Core answers 200 with a minimal body when the token is missing: clients use it to find out about auth.
+        if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'drake', auths, version: { number: opts.version } });
+        return json(200, {
           app: 'drake',
-          auths: [],
+          auths,
           name: opts.name,
           id: opts.instanceId,
           created_at: opts.startedAt.toISOString(),
           uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
           version: { number: opts.version, arch: `${process.platform}/${process.arch}`, compiler: `node ${process.version}` },
-        }),
+        });
+      },
     },
   ];
 }

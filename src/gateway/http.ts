@@ -42,6 +42,8 @@ export interface MountOptions {
   maxBodyBytes: number;
   /** Headers added to every reply (CORS and the like). */
   commonHeaders?: (req: Request) => Record<string, string>;
+  /** Throws (UnauthorizedError) to refuse the request before its body is read. */
+  authorize?: (req: Request) => void;
 }
 
 /** JSON with Core's number format: integers as they are, other numbers with at most 3 decimals. */
@@ -93,6 +95,14 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
         .then(() => route.handler(req))
         .then(send, (err: unknown) => send(errorReply(err)));
     };
+    if (opts.authorize && req.method !== 'options') {
+      try {
+        opts.authorize(req);
+      } catch (err) {
+        send(errorReply(err));
+        return;
+      }
+    }
     if (!route.body) {
       run();
       return;

@@ -18,6 +18,19 @@ export const configSchema = z.object({
       max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
       /** An admin API without credentials must not listen on a public interface unless this says so. */
       allow_public_without_auth: z.boolean().default(false),
+      auth: z
+        .object({
+          enable: z.boolean().default(false),
+          username: z.string().max(256).default('admin'),
+          /** Empty with auth on: drake generates one on the first start, stores it in <db.dir>/auth.json and prints it once. */
+          password: z.string().max(1024).default(''),
+          jwt: z.object({ secret: z.string().max(1024).default('') }).prefault({}),
+          /** Requests from 127.0.0.1 / ::1 need no token. */
+          disable_localhost: z.boolean().default(false),
+          /** Delay of a failed login (slows down guessing), as Core does. */
+          login_failure_delay_ms: z.number().int().min(0).max(60_000).default(2000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   db: z.object({ dir: z.string().min(1).default('./config') }).prefault({}),
