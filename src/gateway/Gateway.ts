@@ -6,6 +6,8 @@ import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
 import { authRoutes } from './routes/authRoutes.ts';
+import { HttpStats } from './metrics.ts';
+import { observeRoutes } from './routes/observeRoutes.ts';
 import { pageRoutes } from './routes/pageRoutes.ts';
 import { processRoutes } from './routes/processRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
@@ -35,6 +37,7 @@ export class Gateway {
   readonly #app: TemplatedApp;
   readonly #opts: GatewayOptions;
   readonly routes: Route[];
+  readonly http = new HttpStats();
   #listen: us_listen_socket | null = null;
   #port = 0;
 
@@ -51,6 +54,7 @@ export class Gateway {
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup),
+      ...observeRoutes(sup, this.http, opts.startedAt),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
       ...pageRoutes(sup, opts.version),
@@ -61,7 +65,12 @@ export class Gateway {
     for (const route of this.routes) {
       // Everything under /api/v3 is the admin API: a valid access token when auth is on.
       const guarded = auth !== null && route.pattern.startsWith('/api/v3');
-      mount(this.#app, route, { maxBodyBytes: opts.maxBodyBytes, commonHeaders: common, ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}) });
+      mount(this.#app, route, {
+        maxBodyBytes: opts.maxBodyBytes,
+        commonHeaders: common,
+        onReply: (r, status, seconds) => this.http.record(r.method, r.pattern, status, seconds),
+        ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}),
+      });
     }
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
       maxBodyBytes: 0,

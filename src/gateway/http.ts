@@ -44,6 +44,8 @@ export interface MountOptions {
   commonHeaders?: (req: Request) => Record<string, string>;
   /** Throws (UnauthorizedError) to refuse the request before its body is read. */
   authorize?: (req: Request) => void;
+  /** Told about every reply (metrics). */
+  onReply?: (route: Route, status: number, seconds: number) => void;
 }
 
 /** JSON with Core's number format: integers as they are, other numbers with at most 3 decimals. */
@@ -74,6 +76,7 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
   const opts = { ...server, maxBodyBytes: Math.min(server.maxBodyBytes, route.maxBodyBytes ?? Infinity) };
   app[route.method](route.pattern, (res: HttpResponse, uReq: HttpRequest) => {
     const req = snapshot(res, uReq, names);
+    const started = performance.now();
     let aborted = false;
     let answered = false;
     res.onAborted(() => {
@@ -82,6 +85,7 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
     const send = (reply: Reply): void => {
       if (aborted || answered) return;
       answered = true;
+      opts.onReply?.(route, reply.status, (performance.now() - started) / 1000);
       const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
       res.cork(() => {
         res.writeStatus(statusLine(reply.status));

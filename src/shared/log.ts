@@ -39,10 +39,12 @@ export class Logger {
     this.#write('error', message);
   }
   #write(level: LogLevel, message: string): void {
-    if (LEVELS[level] < threshold) return;
+    // The ring (served by /api/v3/log) keeps info and above whatever the console shows.
+    if (LEVELS[level] < Math.min(threshold, LEVELS.info)) return;
     const entry = { ts: Date.now(), level, component: this.#component, message };
     ring.push(entry);
     if (ring.length > RING_SIZE) ring.shift();
+    if (LEVELS[level] < threshold) return;
     process.stderr.write(`${new Date(entry.ts).toISOString()} ${level.padEnd(5)} [${this.#component}] ${message}\n`);
   }
 }

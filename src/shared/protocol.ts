@@ -43,6 +43,17 @@ export interface WhepPatchedDto {
   etag: string;
 }
 
+export interface WhepSessionDto {
+  id: string;
+  created_at: number;
+  remote: string;
+  connected: boolean;
+  bytes_tx: number;
+  packets_tx: number;
+  nacks: number;
+  plis: number;
+}
+
 export interface WhepStatsDto {
   viewers: number;
   packets: number;
@@ -146,6 +157,7 @@ export interface StreamActorApi {
   whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<CallResult<WhepPatchedDto>>;
   whepDelete(sessionId: string): Promise<CallResult<boolean>>;
   whepStats(): Promise<CallResult<WhepStatsDto>>;
+  whepSessions(): Promise<CallResult<WhepSessionDto[]>>;
   /** Test hook: throw an uncaught exception in the worker. */
   crash(): Promise<CallResult<void>>;
 }

@@ -216,6 +216,12 @@ export class PeerSession {
     return this.#pacer !== null;
   }
 
+  /** The viewer's address as ICE selected it ('' until connected). */
+  get remoteAddress(): string {
+    const pair = this.#pc.iceTransports[0]?.connection.nominated;
+    return pair ? `${pair.remoteCandidate.host}:${pair.remoteCandidate.port}` : '';
+  }
+
   /** ms since the viewer's last RTCP, or 0 for one that never sent any (consent freshness covers those). */
   silentFor(now: number): number {
     return this.#lastRtcpAt ? now - this.#lastRtcpAt : 0;

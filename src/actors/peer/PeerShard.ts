@@ -11,7 +11,7 @@ import {
   ValidationError,
 } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
-import type { WhepCreatedDto, WhepPatchedDto, WhepStatsDto } from '../../shared/protocol.ts';
+import type { WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { GopCache } from '../stream/GopCache.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
@@ -152,6 +152,19 @@ export class PeerShard {
       this.#sweeper = null;
     }
     this.#opts.onCount(this.#sessions.size);
+  }
+
+  sessions(): WhepSessionDto[] {
+    return [...this.#sessions.values()].map((s) => ({
+      id: s.id,
+      created_at: Math.floor(s.createdAt / 1000),
+      remote: s.remoteAddress,
+      connected: s.connected,
+      bytes_tx: s.counters.bytes,
+      packets_tx: s.counters.videoPackets + s.counters.audioPackets,
+      nacks: s.counters.nacks,
+      plis: s.counters.plis,
+    }));
   }
 
   stats(): ShardStats {

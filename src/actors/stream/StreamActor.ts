@@ -249,6 +249,10 @@ export class StreamActor {
     return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
   }
 
+  whepSessions() {
+    return this.#shard?.sessions() ?? [];
+  }
+
   async #closeViewers(reason: string): Promise<void> {
     await this.#shard?.closeAll(reason);
   }

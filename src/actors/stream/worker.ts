@@ -39,6 +39,7 @@ const api: StreamActorApi = {
   whepPatch: (id, frag, ifMatch) => guard(() => need().whepPatch(id, frag, ifMatch)),
   whepDelete: (id) => guard(() => need().whepDelete(id)),
   whepStats: () => guard(() => need().whepStats()),
+  whepSessions: () => guard(() => need().whepSessions()),
   crash: () =>
     guard(() => {
       setImmediate(() => {

@@ -17,6 +17,7 @@ import {
   type StreamInit,
   type WhepCreatedDto,
   type WhepPatchedDto,
+  type WhepSessionDto,
   type WhepStatsDto,
 } from '../../shared/protocol.ts';
 import type { ProcessConfig } from '../../shared/processConfig.ts';
@@ -112,6 +113,9 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   }
   whepStats(): Promise<WhepStatsDto> {
     return this.#call('stream.whepStats', () => this.#remote.whepStats());
+  }
+  whepSessions(): Promise<WhepSessionDto[]> {
+    return this.#call('stream.whepSessions', () => this.#remote.whepSessions());
   }
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());

@@ -20,6 +20,7 @@ import type {
   StreamSettings,
   WhepCreatedDto,
   WhepPatchedDto,
+  WhepSessionDto,
   WhepStatsDto,
 } from '../../shared/protocol.ts';
 import { CommandError, normalizeIds, resolveConfig } from '../stream/command.ts';
@@ -46,6 +47,16 @@ export interface ProcessDto {
   state?: ProcessStateDto;
   report?: ReportDto;
   metadata?: Metadata | null;
+}
+
+export interface ProcessSnapshot {
+  id: string;
+  reference: string;
+  state: ProcessStateDto;
+  whep: WhepStatsDto | null;
+  sessions: WhepSessionDto[];
+  /** Stream workers that died within the last minute (restart back-off). */
+  crashes: number;
 }
 
 export interface ListQuery {
@@ -487,6 +498,10 @@ export class Supervisor {
     return value;
   }
 
+  get maxViewersTotal(): number {
+    return this.#opts.config.webrtc.max_viewers_total;
+  }
+
   get totalViewers(): number {
     let n = 0;
     for (const e of this.#entries.values()) n += e.viewers;
@@ -527,6 +542,21 @@ export class Supervisor {
 
   async whepStats(id: string): Promise<WhepStatsDto> {
     return this.#get(id).handle.whepStats();
+  }
+
+  /** Everything /metrics and /api/v3/session report, gathered from every actor at once. */
+  async snapshot(): Promise<ProcessSnapshot[]> {
+    return Promise.all(
+      [...this.#entries.values()].map(async (e): Promise<ProcessSnapshot> => {
+        const id = e.stored.id;
+        const [state, whep, sessions] = await Promise.all([
+          this.state(id).catch(() => this.#fallbackState(e)),
+          e.stored.config.webrtc.enabled ? e.handle.whepStats().catch(() => null) : Promise.resolve(null),
+          e.stored.config.webrtc.enabled ? e.handle.whepSessions().catch(() => []) : Promise.resolve([]),
+        ]);
+        return { id, reference: e.stored.reference, state, whep, sessions, crashes: e.crashes };
+      }),
+    );
   }
 
   /** Processes with WebRTC on, for the index page. */

@@ -1,0 +1,110 @@
+// What operators watch: Prometheus /metrics, /api/v3/metrics (JSON), /api/v3/session[/active]
+// (WHEP viewers), /api/v3/log (drake's own recent log).
+import { z } from 'zod';
+import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { ValidationError } from '../../shared/errors.ts';
+import { recentLog } from '../../shared/log.ts';
+import { readJson } from '../body.ts';
+import { json, text, type Route } from '../http.ts';
+import { collectMetrics, type HttpStats } from '../metrics.ts';
+
+const metricsQuerySchema = z.object({
+  timerange_sec: z.number().min(0).max(86_400).default(0),
+  interval_sec: z.number().min(0).max(3600).default(0),
+  metrics: z.array(z.object({ name: z.string().min(1).max(256), labels: z.record(z.string(), z.string()).default({}) })).max(1000).default([]),
+});
+
+export function observeRoutes(sup: Supervisor, http: HttpStats, startedAt: Date): Route[] {
+  const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
+  const collect = async () => collectMetrics(await sup.snapshot(), http.all(), uptime());
+  return [
+    {
+      method: 'get',
+      pattern: '/metrics',
+      summary: 'Prometheus text: process states, CPU, memory, FFmpeg progress, WHEP viewers and traffic, HTTP',
+      handler: async () => text(200, (await collect()).text(), 'text/plain; version=0.0.4; charset=utf-8'),
+    },
+    {
+      method: 'get',
+      pattern: '/api/v3/metrics',
+      summary: 'The metrics drake has: [{name, type, description, labels}]',
+      handler: async () => json(200, (await collect()).descriptions()),
+    },
+    {
+      method: 'post',
+      pattern: '/api/v3/metrics',
+      body: true,
+      summary: 'Current values of the named metrics (label filters optional); drake keeps no history: timerange_sec must be 0',
+      handler: async (req) => {
+        const parsed = metricsQuerySchema.safeParse(readJson(req));
+        if (!parsed.success) throw new ValidationError('Invalid metrics query', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        const q = parsed.data;
+        if (q.timerange_sec !== 0) throw new ValidationError('drake keeps no metric history: use timerange_sec 0 (current values) or scrape /metrics');
+        const now = Math.floor(Date.now() / 1000);
+        const values = (await collect()).values();
+        const wanted = q.metrics.length ? q.metrics : [...new Set(values.map((v) => v.name))].map((name) => ({ name, labels: {} }));
+        const metrics = wanted.flatMap((w) =>
+          values
+            .filter((v) => v.name === w.name && Object.entries(w.labels).every(([k, val]) => v.labels[k] === val))
+            .map((v) => ({ name: v.name, labels: v.labels, values: [[now, v.value]] })),
+        );
+        return json(200, { timerange_sec: 0, interval_sec: q.interval_sec, metrics });
+      },
+    },
+    {
+      method: 'get',
+      pattern: '/api/v3/session',
+      summary: 'Viewer sessions per protocol: active count, bandwidth, per-process totals',
+      handler: async () => {
+        const snap = await sup.snapshot();
+        const all = snap.flatMap((p) => p.sessions);
+        const bytes = snap.reduce((n, p) => n + (p.whep?.bytes ?? 0), 0);
+        const now = Date.now() / 1000;
+        const bandwidth = all.reduce((n, s) => n + (s.bytes_tx * 8) / Math.max(1, now - s.created_at), 0) / 1e6;
+        const reference: Record<string, number> = {};
+        for (const p of snap) if (p.whep) reference[p.id] = p.whep.viewers;
+        return json(200, {
+          whep: {
+            active: { list: all.map((s) => s.id), sessions: all.length, bandwidth_tx_mbit: bandwidth, max_sessions: sup.maxViewersTotal },
+            summary: { reference, sessions: all.length, traffic_tx_mb: bytes / 1e6 },
+          },
+        });
+      },
+    },
+    {
+      method: 'get',
+      pattern: '/api/v3/session/active',
+      summary: 'Active viewer sessions: id, process, remote address, bytes, average bandwidth',
+      handler: async () => {
+        const now = Date.now() / 1000;
+        const snap = await sup.snapshot();
+        return json(200, {
+          whep: snap.flatMap((p) =>
+            p.sessions.map((s) => ({
+              id: s.id,
+              reference: p.id,
+              created_at: s.created_at,
+              local: '',
+              remote: s.remote,
+              extra: s.connected ? 'connected' : 'connecting',
+              bytes_rx: 0,
+              bytes_tx: s.bytes_tx,
+              bandwidth_rx_kbit: 0,
+              bandwidth_tx_kbit: (s.bytes_tx * 8) / 1000 / Math.max(1, now - s.created_at),
+            })),
+          ),
+        });
+      },
+    },
+    {
+      method: 'get',
+      pattern: '/api/v3/log',
+      summary: "drake's own recent log (?format=console, default, or raw)",
+      handler: (req) => {
+        const entries = recentLog();
+        if (req.query.get('format') === 'raw') return json(200, entries.map((e) => ({ ts: new Date(e.ts).toISOString(), level: e.level, component: e.component, message: e.message })));
+        return json(200, entries.map((e) => `${new Date(e.ts).toISOString()} ${e.level} [${e.component}] ${e.message}`));
+      },
+    },
+  ];
+}

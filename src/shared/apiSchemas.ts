@@ -1,0 +1,143 @@
+// zod schemas of the REST API's reply shapes that otherwise exist only as TypeScript types
+// (protocol.ts, the supervisor's DTOs). They feed the OpenAPI document (src/gateway/openapi.ts) and
+// can validate replies in the gateway or in tests. The type checks at the bottom fail the build when
+// a DTO and its schema drift apart.
+import { z } from 'zod';
+import { EXEC_STATES, processConfigSchema, type ProcessConfig } from './processConfig.ts';
+import type { ProcessStateDto, ProgressDto, ProgressIODto, ReportEntryDto } from './protocol.ts';
+
+/** Core's error body: every 4xx/5xx reply of drake (src/gateway/errorStatus.ts). */
+export const errorBodySchema = z.object({
+  code: z.number().int().describe('The HTTP status code'),
+  message: z.string(),
+  details: z.array(z.string()),
+});
+export type ErrorBody = z.output<typeof errorBodySchema>;
+
+export const execStateSchema = z.enum(EXEC_STATES);
+export const processOrderSchema = z.enum(['start', 'stop']);
+
+/** PUT /api/v3/process/:id/command. */
+export const processCommandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
+
+/** A config as drake answers it: defaults applied, `type` always "ffmpeg" (the input schema transforms it). */
+export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg') });
+
+/**
+ * PUT /api/v3/process/:id: the body is merged over the stored config at the top level, so any subset
+ * of the fields is accepted; the result must be a valid config.
+ */
+export const processConfigUpdateSchema = processConfigSchema.partial();
+
+export const progressIOSchema = z.object({
+  id: z.string(),
+  address: z.string(),
+  index: z.number().int(),
+  stream: z.number().int(),
+  format: z.string(),
+  type: z.string(),
+  codec: z.string(),
+  coder: z.string(),
+  frame: z.number(),
+  keyframe: z.number(),
+  framerate: z.object({ min: z.number(), max: z.number(), avg: z.number() }),
+  fps: z.number(),
+  packet: z.number(),
+  pps: z.number(),
+  size_kb: z.number(),
+  bitrate_kbit: z.number(),
+  extradata_size_bytes: z.number(),
+  pix_fmt: z.string().optional(),
+  q: z.number().optional(),
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  sampling_hz: z.number().int().optional(),
+  layout: z.string().optional(),
+  channels: z.number().int().optional(),
+});
+
+export const progressSchema = z.object({
+  inputs: z.array(progressIOSchema),
+  outputs: z.array(progressIOSchema),
+  frame: z.number(),
+  packet: z.number(),
+  fps: z.number(),
+  q: z.number(),
+  size_kb: z.number(),
+  time: z.number(),
+  bitrate_kbit: z.number(),
+  speed: z.number(),
+  drop: z.number(),
+  dup: z.number(),
+});
+
+/** GET /api/v3/process/:id/state. */
+export const processStateSchema = z.object({
+  order: processOrderSchema,
+  exec: execStateSchema,
+  runtime_seconds: z.number(),
+  reconnect_seconds: z.number().describe('Seconds until the next reconnect; -1 when none is due'),
+  last_logline: z.string(),
+  progress: progressSchema,
+  memory_bytes: z.number(),
+  cpu_usage: z.number(),
+  command: z.array(z.string()),
+});
+
+/** One run of a process: its prelude and log lines ([unix seconds as text, line]). */
+export const reportEntrySchema = z.object({
+  created_at: z.number().int().describe('Unix seconds'),
+  prelude: z.array(z.string()),
+  log: z.array(z.tuple([z.string(), z.string()])),
+  exited_at: z.number().int().optional(),
+  exit_state: execStateSchema.optional(),
+  exit_code: z.number().int().nullable().optional(),
+  exit_reason: z.string().optional(),
+});
+
+/** GET /api/v3/process/:id/report: the current run plus the last ones. */
+export const reportSchema = reportEntrySchema.extend({ history: z.array(reportEntrySchema) });
+
+/** Metadata: any JSON per key; null when a process has none. */
+export const metadataSchema = z.record(z.string(), z.unknown());
+
+/** An item of GET /api/v3/process and the reply of GET /api/v3/process/:id (parts per ?filter=). */
+export const processSchema = z.object({
+  id: z.string(),
+  type: z.literal('ffmpeg'),
+  reference: z.string(),
+  created_at: z.number().int().describe('Unix seconds'),
+  updated_at: z.number().int().describe('Unix seconds'),
+  config: processConfigReplySchema.optional(),
+  state: processStateSchema.optional(),
+  report: reportSchema.optional(),
+  metadata: metadataSchema.nullable().optional(),
+});
+
+/** GET /api: the full answer, or only app/auths/version to a caller without a token when auth is on. */
+export const aboutSchema = z.object({
+  app: z.literal('drake'),
+  auths: z.array(z.string()),
+  name: z.string().optional(),
+  id: z.string().optional(),
+  created_at: z.string().optional().describe('ISO 8601'),
+  uptime_seconds: z.number().int().optional(),
+  version: z.object({ number: z.string(), arch: z.string().optional(), compiler: z.string().optional() }),
+});
+
+/** POST /api/login. */
+export const loginRequestSchema = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
+export const loginReplySchema = z.object({ access_token: z.string(), refresh_token: z.string() });
+/** GET /api/login/refresh. */
+export const refreshReplySchema = z.object({ access_token: z.string() });
+
+// Compile-time: each schema's output is exactly the DTO it documents.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameTypes: [
+  Same<z.output<typeof progressIOSchema>, ProgressIODto>,
+  Same<z.output<typeof progressSchema>, ProgressDto>,
+  Same<z.output<typeof processStateSchema>, ProcessStateDto>,
+  Same<z.output<typeof reportEntrySchema>, ReportEntryDto>,
+  Same<z.output<typeof processConfigReplySchema>, ProcessConfig>,
+] = [true, true, true, true, true];
+void sameTypes;
