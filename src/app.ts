@@ -2,7 +2,7 @@
 // main.ts runs it for `npm start`; tests start it in-process on a random port.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
 import { Supervisor } from './actors/supervisor/Supervisor.ts';
 import { ApiAuth } from './gateway/auth/ApiAuth.ts';
@@ -26,7 +26,15 @@ export interface Drake {
   close(): Promise<void>;
 }
 
-export async function createDrake(config: DrakeConfig): Promise<Drake> {
+export interface ConfigSource {
+  file: string | null;
+  raw: Record<string, unknown>;
+  overrides: string[];
+  /** Restart hook for GET /api/v3/config/reload (npm start provides it). */
+  reload?: () => void;
+}
+
+export async function createDrake(config: DrakeConfig, source: ConfigSource = { file: null, raw: {}, overrides: [] }): Promise<Drake> {
   setLogLevel(config.log.level);
   if (!isLoopbackHost(config.api.host) && !config.api.auth.enable && !config.api.allow_public_without_auth) {
     throw new ValidationError(
@@ -61,6 +69,15 @@ export async function createDrake(config: DrakeConfig): Promise<Drake> {
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
     auth: ApiAuth.open(config.api.auth, dbDir),
+    config: {
+      config,
+      raw: source.raw,
+      file: source.file ?? join(dbDir, 'drake.json'),
+      overrides: source.overrides,
+      loadedAt: new Date(),
+      updatedAt: new Date(),
+      ...(source.reload ? { reload: source.reload } : {}),
+    },
   });
   await gateway.listen();
   try {

@@ -1,8 +1,9 @@
 // `npm start`: load the config, start drake, print where it listens and where data lives, and shut
 // down cleanly on Ctrl-C / SIGTERM (every FFmpeg stopped, nothing left running).
+// GET /api/v3/config/reload restarts drake in place with the saved config.
 import { parseArgs } from 'node:util';
-import { createDrake } from './app.ts';
-import { loadConfig } from './shared/config.ts';
+import { createDrake, type Drake } from './app.ts';
+import { loadConfig, type DrakeConfig } from './shared/config.ts';
 import { DrakeError } from './shared/errors.ts';
 import { Logger } from './shared/log.ts';
 
@@ -17,31 +18,57 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
-  const loaded = loadConfig({ file: values.config ?? null });
-  const drake = await createDrake(loaded.config);
-  log.info(`config: ${loaded.file ?? '(built-in defaults)'}${loaded.overrides.length ? `, overridden by ${loaded.overrides.join(', ')}` : ''}`);
-  log.info(`FFmpeg ${drake.ffmpeg.version} at ${drake.ffmpeg.path} (from ${drake.ffmpeg.source})`);
-  log.info(`store: ${drake.supervisor.storeFile}; disk filesystem: ${drake.config.storage.disk.dir}`);
-  log.info(`listening on ${drake.url}  (API: ${drake.url}/api/v3/process)`);
-  if (drake.supervisor.has('demo')) log.info(`watch the demo: ${drake.url}/player/demo   (all streams: ${drake.url}/)`);
+const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
+let drake: Drake;
+let reloading = false;
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(130);
-    }
-    stopping = true;
-    log.info(`${signal}: stopping every process`);
-    drake.close().then(
-      () => process.exit(0),
-      (err) => fail(err),
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+async function boot(fallback?: DrakeConfig): Promise<Drake> {
+  const loaded = loadConfig({ file: values.config ?? null });
+  const source = { file: loaded.file, raw: loaded.raw, overrides: loaded.overrides, reload: () => void reload() };
+  let d: Drake;
+  try {
+    d = await createDrake(loaded.config, source);
+  } catch (err) {
+    if (!fallback) throw err;
+    log.error(`the saved config does not start (${(err as Error).message}); staying on the previous one`);
+    d = await createDrake(fallback, source);
+  }
+  log.info(`config: ${loaded.file ?? '(built-in defaults)'}${loaded.overrides.length ? `, overridden by ${loaded.overrides.join(', ')}` : ''}`);
+  log.info(`FFmpeg ${d.ffmpeg.version} at ${d.ffmpeg.path} (from ${d.ffmpeg.source})`);
+  log.info(`store: ${d.supervisor.storeFile}; disk filesystem: ${d.config.storage.disk.dir}`);
+  log.info(`listening on ${d.url}  (API: ${d.url}/api/v3/process)`);
+  if (d.supervisor.has('demo')) log.info(`watch the demo: ${d.url}/player/demo   (all streams: ${d.url}/)`);
+  return d;
 }
 
-main().catch(fail);
+async function reload(): Promise<void> {
+  if (reloading) return;
+  reloading = true;
+  log.info('config reload: restarting drake with the saved config');
+  const previous = drake.config;
+  await drake.close();
+  drake = await boot(previous).catch(fail);
+  reloading = false;
+}
+
+let stopping = false;
+function stop(signal: string): void {
+  if (stopping) {
+    log.warn(`${signal} again: exiting now`);
+    process.exit(130);
+  }
+  stopping = true;
+  log.info(`${signal}: stopping every process`);
+  drake.close().then(
+    () => process.exit(0),
+    (err) => fail(err),
+  );
+}
+
+try {
+  drake = await boot();
+} catch (err) {
+  fail(err);
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));

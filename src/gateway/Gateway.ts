@@ -7,9 +7,12 @@ import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpStats } from './metrics.ts';
+import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
 import { observeRoutes } from './routes/observeRoutes.ts';
 import { pageRoutes } from './routes/pageRoutes.ts';
+import { buildOpenApi } from './openapi.ts';
 import { processRoutes } from './routes/processRoutes.ts';
+import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 
 export interface GatewayOptions {
@@ -23,6 +26,7 @@ export interface GatewayOptions {
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
   /** API auth; null when off. */
   auth: ApiAuth | null;
+  config: ConfigHolder;
 }
 
 const CORS_API = {
@@ -39,6 +43,7 @@ export class Gateway {
   readonly routes: Route[];
   readonly http = new HttpStats();
   #listen: us_listen_socket | null = null;
+  #closed = false;
   #port = 0;
 
   constructor(sup: Supervisor, opts: GatewayOptions) {
@@ -55,9 +60,11 @@ export class Gateway {
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup),
       ...observeRoutes(sup, this.http, opts.startedAt),
+      ...configRoutes(opts.config),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
       ...pageRoutes(sup, opts.version),
+      ...swaggerRoutes(() => buildOpenApi(this.routes, { title: `drake API (${opts.name})`, version: opts.version })),
     ];
     const common = (req: Request) =>
       req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/api') ? CORS_API : {};
@@ -69,6 +76,7 @@ export class Gateway {
         maxBodyBytes: opts.maxBodyBytes,
         commonHeaders: common,
         onReply: (r, status, seconds) => this.http.record(r.method, r.pattern, status, seconds),
+        isClosed: () => this.#closed,
         ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}),
       });
     }
@@ -112,6 +120,7 @@ export class Gateway {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#listen) uWS.us_listen_socket_close(this.#listen);
     this.#listen = null;
   }

@@ -22,6 +22,7 @@ const STATUS_BY_NAME: Record<string, number> = {
   UnauthorizedError: 401,
   WorkerClosedError: 503,
   FfmpegMissingError: 500,
+  NotImplementedError: 501,
 };
 
 /** Conditions that pass: the reply tells the client when to try again. */
@@ -38,6 +39,6 @@ export function errorReply(err: unknown): Reply {
   const details = err instanceof DrakeError ? err.details : [];
   const headers: Record<string, string> = RETRY_LATER.has(err instanceof Error ? err.name : '') ? { 'retry-after': '2' } : {};
   if (code === 401) headers['www-authenticate'] = 'Bearer';
-  if (code >= 500 && code !== 503 && code !== 504) log.error(`${code}: ${message}${err instanceof Error && !(err instanceof DrakeError) ? `\n${err.stack}` : ''}`);
+  if (code >= 500 && code !== 501 && code !== 503 && code !== 504) log.error(`${code}: ${message}${err instanceof Error && !(err instanceof DrakeError) ? `\n${err.stack}` : ''}`);
   return json(code, { code, message, details }, headers);
 }

@@ -46,6 +46,8 @@ export interface MountOptions {
   authorize?: (req: Request) => void;
   /** Told about every reply (metrics). */
   onReply?: (route: Route, status: number, seconds: number) => void;
+  /** True once the server is closed: requests still arriving on kept-alive connections get 503 and the connection is closed. */
+  isClosed?: () => boolean;
 }
 
 /** JSON with Core's number format: integers as they are, other numbers with at most 3 decimals. */
@@ -87,13 +89,18 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
       answered = true;
       opts.onReply?.(route, reply.status, (performance.now() - started) / 1000);
       const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
+      const closing = opts.isClosed?.() ?? false;
       res.cork(() => {
         res.writeStatus(statusLine(reply.status));
         for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-        if (req.method === 'head') res.endWithoutBody();
-        else res.end(reply.body ?? '');
+        if (req.method === 'head') res.endWithoutBody(undefined, closing);
+        else res.end(reply.body ?? '', closing);
       });
     };
+    if (opts.isClosed?.()) {
+      send({ status: 503, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"code":503,"message":"drake is restarting","details":[]}' });
+      return;
+    }
     const run = (): void => {
       Promise.resolve()
         .then(() => route.handler(req))

@@ -1,7 +1,7 @@
 // drake's configuration: one zod schema with defaults, read from an optional JSON file and
 // overridden by DRAKE_* environment variables (DRAKE_ + the key path in upper case, e.g. DRAKE_API_PORT).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
@@ -141,12 +141,16 @@ export interface LoadedConfig {
   file: string | null;
   /** Names of the DRAKE_* variables that were applied. */
   overrides: string[];
+  /** The file's own JSON, before environment overrides ({} without a file). */
+  raw: Record<string, unknown>;
 }
 
 /** Builds the config from an optional file and the environment; throws ValidationError with every problem. */
 export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv; overrides?: DrakeConfigInput } = {}): LoadedConfig {
   const env = opts.env ?? process.env;
-  const file = opts.file ?? env.DRAKE_CONFIG ?? null;
+  // Without an explicit file, the one PUT /api/v3/config writes is used when it exists.
+  const saved = defaultConfigFile(env);
+  const file = opts.file ?? env.DRAKE_CONFIG ?? (existsSync(saved) ? saved : null);
   let base: Record<string, Json> = {};
   if (file) {
     let text: string;
@@ -162,6 +166,7 @@ export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv
     }
     if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new ValidationError(`config file ${file} must hold a JSON object`);
   }
+  const raw = structuredClone(base) as Record<string, unknown>;
   const applied: string[] = [];
   for (const { path, sample } of leaves(configSchema.parse({}) as unknown as Record<string, unknown>)) {
     const name = envName(path);
@@ -173,7 +178,7 @@ export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv
   const merged = opts.overrides ? deepMerge(base, opts.overrides as Record<string, Json>) : base;
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) throw new ValidationError('invalid configuration', formatZodIssues(parsed.error));
-  return { config: parsed.data, file, overrides: applied };
+  return { config: parsed.data, file, overrides: applied, raw };
 }
 
 function deepMerge(a: Record<string, Json>, b: Record<string, Json>): Record<string, Json> {
@@ -188,6 +193,18 @@ function deepMerge(a: Record<string, Json>, b: Record<string, Json>): Record<str
   }
   return out;
 }
+
+/** Where PUT /api/v3/config saves when drake was started without a config file. */
+export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(join(env.DRAKE_DB_DIR ?? './config', 'drake.json'));
+}
+
+/** Paths of secrets: masked in GET /api/v3/config, kept when a PUT sends the mask back. */
+export const SECRET_PATHS: string[][] = [
+  ['api', 'auth', 'password'],
+  ['api', 'auth', 'jwt', 'secret'],
+];
+export const SECRET_MASK = '********';
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');

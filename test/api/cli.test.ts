@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -62,4 +63,40 @@ test('a bad config value stops drake with the field path', async () => {
   const drake = runDrake({ DRAKE_FFMPEG_LOG_MAX_LINES: '0', DRAKE_DEMO: 'false' });
   assert.equal(await drake.exited, 1);
   assert.match(drake.output(), /invalid configuration\n\s+- ffmpeg\.log\.max_lines:/);
+});
+
+test('PUT /api/v3/config then /api/v3/config/reload restarts drake in place; processes stay', async () => {
+  // A fixed free port: DRAKE_API_PORT=0 would give the reloaded drake another one.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const drake = runDrake({ DRAKE_DEMO: 'false', DRAKE_API_PORT: String(port) });
+  try {
+    const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(drake.output())?.[1], 20_000);
+    const post = (path: string, method: string, body: unknown) =>
+      fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post('/api/v3/process', 'POST', testProcess('keep', { autostart: false }))).status, 200);
+    assert.equal((await post('/api/v3/config', 'PUT', { name: 'reloaded' })).status, 200);
+    assert.equal((await fetch(`${url}/api/v3/config/reload`)).status, 200);
+    const about = await waitFor('drake back with the new name', async () => {
+      const res = await fetch(`${url}/api`).catch(() => null);
+      const body = res ? ((await res.json()) as { name: string }) : null;
+      return body?.name === 'reloaded' ? body : null;
+    }, 20_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}\n${drake.output()}`);
+    });
+    assert.equal(about.name, 'reloaded');
+    // Connections kept alive from before the reload get one 503 (Retry-After) and are closed.
+    const list = await waitFor('the process list', async () => {
+      const res = await fetch(`${url}/api/v3/process`);
+      return res.status === 200 ? ((await res.json()) as Array<{ id: string }>) : null;
+    });
+    assert.deepEqual(list.map((p) => p.id), ['keep']);
+  } finally {
+    drake.child.kill('SIGINT');
+    await drake.exited;
+  }
 });

@@ -1,0 +1,101 @@
+// GET/PUT /api/v3/config and GET /api/v3/config/reload. PUT validates the whole result and saves it
+// (atomically) to the config file; it takes effect on reload, which restarts drake in place:
+// processes are in the store and come back as they were.
+import { renameSync, writeFileSync } from 'node:fs';
+import { configSchema, formatZodIssues, SECRET_MASK, SECRET_PATHS, type DrakeConfig } from '../../shared/config.ts';
+import { ConflictError, DrakeError, ValidationError } from '../../shared/errors.ts';
+import { readJson } from '../body.ts';
+import { json, type Route } from '../http.ts';
+
+export interface ConfigHolder {
+  /** The config drake runs with. */
+  config: DrakeConfig;
+  /** The raw JSON of the file (what PUT merges into and saves). */
+  raw: Record<string, unknown>;
+  file: string;
+  overrides: string[];
+  loadedAt: Date;
+  updatedAt: Date;
+  /** Restarts drake with the saved config; absent when drake is embedded (tests). */
+  reload?: () => void;
+}
+
+class NotImplementedError extends DrakeError {}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function getPath(o: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((cur, k) => (isObj(cur) ? cur[k] : undefined), o);
+}
+
+function setPath(o: Obj, path: string[], value: unknown): void {
+  let cur = o;
+  for (const k of path.slice(0, -1)) {
+    if (!isObj(cur[k])) cur[k] = {};
+    cur = cur[k] as Obj;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+function merge(a: Obj, b: Obj): Obj {
+  const out: Obj = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k] as Obj, v) : v;
+  return out;
+}
+
+export function maskSecrets(config: DrakeConfig): Obj {
+  const copy = structuredClone(config) as unknown as Obj;
+  for (const path of SECRET_PATHS) if (getPath(copy, path)) setPath(copy, path, SECRET_MASK);
+  return copy;
+}
+
+export function configRoutes(holder: ConfigHolder): Route[] {
+  return [
+    {
+      method: 'get',
+      pattern: '/api/v3/config',
+      summary: 'The running config (secrets masked), where it came from, and the DRAKE_* overrides in force',
+      handler: () =>
+        json(200, {
+          loaded_at: holder.loadedAt.toISOString(),
+          updated_at: holder.updatedAt.toISOString(),
+          file: holder.file,
+          config: maskSecrets(holder.config),
+          overrides: holder.overrides,
+        }),
+    },
+    {
+      method: 'put',
+      pattern: '/api/v3/config',
+      body: true,
+      summary: 'Merge a partial config into the config file, validate, save; applied by /api/v3/config/reload',
+      handler: (req) => {
+        const body = readJson(req);
+        if (!isObj(body)) throw new ValidationError('Invalid config', ['(root): expected an object']);
+        const next = merge(holder.raw, body);
+        // A masked secret sent back unchanged keeps the stored one.
+        for (const path of SECRET_PATHS) if (getPath(body, path) === SECRET_MASK) setPath(next, path, getPath(holder.raw, path) ?? '');
+        const parsed = configSchema.safeParse(next);
+        if (!parsed.success) throw new ConflictError('invalid configuration', formatZodIssues(parsed.error));
+        const tmp = `${holder.file}.tmp`;
+        writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+        renameSync(tmp, holder.file);
+        holder.raw = next;
+        holder.updatedAt = new Date();
+        return json(200, 'OK');
+      },
+    },
+    {
+      method: 'get',
+      pattern: '/api/v3/config/reload',
+      summary: 'Restart drake with the saved config; processes stay (they are in the store)',
+      handler: () => {
+        const reload = holder.reload;
+        if (!reload) throw new NotImplementedError('reload is available when drake runs as `npm start`');
+        setTimeout(reload, 100);
+        return json(200, 'OK');
+      },
+    },
+  ];
+}
