@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
+import { SkillsCache } from './actors/supervisor/skills.ts';
 import { Supervisor } from './actors/supervisor/Supervisor.ts';
 import { ApiAuth } from './gateway/auth/ApiAuth.ts';
 import { Gateway } from './gateway/Gateway.ts';
@@ -20,6 +21,7 @@ export const VERSION: string = (
 export interface Drake {
   config: DrakeConfig;
   ffmpeg: FfmpegBinary;
+  skills: SkillsCache;
   supervisor: Supervisor;
   gateway: Gateway;
   url: string;
@@ -44,6 +46,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     );
   }
   const ffmpeg = await resolveFfmpeg(config.ffmpeg.binary);
+  const skills = new SkillsCache(ffmpeg.path);
   const diskDir = resolve(config.storage.disk.dir);
   mkdirSync(diskDir, { recursive: true });
   const dbDir = resolve(config.db.dir);
@@ -69,6 +72,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
     auth: ApiAuth.open(config.api.auth, dbDir),
+    skills,
     config: {
       config,
       raw: source.raw,
@@ -91,6 +95,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   return {
     config: resolved,
     ffmpeg,
+    skills,
     supervisor: opened,
     gateway,
     url: gateway.url,

@@ -37,6 +37,8 @@ async function boot(fallback?: DrakeConfig): Promise<Drake> {
   log.info(`FFmpeg ${d.ffmpeg.version} at ${d.ffmpeg.path} (from ${d.ffmpeg.source})`);
   log.info(`store: ${d.supervisor.storeFile}; disk filesystem: ${d.config.storage.disk.dir}`);
   log.info(`listening on ${d.url}  (API: ${d.url}/api/v3/process)`);
+  // Listing FFmpeg's skills takes seconds: start now so the first /api/v3/skills does not wait.
+  void d.skills.get().catch((err: unknown) => log.warn(`cannot list FFmpeg's skills: ${String(err)}`));
   if (d.supervisor.has('demo')) log.info(`watch the demo: ${d.url}/player/demo   (all streams: ${d.url}/)`);
   return d;
 }

@@ -2,6 +2,7 @@
 // supervisor and answer. Listening and closing live here; the routes live in ./routes.
 import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
@@ -12,6 +13,7 @@ import { observeRoutes } from './routes/observeRoutes.ts';
 import { pageRoutes } from './routes/pageRoutes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { processRoutes } from './routes/processRoutes.ts';
+import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 
@@ -27,6 +29,7 @@ export interface GatewayOptions {
   /** API auth; null when off. */
   auth: ApiAuth | null;
   config: ConfigHolder;
+  skills: SkillsCache;
 }
 
 const CORS_API = {
@@ -61,6 +64,7 @@ export class Gateway {
       ...processRoutes(sup),
       ...observeRoutes(sup, this.http, opts.startedAt),
       ...configRoutes(opts.config),
+      ...skillsRoutes(opts.skills),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
       ...pageRoutes(sup, opts.version),

@@ -43,6 +43,35 @@ export interface WhepPatchedDto {
   etag: string;
 }
 
+export interface ProbeStreamDto {
+  url: string;
+  format: string;
+  index: number;
+  stream: number;
+  /** Three-letter tag from "Stream #0:1(eng)", else "und" as in Core. */
+  language: string;
+  type: string;
+  codec: string;
+  coder: string;
+  /** The stream's own "N kb/s" (Core reads the stream line, not the container's bitrate). */
+  bitrate_kbps: number;
+  /** The container's "Duration:", the same for every stream of one input; 0 for N/A (live inputs). */
+  duration_sec: number;
+  fps: number;
+  pix_fmt: string;
+  width: number;
+  height: number;
+  sampling_hz: number;
+  layout: string;
+  channels: number;
+}
+
+export interface ProbeDto {
+  streams: ProbeStreamDto[];
+  /** FFmpeg's stderr lines, plus drake's own notes (timeout, spawn failure). */
+  log: string[];
+}
+
 export interface WhepSessionDto {
   id: string;
   created_at: number;
@@ -158,6 +187,8 @@ export interface StreamActorApi {
   whepDelete(sessionId: string): Promise<CallResult<boolean>>;
   whepStats(): Promise<CallResult<WhepStatsDto>>;
   whepSessions(): Promise<CallResult<WhepSessionDto[]>>;
+  /** Runs FFmpeg on the process's inputs only (in the actor's thread) and reports their streams. */
+  probe(timeoutMs: number): Promise<CallResult<ProbeDto>>;
   /** Test hook: throw an uncaught exception in the worker. */
   crash(): Promise<CallResult<void>>;
 }

@@ -3,6 +3,7 @@
 import type { ExecState, ProcessConfig, ProcessOrder } from '../../shared/processConfig.ts';
 import { errorText } from '../../shared/errors.ts';
 import type {
+  ProbeDto,
   ProcessStateDto,
   ProgressDto,
   ReportEntryDto,
@@ -14,6 +15,7 @@ import type {
 import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
 import { PeerShard, type ShardStats, type WhepCreated, type WhepPatched } from '../peer/PeerShard.ts';
 import { buildArgs, resolveConfig } from './command.ts';
+import { probeInputs } from './probe.ts';
 import { RtpIngest } from './RtpIngest.ts';
 import { webrtcOutputArgs } from './webrtcOutputs.ts';
 import { ExecStates } from './execStates.ts';
@@ -247,6 +249,17 @@ export class StreamActor {
   whepStats(): ShardStats {
     const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0 };
     return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
+  }
+
+  /** Core's probe: FFmpeg on the inputs alone; problems land in the log, never as an error. */
+  async probe(timeoutMs: number): Promise<ProbeDto> {
+    let resolved: ProcessConfig;
+    try {
+      resolved = resolveConfig(this.#config, this.#ctx());
+    } catch (err) {
+      return { streams: [], log: [errorText(err)] };
+    }
+    return probeInputs(this.#settings.ffmpegBinary, resolved, { timeoutMs });
   }
 
   whepSessions() {

@@ -6,38 +6,12 @@
 // `log` (spawn errors, unreachable inputs, the timeout).
 import { execa } from 'execa';
 import type { ProcessConfig } from '../../shared/processConfig.ts';
+import type { ProbeDto, ProbeStreamDto } from '../../shared/protocol.ts';
 import { errorText } from '../../shared/errors.ts';
 import { FfmpegParser, LineSplitter } from './ffmpegParse.ts';
 
 /** One input stream, Core's ProbeIO (http/api/probe.go): missing numbers are 0, missing strings "". */
-export interface ProbeStreamDto {
-  url: string;
-  format: string;
-  index: number;
-  stream: number;
-  /** Three-letter tag from "Stream #0:1(eng)", else "und" as in Core. */
-  language: string;
-  type: string;
-  codec: string;
-  coder: string;
-  /** The stream's own "N kb/s" (Core reads the stream line, not the container's bitrate). */
-  bitrate_kbps: number;
-  /** The container's "Duration:", the same for every stream of one input; 0 for N/A (live inputs). */
-  duration_sec: number;
-  fps: number;
-  pix_fmt: string;
-  width: number;
-  height: number;
-  sampling_hz: number;
-  layout: string;
-  channels: number;
-}
-
-export interface ProbeDto {
-  streams: ProbeStreamDto[];
-  /** FFmpeg's stderr lines, plus drake's own notes (timeout, spawn failure). */
-  log: string[];
-}
+export type { ProbeDto, ProbeStreamDto };
 
 export interface ProbeOptions {
   /** Wall-clock limit for the FFmpeg run; Core uses 20 s. The child is killed when it is reached. */

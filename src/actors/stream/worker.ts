@@ -40,6 +40,7 @@ const api: StreamActorApi = {
   whepDelete: (id) => guard(() => need().whepDelete(id)),
   whepStats: () => guard(() => need().whepStats()),
   whepSessions: () => guard(() => need().whepSessions()),
+  probe: (timeoutMs) => guard(() => need().probe(timeoutMs)),
   crash: () =>
     guard(() => {
       setImmediate(() => {

@@ -16,6 +16,7 @@ import {
   type StreamEvent,
   type StreamInit,
   type WhepCreatedDto,
+  type ProbeDto,
   type WhepPatchedDto,
   type WhepSessionDto,
   type WhepStatsDto,
@@ -116,6 +117,9 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   }
   whepSessions(): Promise<WhepSessionDto[]> {
     return this.#call('stream.whepSessions', () => this.#remote.whepSessions());
+  }
+  probe(timeoutMs: number): Promise<ProbeDto> {
+    return this.#call('stream.probe', () => this.#remote.probe(timeoutMs));
   }
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());

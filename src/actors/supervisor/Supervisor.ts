@@ -19,6 +19,7 @@ import type {
   StreamEvent,
   StreamSettings,
   WhepCreatedDto,
+  ProbeDto,
   WhepPatchedDto,
   WhepSessionDto,
   WhepStatsDto,
@@ -98,6 +99,8 @@ interface Entry {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+/** Core's probe limit. */
+const PROBE_TIMEOUT_MS = 20_000;
 
 /** The embedded default: something to watch right after `npm start`. */
 export const DEMO_PROCESS = {
@@ -542,6 +545,10 @@ export class Supervisor {
 
   async whepStats(id: string): Promise<WhepStatsDto> {
     return this.#get(id).handle.whepStats();
+  }
+
+  probe(id: string): Promise<ProbeDto> {
+    return this.#get(id).handle.probe(PROBE_TIMEOUT_MS);
   }
 
   /** Everything /metrics and /api/v3/session report, gathered from every actor at once. */

@@ -111,6 +111,12 @@ export function processRoutes(sup: Supervisor): Route[] {
     },
     {
       method: 'get',
+      pattern: `${base}/:id/probe`,
+      summary: "Streams of the process's inputs (FFmpeg run on the inputs alone, 20 s limit); problems are in `log`",
+      handler: async (req) => json(200, await sup.probe(id(req))),
+    },
+    {
+      method: 'get',
       pattern: `${base}/:id/metadata`,
       summary: 'All metadata of a process (null when none)',
       handler: (req) => json(200, sup.getMetadata(id(req))),
