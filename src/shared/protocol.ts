@@ -11,6 +11,7 @@ export interface StreamWebrtcSettings {
   gopCache: boolean;
   strictIfMatch: boolean;
   viewerTimeoutMs: number;
+  sendPath: 'drake' | 'werift';
   ice: {
     portRange: [number, number] | undefined;
     additionalHostAddresses: string[];

@@ -43,6 +43,8 @@ export interface PeerSessionOptions {
   ice: IceOptions;
   /** Returns the cached GOP (SPS/PPS first) to start or repair this viewer's picture. */
   keyframeBurst: () => readonly Buffer[];
+  /** 'werift': hand packets to werift's own track/sender unchanged (no burst, no PLI answer, werift's NACK history) — the baseline benchmarks compare with. */
+  sendPath: 'drake' | 'werift';
   onClose: (session: PeerSession, reason: string) => void;
 }
 
@@ -74,6 +76,8 @@ export class PeerSession {
   readonly #pc: RTCPeerConnection;
   readonly #opts: PeerSessionOptions;
   #video: RTCRtpSender | null = null;
+  #videoTrack: MediaStreamTrack | null = null;
+  #audioTrack: MediaStreamTrack | null = null;
   #audio: RTCRtpSender | null = null;
   #videoSeq = randomBytes(2).readUInt16BE(0);
   #audioSeq = randomBytes(2).readUInt16BE(0);
@@ -134,6 +138,8 @@ export class PeerSession {
       await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));
       session.#video = vt.sender;
       session.#audio = at && opts.hasAudio ? at.sender : null;
+      session.#videoTrack = videoTrack;
+      session.#audioTrack = session.#audio ? audioTrack : null;
       session.#wire();
       const sdp = editAnswer(pc.localDescription!.sdp, { streamId: `drake-${opts.id.slice(0, 8)}`, announceIps: opts.ice.announceIps });
       return { session, answer: sdp };
@@ -176,7 +182,7 @@ export class PeerSession {
         this.#disconnectTimer = null;
         if (!this.#connected) {
           this.#connected = true;
-          this.#startBurst(this.#opts.keyframeBurst(), 'join');
+          if (this.#opts.sendPath === 'drake') this.#startBurst(this.#opts.keyframeBurst(), 'join');
         }
       } else if (state === 'failed' || state === 'closed') {
         void this.close(`connection ${state}`);
@@ -188,7 +194,7 @@ export class PeerSession {
       this.#lastRtcpAt = Date.now();
     });
     const video = this.#video;
-    if (!video) return;
+    if (!video || this.#opts.sendPath === 'werift') return;
     video.onPictureLossIndication.subscribe(() => this.#onPli());
     video.onRtcp.subscribe((rtcp) => {
       if (rtcp.type === RtcpPayloadSpecificFeedback.type && (rtcp as RtcpPayloadSpecificFeedback).feedback.count === 4) this.#onPli();
@@ -234,6 +240,12 @@ export class PeerSession {
   /** Live video: sent at once, or queued behind a burst in progress. */
   sendVideo(pkt: Buffer): void {
     if (!this.#connected || this.#closed || !this.#video) return;
+    if (this.#opts.sendPath === 'werift') {
+      this.counters.videoPackets++;
+      this.counters.bytes += pkt.length;
+      this.#videoTrack!.writeRtp(pkt);
+      return;
+    }
     if (this.#pacer) {
       if (this.#queue.length >= MAX_QUEUE) {
         this.counters.burstDrops++;
@@ -248,6 +260,12 @@ export class PeerSession {
 
   sendAudio(pkt: Buffer): void {
     if (!this.#connected || this.#closed || !this.#audio) return;
+    if (this.#opts.sendPath === 'werift') {
+      this.counters.audioPackets++;
+      this.counters.bytes += pkt.length;
+      this.#audioTrack!.writeRtp(pkt);
+      return;
+    }
     const rtp = RtpPacket.deSerialize(pkt);
     rtp.header.sequenceNumber = this.#audioSeq;
     this.#audioSeq = (this.#audioSeq + 1) & 0xffff;

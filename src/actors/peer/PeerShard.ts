@@ -24,6 +24,7 @@ export interface ShardOptions {
   strictIfMatch: boolean;
   /** A viewer that sent RTCP and then stayed silent this long is gone (browsers report every second). */
   viewerTimeoutMs: number;
+  sendPath: 'drake' | 'werift';
   onCount: (viewers: number) => void;
 }
 
@@ -82,6 +83,7 @@ export class PeerShard {
         hasAudio,
         ice: this.#opts.ice,
         keyframeBurst: () => (this.#opts.gopCache ? this.#gop.packets() : []),
+        sendPath: this.#opts.sendPath,
         onClose: (s, reason) => this.#onClose(s, reason),
       });
       this.#sessions.set(id, session);

@@ -219,6 +219,7 @@ export class StreamActor {
       gopCache: w.gopCache,
       strictIfMatch: w.strictIfMatch,
       viewerTimeoutMs: w.viewerTimeoutMs,
+      sendPath: w.sendPath,
       onCount: (viewers) => this.#emit({ event: 'stream.viewers', viewers }),
     });
     return this.#shard;
