@@ -133,19 +133,24 @@ export interface ProgressIODto {
   channels?: number;
 }
 
-export interface ProgressDto {
-  inputs: ProgressIODto[];
-  outputs: ProgressIODto[];
+/** The global numbers of FFmpeg's stats line. */
+export interface ProgressSampleDto {
   frame: number;
-  packet: number;
   fps: number;
   q: number;
   size_kb: number;
+  /** Seconds; negative while the output timestamps are below zero. */
   time: number;
   bitrate_kbit: number;
   speed: number;
   drop: number;
   dup: number;
+}
+
+export interface ProgressDto extends ProgressSampleDto {
+  inputs: ProgressIODto[];
+  outputs: ProgressIODto[];
+  packet: number;
 }
 
 /** GET /api/v3/process/:id/state, field names as datarhei Core v3. */

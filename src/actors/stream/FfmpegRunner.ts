@@ -18,20 +18,21 @@ export interface FfmpegRunnerOptions {
   onLine: (line: string) => void;
 }
 
+/** How every FFmpeg child runs: stderr read as a stream, nothing buffered, and (as in Core) an empty
+ *  environment so nothing of drake's leaks into the child. */
+export const FFMPEG_CHILD_OPTIONS = {
+  reject: false,
+  buffer: false,
+  stdin: 'ignore',
+  stdout: 'ignore',
+  stderr: 'pipe',
+  env: {},
+  extendEnv: false,
+  cleanup: true,
+} as const;
+
 function spawnFfmpeg(opts: FfmpegRunnerOptions) {
-  return execa(opts.binary, opts.args, {
-    reject: false,
-    buffer: false,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    // Core gives FFmpeg an empty environment: nothing of drake's leaks into the child.
-    env: {},
-    extendEnv: false,
-    killSignal: 'SIGINT',
-    forceKillAfterDelay: opts.stopTimeoutMs,
-    cleanup: true,
-  });
+  return execa(opts.binary, opts.args, { ...FFMPEG_CHILD_OPTIONS, killSignal: 'SIGINT', forceKillAfterDelay: opts.stopTimeoutMs });
 }
 
 export class FfmpegRunner {

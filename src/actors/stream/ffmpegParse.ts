@@ -2,7 +2,7 @@
 // stream dump before it starts ("the prelude") and then one stats line per half second; it has no
 // per-stream counters, so the per-IO progress below is mostly layout and zeros, unlike datarhei's patched
 // FFmpeg that prints JSON. Every entry point is total: garbage, truncated or hostile text never throws.
-import type { ProgressIODto } from '../../shared/protocol.ts';
+import type { ProgressIODto, ProgressSampleDto } from '../../shared/protocol.ts';
 
 export type IoKind = 'input' | 'output';
 
@@ -29,18 +29,7 @@ export interface StreamInfo {
   language?: string;
 }
 
-export interface ProgressSample {
-  frame: number;
-  fps: number;
-  q: number;
-  size_kb: number;
-  /** Seconds; negative while the output timestamps are below zero. */
-  time: number;
-  bitrate_kbit: number;
-  speed: number;
-  drop: number;
-  dup: number;
-}
+export type ProgressSample = ProgressSampleDto;
 
 /** Core's per-stream progress shape; the protocol owns it. */
 export type ProgressIO = ProgressIODto;

@@ -9,6 +9,7 @@ import type { ProcessConfig } from '../../shared/processConfig.ts';
 import type { ProbeDto, ProbeStreamDto } from '../../shared/protocol.ts';
 import { errorText } from '../../shared/errors.ts';
 import { FfmpegParser, LineSplitter } from './ffmpegParse.ts';
+import { FFMPEG_CHILD_OPTIONS } from './FfmpegRunner.ts';
 
 /** One input stream, Core's ProbeIO (http/api/probe.go): missing numbers are 0, missing strings "". */
 export type { ProbeDto, ProbeStreamDto };
@@ -67,20 +68,8 @@ export async function probeInputs(binary: string, resolved: ProcessConfig, opts:
   const notes: string[] = [];
   try {
     const splitter = new LineSplitter(onLine);
-    const child = execa(binary, args, {
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stderr: 'pipe',
-      // Core gives FFmpeg an empty environment.
-      env: {},
-      extendEnv: false,
-      timeout: timeoutMs,
-      // Nothing to finalise: a probe has no outputs, so a hanging one is killed outright.
-      killSignal: 'SIGKILL',
-      cleanup: true,
-    });
+    // Nothing to finalise: a probe has no outputs, so a hanging one is killed outright.
+    const child = execa(binary, args, { ...FFMPEG_CHILD_OPTIONS, timeout: timeoutMs, killSignal: 'SIGKILL' });
     child.stderr?.on('data', (chunk: Buffer) => splitter.push(chunk));
     const result = await child;
     splitter.flush();
