@@ -7,7 +7,10 @@ import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBina
 import { SkillsCache } from './actors/supervisor/skills.ts';
 import { Supervisor } from './actors/supervisor/Supervisor.ts';
 import { ApiAuth } from './gateway/auth/ApiAuth.ts';
+import { DiskFs } from './gateway/fs/DiskFs.ts';
+import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
+import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
 import { ValidationError } from './shared/errors.ts';
 import { Logger, setLogLevel } from './shared/log.ts';
@@ -22,6 +25,7 @@ export interface Drake {
   config: DrakeConfig;
   ffmpeg: FfmpegBinary;
   skills: SkillsCache;
+  mem: MemFs;
   supervisor: Supervisor;
   gateway: Gateway;
   url: string;
@@ -50,7 +54,15 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   const diskDir = resolve(config.storage.disk.dir);
   mkdirSync(diskDir, { recursive: true });
   const dbDir = resolve(config.db.dir);
-  const resolved: DrakeConfig = { ...config, db: { dir: dbDir }, storage: { ...config.storage, disk: { dir: diskDir } } };
+  const memCfg = config.storage.memory;
+  const memfsAuth = memCfg.auth.enable ? { username: memCfg.auth.username, password: memCfg.auth.password || randomPassword() } : null;
+  const mem = new MemFs({ maxBytes: memCfg.max_size_mbytes * 1024 * 1024, purge: memCfg.purge });
+  const disk = new DiskFs(diskDir);
+  const resolved: DrakeConfig = {
+    ...config,
+    db: { dir: dbDir },
+    storage: { ...config.storage, disk: { dir: diskDir }, memory: { ...memCfg, auth: { ...memCfg.auth, password: memfsAuth?.password ?? '' } } },
+  };
 
   // The port must be known before processes start ({memfs} points at it), so listen first on the
   // configured port and hand the supervisor to the gateway's routes once it exists.
@@ -73,6 +85,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     iceServers: config.webrtc.ice_servers,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
+    fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
     config: {
       config,
       raw: source.raw,
@@ -85,7 +98,12 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   });
   await gateway.listen();
   try {
-    supervisor = await Supervisor.open({ config: resolved, ffmpeg, diskDir, memfsUrl: `${gateway.url}/memfs` });
+    // {memfs} carries the credentials as Core's does; FFmpeg outputs to it also get them as a header.
+    const memfsUrl = memfsAuth
+      ? `${gateway.url.replace('://', `://${encodeURIComponent(memfsAuth.username)}:${encodeURIComponent(memfsAuth.password)}@`)}/memfs`
+      : `${gateway.url}/memfs`;
+    const memfsAuthorization = memfsAuth ? basicAuthHeader(memfsAuth.username, memfsAuth.password) : undefined;
+    supervisor = await Supervisor.open({ config: resolved, ffmpeg, diskDir, memfsUrl, ...(memfsAuthorization ? { memfsAuthorization } : {}) });
   } catch (err) {
     gateway.close();
     throw err;
@@ -96,6 +114,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     config: resolved,
     ffmpeg,
     skills,
+    mem,
     supervisor: opened,
     gateway,
     url: gateway.url,

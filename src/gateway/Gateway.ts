@@ -6,6 +6,9 @@ import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
+import type { DiskFs } from './fs/DiskFs.ts';
+import type { MemFs } from './fs/MemFs.ts';
+import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpStats } from './metrics.ts';
 import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
@@ -30,6 +33,7 @@ export interface GatewayOptions {
   auth: ApiAuth | null;
   config: ConfigHolder;
   skills: SkillsCache;
+  fs: { mem: MemFs; disk: DiskFs; routes: FsRoutesOptions };
 }
 
 const CORS_API = {
@@ -65,6 +69,7 @@ export class Gateway {
       ...observeRoutes(sup, this.http, opts.startedAt),
       ...configRoutes(opts.config),
       ...skillsRoutes(opts.skills),
+      ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
       ...pageRoutes(sup, opts.version),
@@ -77,7 +82,8 @@ export class Gateway {
       // Everything under /api/v3 is the admin API: a valid access token when auth is on.
       const guarded = auth !== null && route.pattern.startsWith('/api/v3');
       mount(this.#app, route, {
-        maxBodyBytes: opts.maxBodyBytes,
+        // A route may take more than the API default (memfs uploads); every other route's own limit is smaller.
+        maxBodyBytes: Math.max(opts.maxBodyBytes, route.maxBodyBytes ?? 0),
         commonHeaders: common,
         onReply: (r, status, seconds) => this.http.record(r.method, r.pattern, status, seconds),
         isClosed: () => this.#closed,

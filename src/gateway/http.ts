@@ -90,10 +90,12 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
       opts.onReply?.(route, reply.status, (performance.now() - started) / 1000);
       const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
       const closing = opts.isClosed?.() ?? false;
+      const head = req.method === 'head';
       res.cork(() => {
         res.writeStatus(statusLine(reply.status));
-        for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-        if (req.method === 'head') res.endWithoutBody(undefined, closing);
+        for (const [k, v] of Object.entries(headers)) if (!head || k.toLowerCase() !== 'content-length') res.writeHeader(k, v);
+        // Always a number: uWS turns an explicit undefined into Content-Length 9223372036854775808.
+        if (head) res.endWithoutBody(Number(headers['content-length'] ?? Buffer.byteLength(reply.body ?? '')), closing);
         else res.end(reply.body ?? '', closing);
       });
     };

@@ -37,6 +37,24 @@ export const configSchema = z.object({
   storage: z
     .object({
       disk: z.object({ dir: z.string().min(1).default('./data') }).prefault({}),
+      memory: z
+        .object({
+          /** 0: no limit. */
+          max_size_mbytes: z.number().int().min(0).default(0),
+          /** When full: delete the oldest files to make room (else a write that does not fit fails). */
+          purge: z.boolean().default(false),
+          max_upload_mbytes: z.number().int().min(1).max(1024).default(64),
+          auth: z
+            .object({
+              enable: z.boolean().default(true),
+              username: z.string().min(1).regex(/^[^:]*$/, 'must not contain ":"').default('admin'),
+              /** Empty: a random password per start ({memfs} carries it to FFmpeg). */
+              password: z.string().default(''),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      cors: z.object({ origin: z.string().default('*') }).prefault({}),
     })
     .prefault({}),
   ffmpeg: z
@@ -206,6 +224,7 @@ export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string 
 export const SECRET_PATHS: string[][] = [
   ['api', 'auth', 'password'],
   ['api', 'auth', 'jwt', 'secret'],
+  ['storage', 'memory', 'auth', 'password'],
 ];
 export const SECRET_MASK = '********';
 

@@ -27,6 +27,8 @@ export interface StreamSettings {
   ffmpegBinary: string;
   diskDir: string;
   memfsUrl: string;
+  /** `Basic ...` for outputs writing to memfs when its writes need credentials. */
+  memfsAuthorization?: string;
   maxLogLines: number;
   stopTimeoutMs: number;
   webrtc: StreamWebrtcSettings;

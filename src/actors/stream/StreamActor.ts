@@ -190,7 +190,8 @@ export class StreamActor {
   }
 
   #ctx() {
-    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl };
+    const auth = this.#settings.memfsAuthorization;
+    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(auth ? { memfsAuthorization: auth } : {}) };
   }
 
   #tryBuildCommand(): string[] {

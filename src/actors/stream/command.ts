@@ -12,6 +12,8 @@ export interface CommandContext {
   diskDir: string;
   /** Base URL of the in-memory filesystem for {memfs}, e.g. http://127.0.0.1:8080/memfs. */
   memfsUrl: string;
+  /** `Basic ...` when memfs writes need credentials: sent up front by outputs that write there. */
+  memfsAuthorization?: string;
 }
 
 /** A config that cannot become a command; `details` lists every problem found, one sentence each. */
@@ -64,6 +66,23 @@ export function normalizeIds(config: ProcessConfig): ProcessConfig {
  * result must be inside diskDir or under /dev/), tee addresses are checked part by part.
  * Throws a CommandError listing every problem.
  */
+/**
+ * FFmpeg sends URL credentials only after a 401, and only after it has sent the whole body
+ * (Expect: 100-continue is answered by the server before any handler runs), so an output that
+ * writes to memfs gets the credentials up front: -headers for HLS and plain HTTP, http_opts for DASH.
+ */
+function addMemfsAuth(io: ProcessConfigIO, authorization: string): void {
+  const f = io.options.indexOf('-f');
+  const format = f >= 0 ? io.options[f + 1] : undefined;
+  if (format === 'dash') {
+    if (!io.options.includes('-http_opts')) io.options.push('-http_opts', 'auth_type=basic');
+    return;
+  }
+  const h = io.options.indexOf('-headers');
+  if (h >= 0 && h + 1 < io.options.length) io.options[h + 1] = `${io.options[h + 1]!.replace(/(\r\n)?$/, '\r\n')}Authorization: ${authorization}\r\n`;
+  else io.options.unshift('-headers', `Authorization: ${authorization}\r\n`);
+}
+
 export function resolveConfig(config: ProcessConfig, ctx: CommandContext): ProcessConfig {
   const out = structuredClone(config);
   const problems: string[] = [];
@@ -104,6 +123,7 @@ export function resolveConfig(config: ProcessConfig, ctx: CommandContext): Proce
       } catch (err) {
         problems.push(`the address for ${where} (${io.address}) is invalid: ${(err as Error).message}`);
       }
+      if (kind === 'output' && ctx.memfsAuthorization && io.address.startsWith(base.memfs)) addMemfsAuth(io, ctx.memfsAuthorization);
       return io;
     });
   }

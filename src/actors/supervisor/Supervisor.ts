@@ -80,6 +80,7 @@ export interface SupervisorOptions {
   ffmpeg: FfmpegBinary;
   diskDir: string;
   memfsUrl: string;
+  memfsAuthorization?: string;
 }
 
 interface Entry {
@@ -169,6 +170,7 @@ export class Supervisor {
       ffmpegBinary: opts.ffmpeg.path,
       diskDir: opts.diskDir,
       memfsUrl: opts.memfsUrl,
+      ...(opts.memfsAuthorization ? { memfsAuthorization: opts.memfsAuthorization } : {}),
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),

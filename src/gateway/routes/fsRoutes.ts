@@ -1,7 +1,13 @@
 // Filesystems over HTTP, as Core: /memfs/* (public reads, Basic-auth writes: FFmpeg's HLS/DASH
 // target), the disk filesystem read-only under /data/* (Core serves it at /*, which drake uses for
 // its own pages), and /api/v3/fs for listings and file access by filesystem name.
-import { createHash, timingSafeEqual } from 'node:crypto';
+//
+// FFmpeg and memfs auth: FFmpeg sends Basic credentials from the URL only after a 401 challenge,
+// and it asks with `Expect: 100-continue`. uWS answers "100 Continue" itself before any handler
+// runs, so FFmpeg sends the body, gets the 401 afterwards and ignores it (exit code 0, nothing
+// stored). FFmpeg must send the credentials up front: `-headers "Authorization: <basicAuthHeader>\r\n"`
+// for HLS and plain HTTP outputs, `-http_opts auth_type=basic` (credentials in the URL) for DASH.
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../../shared/errors.ts';
 import { errorReply } from '../errorStatus.ts';
 import type { DiskFs } from '../fs/DiskFs.ts';
@@ -32,6 +38,13 @@ export interface FsRoutesOptions {
 /** The Basic-auth header value FFmpeg must send up front (see `-headers`); exported for the process side. */
 export function basicAuthHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+/** A random password like Core's default memfs password (18 characters). */
+export function randomPassword(length = 18): string {
+  return Array.from({ length }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('');
 }
 
 function digest(s: string): Buffer {

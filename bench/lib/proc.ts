@@ -1,0 +1,113 @@
+// Linux /proc readers: CPU time (all threads of a process), RSS, children, machine-wide CPU.
+// Everything returns null / [] instead of throwing when a process is gone.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second for utime/stime (USER_HZ; 100 on practically every Linux). */
+export const CLK_TCK: number = (() => {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function statFields(pid: number): string[] | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may hold spaces and parentheses: the fields after it start after the last ')'.
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of the whole process (every thread), in seconds; null when it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  const f = statFields(pid);
+  if (!f) return null;
+  // After ')': [0]=state [1]=ppid ... [11]=utime [12]=stime (fields 14 and 15 of proc(5)).
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+export function parentOf(pid: number): number | null {
+  const f = statFields(pid);
+  return f ? Number(f[1]) : null;
+}
+
+function statusField(pid: number, name: string): string | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${name}:`));
+    return line ? line.slice(name.length + 1).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size in MiB (VmRSS), null when the process is gone. */
+export function rssMiB(pid: number): number | null {
+  const v = statusField(pid, 'VmRSS');
+  return v ? Number(v.split(/\s+/)[0]) / 1024 : null;
+}
+
+export function threadCount(pid: number): number | null {
+  const v = statusField(pid, 'Threads');
+  return v ? Number(v) : null;
+}
+
+export function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** Direct children, from /proc/<pid>/task/<tid>/children (children of every thread), falling back to a /proc scan. */
+export function childrenOf(pid: number): number[] {
+  const out = new Set<number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const c of text ? text.split(/\s+/) : []) out.add(Number(c));
+    }
+    return [...out];
+  } catch {
+    // Kernel without CONFIG_PROC_CHILDREN: scan.
+  }
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    if (parentOf(Number(name)) === pid) out.add(Number(name));
+  }
+  return [...out];
+}
+
+export function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  const todo = childrenOf(pid);
+  while (todo.length) {
+    const p = todo.shift()!;
+    out.push(p);
+    todo.push(...childrenOf(p));
+  }
+  return out;
+}
+
+/** Machine-wide jiffies from the first line of /proc/stat (all cores together). */
+export function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest and guest_nice are already in user/nice).
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
+  const idleAll = idle + iowait;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idleAll };
+}
+
+export function alive(pid: number): boolean {
+  const f = statFields(pid);
+  return f !== null && f[0] !== 'Z';
+}

@@ -1,0 +1,332 @@
+// Cheap WHEP load viewers for the benchmarks, run inside piscina workers (bench/loadWorker.mjs).
+// Each viewer is a real werift RTCPeerConnection (ICE + DTLS + SRTP on 127.0.0.1, like
+// test/helpers/whepClient.ts) that only counts what it receives; werift's receiver sends RTCP
+// receiver reports and NACKs by itself, as a browser would. Nothing is decoded.
+//
+// A task = join `viewers` viewers to `url`, then either run `durationMs` and return, or (with a
+// control `port`) follow the main thread's messages:
+//   worker → main  {type:'prepared'}                  offers made (only with waitGo)
+//   main → worker  {type:'go'}                        POST now (only with waitGo)
+//   worker → main  {type:'joined', ok, failed}        every viewer has video or has failed/timed out
+//   main → worker  {type:'mark', tag}  → {type:'mark', tag, at, counters}   snapshot of the counters
+//   main → worker  {type:'leave'}                     DELETE + close; the task resolves with the results
+import type { MessagePort } from 'node:worker_threads';
+import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
+
+export interface ViewerTask {
+  /** WHEP endpoint, e.g. http://127.0.0.1:1234/whep/bench */
+  url: string;
+  viewers: number;
+  /** Index of this task's first viewer (for labels). */
+  firstIndex: number;
+  /** Without a port: how long to stay after joining. With a port: an upper bound (the task leaves by itself). */
+  durationMs: number;
+  /** A viewer without video this long after its POST counts as failed. */
+  joinTimeoutMs: number;
+  /** POSTs in flight at once in this worker (0: all at once). */
+  joinConcurrency: number;
+  /** Make every offer first, report 'prepared', POST on 'go' (join storm). Needs a port. */
+  waitGo?: boolean;
+  port?: MessagePort;
+}
+
+/** Cumulative counters of one viewer at a mark. */
+export interface ViewerCounters {
+  packets: number;
+  bytes: number;
+  videoPackets: number;
+  audioPackets: number;
+  /** Video: distinct sequence numbers received, and the span first..highest (extended). */
+  videoUnique: number;
+  videoExpected: number;
+  videoDup: number;
+}
+
+export interface ViewerResult extends ViewerCounters {
+  index: number;
+  status: number;
+  error?: string;
+  /** ms from sending the POST to: the 201, ICE+DTLS connected, first RTP, first video RTP, first keyframe start. null: never. */
+  answerMs: number | null;
+  connectedMs: number | null;
+  firstPacketMs: number | null;
+  firstVideoMs: number | null;
+  firstKeyframeMs: number | null;
+  postedAt: number;
+}
+
+export type WorkerToMain =
+  | { type: 'prepared' }
+  | { type: 'joined'; ok: number; failed: number }
+  | { type: 'mark'; tag: string; at: number; counters: ViewerCounters[] }
+  | { type: 'error'; message: string };
+export type MainToWorker = { type: 'go' } | { type: 'mark'; tag: string } | { type: 'leave' };
+
+/** H264 RTP payload that starts a keyframe: IDR or SPS alone, in a STAP-A, or the first FU-A fragment of an IDR. */
+export function startsKeyframe(p: Buffer): boolean {
+  if (p.length < 2) return false;
+  const t = p[0]! & 0x1f;
+  if (t === 5 || t === 7) return true;
+  if (t === 24) {
+    for (let o = 1; o + 2 < p.length; ) {
+      const size = p.readUInt16BE(o);
+      const nt = p[o + 2]! & 0x1f;
+      if (nt === 5 || nt === 7) return true;
+      o += 2 + size;
+    }
+    return false;
+  }
+  if (t === 28) return (p[1]! & 0x80) !== 0 && (p[1]! & 0x1f) === 5;
+  return false;
+}
+
+class LoadViewer {
+  readonly index: number;
+  readonly pc: RTCPeerConnection;
+  status = 0;
+  error: string | undefined;
+  location: string | null = null;
+  postedAt = 0;
+  answeredAt = 0;
+  connectedAt = 0;
+  firstPacketAt = 0;
+  firstVideoAt = 0;
+  firstKeyframeAt = 0;
+  packets = 0;
+  bytes = 0;
+  videoPackets = 0;
+  audioPackets = 0;
+  videoUnique = 0;
+  videoDup = 0;
+  #firstExt = -1;
+  #highestExt = -1;
+  /** 1 per sequence number seen recently; slots half a cycle ahead are cleared as the highest advances. */
+  readonly #seen = new Uint8Array(65536);
+  #done: () => void = () => undefined;
+  /** Resolves once the viewer has video, or failed. */
+  readonly settled: Promise<void>;
+
+  constructor(index: number) {
+    this.index = index;
+    this.settled = new Promise((r) => (this.#done = r));
+    this.pc = new RTCPeerConnection({
+      iceServers: [],
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceFilterCandidatePair: (p) => p.remoteCandidate.host === '127.0.0.1' && p.localCandidate.host === '127.0.0.1',
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: 'video/H264',
+            clockRate: 90000,
+            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+            parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+          }),
+        ],
+        audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
+      },
+      headerExtensions: { video: [], audio: [] },
+    });
+    const vt = this.pc.addTransceiver('video', { direction: 'recvonly' });
+    vt.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => this.#video(rtp)));
+    const at = this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    at.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => this.#audio(rtp)));
+    this.pc.connectionStateChange.subscribe((s) => {
+      if (s === 'connected' && !this.connectedAt) this.connectedAt = Date.now();
+      if (s === 'failed') this.fail('connection failed');
+    });
+  }
+
+  #count(rtp: RtpPacket): void {
+    const now = Date.now();
+    if (!this.firstPacketAt) this.firstPacketAt = now;
+    this.packets++;
+    this.bytes += rtp.payload.length + 12;
+  }
+
+  #video(rtp: RtpPacket): void {
+    this.#count(rtp);
+    this.videoPackets++;
+    if (!this.firstVideoAt) {
+      this.firstVideoAt = Date.now();
+      this.#done();
+    }
+    if (!this.firstKeyframeAt && startsKeyframe(rtp.payload)) this.firstKeyframeAt = Date.now();
+    const seq = rtp.header.sequenceNumber;
+    if (this.#firstExt < 0) {
+      this.#firstExt = this.#highestExt = seq;
+      this.#seen[seq] = 1;
+      this.videoUnique = 1;
+      return;
+    }
+    // Extend relative to the highest: within ±half a cycle.
+    const hiSeq = this.#highestExt & 0xffff;
+    let d = (seq - hiSeq) & 0xffff;
+    if (d >= 0x8000) d -= 0x10000;
+    const ext = this.#highestExt + d;
+    if (ext < this.#firstExt) return; // before the start: ignore
+    if (this.#seen[seq]) {
+      this.videoDup++;
+      return;
+    }
+    if (d > 0) {
+      for (let s = 1; s <= Math.min(d, 0x8000); s++) this.#seen[(hiSeq + s + 0x8000) & 0xffff] = 0;
+      this.#highestExt = ext;
+    }
+    this.#seen[seq] = 1;
+    this.videoUnique++;
+  }
+
+  #audio(rtp: RtpPacket): void {
+    this.#count(rtp);
+    this.audioPackets++;
+  }
+
+  fail(why: string): void {
+    this.error ??= why;
+    this.#done();
+  }
+
+  counters(): ViewerCounters {
+    return {
+      packets: this.packets,
+      bytes: this.bytes,
+      videoPackets: this.videoPackets,
+      audioPackets: this.audioPackets,
+      videoUnique: this.videoUnique,
+      videoExpected: this.#firstExt < 0 ? 0 : this.#highestExt - this.#firstExt + 1,
+      videoDup: this.videoDup,
+    };
+  }
+
+  async prepare(): Promise<string> {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    if (this.pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
+          if (s !== 'complete') return;
+          sub.unSubscribe();
+          resolve();
+        });
+      });
+    }
+    return this.pc.localDescription!.sdp;
+  }
+
+  async post(url: string, offer: string): Promise<void> {
+    this.postedAt = Date.now();
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+      this.status = res.status;
+      const body = await res.text();
+      this.answeredAt = Date.now();
+      if (res.status !== 201) return this.fail(`POST ${res.status}: ${body.slice(0, 200)}`);
+      const loc = res.headers.get('location');
+      this.location = loc ? new URL(loc, url).href : null;
+      await this.pc.setRemoteDescription({ type: 'answer', sdp: body });
+    } catch (err) {
+      this.fail(`POST: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  async leave(): Promise<void> {
+    if (this.location) await fetch(this.location, { method: 'DELETE' }).catch(() => undefined);
+    await this.pc.close().catch(() => undefined);
+  }
+
+  result(): ViewerResult {
+    const rel = (t: number) => (t && this.postedAt ? t - this.postedAt : null);
+    return {
+      index: this.index,
+      status: this.status,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      answerMs: rel(this.answeredAt),
+      connectedMs: rel(this.connectedAt),
+      firstPacketMs: rel(this.firstPacketAt),
+      firstVideoMs: rel(this.firstVideoAt),
+      firstKeyframeMs: rel(this.firstKeyframeAt),
+      postedAt: this.postedAt,
+      ...this.counters(),
+    };
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs fn over items with at most `limit` in flight (0: all at once). */
+async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  if (limit <= 0 || limit >= items.length) {
+    await Promise.all(items.map(fn));
+    return;
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+export default async function runViewers(task: ViewerTask): Promise<ViewerResult[]> {
+  const { port } = task;
+  const post = (m: WorkerToMain) => port?.postMessage(m);
+  const viewers = Array.from({ length: task.viewers }, (_, i) => new LoadViewer(task.firstIndex + i));
+  const inbox: MainToWorker[] = [];
+  let wake: (() => void) | null = null;
+  const nextMessage = async (type: MainToWorker['type'], timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = inbox.findIndex((m) => m.type === type);
+      if (i >= 0) {
+        inbox.splice(i, 1);
+        return true;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, left);
+      });
+    }
+  };
+  port?.on('message', (m: MainToWorker) => {
+    if (m.type === 'mark') {
+      post({ type: 'mark', tag: m.tag, at: Date.now(), counters: viewers.map((v) => v.counters()) });
+      return;
+    }
+    inbox.push(m);
+    wake?.();
+  });
+  try {
+    const join = async (v: LoadViewer, offer?: string) => {
+      try {
+        await v.post(task.url, offer ?? (await v.prepare()));
+      } catch (err) {
+        v.fail(err instanceof Error ? err.message : String(err));
+      }
+      const timer = setTimeout(() => v.fail(`no video within ${task.joinTimeoutMs} ms`), Math.max(0, v.postedAt + task.joinTimeoutMs - Date.now()));
+      await v.settled;
+      clearTimeout(timer);
+    };
+    if (task.waitGo && port) {
+      const offers = await Promise.all(viewers.map((v) => v.prepare()));
+      post({ type: 'prepared' });
+      await nextMessage('go', task.durationMs);
+      await Promise.all(viewers.map((v, i) => join(v, offers[i])));
+    } else {
+      await pool(viewers, task.joinConcurrency, (v) => join(v));
+    }
+    const failed = viewers.filter((v) => !v.firstVideoAt).length;
+    post({ type: 'joined', ok: viewers.length - failed, failed });
+    if (port) await nextMessage('leave', task.durationMs);
+    else await sleep(task.durationMs);
+    await Promise.all(viewers.map((v) => v.leave()));
+    return viewers.map((v) => v.result());
+  } catch (err) {
+    post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    await Promise.all(viewers.map((v) => v.leave()));
+    throw err;
+  } finally {
+    port?.close();
+  }
+}

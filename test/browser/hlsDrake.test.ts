@@ -1,0 +1,71 @@
+// The whole HLS path through drake: a process writes HLS to {memfs} (credentials sent up front by
+// drake), drake serves it from /memfs, and Chromium plays it with hls.js from another origin.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { test } from 'node:test';
+import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
+import { startDrake, waitFor } from '../helpers/drake.ts';
+
+const HLS_JS = readFileSync(createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js'));
+const page = (src: string) => `<!doctype html><meta charset="utf-8"><video id="v" muted autoplay playsinline></video>
+<script src="/hls.js"></script><script>
+  window.hlsErrors = [];
+  const video = document.getElementById('v');
+  const hls = new Hls({ liveSyncDurationCount: 2 });
+  hls.on(Hls.Events.ERROR, (_e, d) => window.hlsErrors.push((d.fatal ? 'fatal ' : '') + d.type + ': ' + d.details));
+  hls.loadSource(${JSON.stringify(src)});
+  hls.attachMedia(video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch((e) => window.hlsErrors.push('play: ' + e.message)));
+</script>`;
+
+test('a process writing HLS to {memfs} plays in Chromium from drake\'s /memfs', { timeout: 60_000, skip: chromiumPath() ? false : 'Chromium not installed' }, async () => {
+  const drake = await startDrake();
+  let server: Server | null = null;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | null = null;
+  try {
+    const res = await drake.api('POST', '/api/v3/process', {
+      id: 'hls',
+      input: [{ id: 'in', address: 'testsrc=size=320x240:rate=25', options: ['-re', '-f', 'lavfi'] }],
+      output: [
+        {
+          id: 'out',
+          address: '{memfs}/{processid}/index.m3u8',
+          options: ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-pix_fmt', 'yuv420p', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '4', '-hls_flags', 'delete_segments', '-method', 'PUT'],
+        },
+      ],
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const playlist = await waitFor('two segments in memfs', async () => {
+      const r = await fetch(`${drake.url}/memfs/hls/index.m3u8`);
+      const text = r.status === 200 ? await r.text() : '';
+      return [...text.matchAll(/\.ts$/gm)].length >= 2 ? r : null;
+    }, 20_000, 200);
+    assert.equal(playlist.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+    assert.equal((await fetch(`${drake.url}/memfs/hls/index.m3u8`, { method: 'PUT', body: 'x' })).status, 401, 'writes need the memfs credentials');
+
+    server = createServer((req, r) => {
+      if (req.url === '/hls.js') r.writeHead(200, { 'content-type': 'text/javascript' }).end(HLS_JS);
+      else r.writeHead(200, { 'content-type': 'text/html' }).end(page(`${drake.url}/memfs/hls/index.m3u8`));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    browser = await launchChromium();
+    const tab = await browser.newPage();
+    await tab.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const video = () =>
+      tab.evaluate(`(() => { const v = document.getElementById('v'); return { width: v.videoWidth, time: v.currentTime, errors: window.hlsErrors }; })()`) as Promise<{ width: number; time: number; errors: string[] }>;
+    const first = await waitFor('decoded video', async () => {
+      const v = await video();
+      if (v.errors.some((e) => e.startsWith('fatal'))) throw new Error(v.errors.join('; '));
+      return v.width > 0 && v.time > 0 ? v : null;
+    }, 20_000, 200);
+    assert.equal(first.width, 320);
+    await waitFor('playback advancing', async () => (await video()).time >= first.time + 1, 10_000, 200);
+  } finally {
+    await browser?.close();
+    server?.close();
+    await drake.stop(true);
+  }
+});
