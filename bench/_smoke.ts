@@ -1,0 +1,18 @@
+import { Generator } from './lib/generator.ts';
+import { startBenchDrake } from './lib/source.ts';
+const t0 = Date.now();
+const d = await startBenchDrake('drake');
+console.log('started', Date.now() - t0, d.whepUrl, d.child.pid, d.child.sample());
+const g = new Generator(2);
+const s = g.join(d.whepUrl, 4, { joinTimeoutMs: 15000, maxMs: 60000, joinConcurrency: 2 });
+console.log('joined', await s.joined(30000), Date.now() - t0);
+const m0 = await s.mark('a');
+await new Promise((r) => setTimeout(r, 3000));
+const m1 = await s.mark('b');
+console.log(m0[0], m1[0]);
+console.log(await d.stats());
+const res = await s.leave();
+console.log(res);
+await g.close();
+await d.child.stop();
+console.log('done', Date.now() - t0);

@@ -1,0 +1,77 @@
+// The benchmark source and helpers to bring a drake with it up.
+import type { WhepStatsDto } from '../../src/shared/protocol.ts';
+import { DrakeChild } from './drakeChild.ts';
+
+export const PROCESS_ID = 'bench';
+export type SendPath = 'drake' | 'werift';
+export const SEND_PATHS: readonly SendPath[] = ['drake', 'werift'];
+
+export const SOURCE = {
+  video: 'testsrc2 1280x720@30 (-re) → libx264 veryfast/zerolatency baseline, 2000 kbit/s, keyframe every 2 s',
+  audio: 'sine 440 Hz 48 kHz (-re) → Opus 96 kbit/s',
+  gopSeconds: 2,
+  videoKbit: 2000,
+};
+
+/** 720p30 test pattern + tone, H264 transcode ~2 Mbit/s with a 2 s GOP + Opus, over WebRTC; the required output is a cheap null sink for the audio. */
+export function sourceProcess(id = PROCESS_ID): Record<string, unknown> {
+  return {
+    id,
+    input: [
+      { id: 'v', address: 'testsrc2=size=1280x720:rate=30', options: ['-re', '-f', 'lavfi'] },
+      { id: 'a', address: 'sine=frequency=440:sample_rate=48000', options: ['-re', '-f', 'lavfi'] },
+    ],
+    output: [{ id: 'null', address: '-', options: ['-map', '1:a', '-f', 'null'] }],
+    autostart: true,
+    reconnect: true,
+    reconnect_delay_seconds: 1,
+    webrtc: { enabled: true, video_bitrate_kbit: SOURCE.videoKbit, gop_seconds: SOURCE.gopSeconds },
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface BenchDrake {
+  path: SendPath;
+  child: DrakeChild;
+  whepUrl: string;
+  stats(): Promise<WhepStatsDto>;
+}
+
+/** A drake child with the given send path, the source process created, and media in its GOP cache. */
+export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}): Promise<BenchDrake> {
+  const child = await DrakeChild.start(path, {
+    ...extraConfig,
+    webrtc: { send_path: path, max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
+  });
+  const res = await child.api('POST', '/api/v3/process', sourceProcess());
+  if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const d: BenchDrake = { path, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats(PROCESS_ID) };
+  await waitFor(`${path}: media in the GOP cache`, async () => (await d.stats()).gopPackets > 0 && (await d.stats()).ingest?.audio.packets, 30_000, 200);
+  return d;
+}
+
+export async function waitNoViewers(d: BenchDrake, timeoutMs = 15_000): Promise<boolean> {
+  try {
+    await waitFor(`${d.path}: no viewers`, async () => (await d.stats()).viewers === 0, timeoutMs, 100);
+    return true;
+  } catch (err) {
+    process.stderr.write(`${String(err)}\n`);
+    return false;
+  }
+}
