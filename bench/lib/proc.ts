@@ -1,7 +1,7 @@
 // Linux /proc readers: CPU time (all threads of a process), RSS, children, machine-wide CPU.
 // Everything returns null / [] instead of throwing when a process is gone.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Clock ticks per second for utime/stime (USER_HZ; 100 on practically every Linux). */
 export const CLK_TCK: number = (() => {
@@ -110,4 +110,56 @@ export function machineCpu(): { busy: number; total: number } {
 export function alive(pid: number): boolean {
   const f = statFields(pid);
   return f !== null && f[0] !== 'Z';
+}
+
+/** Machine-wide UDP counters from /proc/net/snmp (receive-buffer overflows show up as RcvbufErrors). */
+export function udpCounters(): Record<string, number> {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const names = lines[0]!.split(/\s+/).slice(1);
+    const values = lines[1]!.split(/\s+/).slice(1).map(Number);
+    return Object.fromEntries(names.map((n, i) => [n, values[i] ?? 0]));
+  } catch {
+    return {};
+  }
+}
+
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) out.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** UDP receive drops (socket buffer full) summed over the UDP sockets a process holds now, and how many it holds. */
+export function udpDrops(pid: number): { sockets: number; drops: number } {
+  const inodes = socketInodes(pid);
+  let sockets = 0;
+  let drops = 0;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 13) continue;
+      if (!inodes.has(f[9]!)) continue;
+      sockets++;
+      drops += Number(f[12]);
+    }
+  }
+  return { sockets, drops };
 }

@@ -10,6 +10,7 @@ import type { DiskFs } from './fs/DiskFs.ts';
 import type { MemFs } from './fs/MemFs.ts';
 import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
+import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
 import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
 import { observeRoutes } from './routes/observeRoutes.ts';
@@ -49,6 +50,7 @@ export class Gateway {
   readonly #opts: GatewayOptions;
   readonly routes: Route[];
   readonly http = new HttpStats();
+  readonly sessions = new HttpSessions();
   #listen: us_listen_socket | null = null;
   #closed = false;
   #port = 0;
@@ -66,7 +68,7 @@ export class Gateway {
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup),
-      ...observeRoutes(sup, this.http, opts.startedAt),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt),
       ...configRoutes(opts.config),
       ...skillsRoutes(opts.skills),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
@@ -85,7 +87,12 @@ export class Gateway {
         // A route may take more than the API default (memfs uploads); every other route's own limit is smaller.
         maxBodyBytes: Math.max(opts.maxBodyBytes, route.maxBodyBytes ?? 0),
         commonHeaders: common,
-        onReply: (r, status, seconds) => this.http.record(r.method, r.pattern, status, seconds),
+        onReply: (r, status, seconds, req, bytes) => {
+          this.http.record(r.method, r.pattern, status, seconds);
+          if ((status === 200 || status === 206) && r.method === 'get' && (r.pattern.startsWith('/memfs/') || r.pattern.startsWith('/data/'))) {
+            this.sessions.record(req.remoteAddress, req.url, bytes);
+          }
+        },
         isClosed: () => this.#closed,
         ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}),
       });

@@ -44,8 +44,8 @@ export interface MountOptions {
   commonHeaders?: (req: Request) => Record<string, string>;
   /** Throws (UnauthorizedError) to refuse the request before its body is read. */
   authorize?: (req: Request) => void;
-  /** Told about every reply (metrics). */
-  onReply?: (route: Route, status: number, seconds: number) => void;
+  /** Told about every reply (metrics, HTTP sessions). */
+  onReply?: (route: Route, status: number, seconds: number, req: Request, bytes: number) => void;
   /** True once the server is closed: requests still arriving on kept-alive connections get 503 and the connection is closed. */
   isClosed?: () => boolean;
 }
@@ -87,7 +87,7 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
     const send = (reply: Reply): void => {
       if (aborted || answered) return;
       answered = true;
-      opts.onReply?.(route, reply.status, (performance.now() - started) / 1000);
+      opts.onReply?.(route, reply.status, (performance.now() - started) / 1000, req, req.method === 'head' ? 0 : Buffer.byteLength(reply.body ?? ''));
       const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
       const closing = opts.isClosed?.() ?? false;
       const head = req.method === 'head';

@@ -81,7 +81,12 @@ export class MetricSet {
   }
 }
 
-export function collectMetrics(processes: ProcessSnapshot[], http: HttpCounter[], uptimeSeconds: number): MetricSet {
+export function collectMetrics(
+  processes: ProcessSnapshot[],
+  http: HttpCounter[],
+  uptimeSeconds: number,
+  hls: { active: number; total: number; traffic_tx_mb: number },
+): MetricSet {
   const m = new MetricSet();
   m.describe('drake_uptime_seconds', 'gauge', 'Seconds since drake started', []);
   m.describe('drake_process_state', 'gauge', '1 for the exec state each process is in', ['process', 'state']);
@@ -110,7 +115,13 @@ export function collectMetrics(processes: ProcessSnapshot[], http: HttpCounter[]
   m.describe('drake_http_requests_total', 'counter', 'HTTP requests by route and status', ['method', 'route', 'code']);
   m.describe('drake_http_request_seconds_total', 'counter', 'Time spent answering, by route and status', ['method', 'route', 'code']);
 
+  m.describe('drake_hls_sessions', 'gauge', 'HLS/HTTP viewers reading media from /memfs or /data now', []);
+  m.describe('drake_hls_sessions_total', 'counter', 'HLS/HTTP viewer sessions since start', []);
+  m.describe('drake_hls_sent_bytes_total', 'counter', 'Media bytes served to HLS/HTTP viewers', []);
   m.add('drake_uptime_seconds', {}, uptimeSeconds);
+  m.add('drake_hls_sessions', {}, hls.active);
+  m.add('drake_hls_sessions_total', {}, hls.total);
+  m.add('drake_hls_sent_bytes_total', {}, hls.traffic_tx_mb * 1e6);
   for (const p of processes) {
     const process = p.id;
     const s = p.state;

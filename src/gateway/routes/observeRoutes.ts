@@ -6,6 +6,7 @@ import { ValidationError } from '../../shared/errors.ts';
 import { recentLog } from '../../shared/log.ts';
 import { readJson } from '../body.ts';
 import { json, text, type Route } from '../http.ts';
+import type { HttpSessions } from '../HttpSessions.ts';
 import { collectMetrics, type HttpStats } from '../metrics.ts';
 
 const metricsQuerySchema = z.object({
@@ -14,9 +15,22 @@ const metricsQuerySchema = z.object({
   metrics: z.array(z.object({ name: z.string().min(1).max(256), labels: z.record(z.string(), z.string()).default({}) })).max(1000).default([]),
 });
 
-export function observeRoutes(sup: Supervisor, http: HttpStats, startedAt: Date): Route[] {
+export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSessions, startedAt: Date): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
-  const collect = async () => collectMetrics(await sup.snapshot(), http.all(), uptime());
+  const collect = async () => collectMetrics(await sup.snapshot(), http.all(), uptime(), hls.summary());
+  const hlsActive = (now: number) =>
+    hls.active().map((s) => ({
+      id: s.id,
+      reference: s.reference,
+      created_at: s.created_at,
+      local: '',
+      remote: s.remote,
+      extra: `${s.requests} requests`,
+      bytes_rx: 0,
+      bytes_tx: s.bytes_tx,
+      bandwidth_rx_kbit: 0,
+      bandwidth_tx_kbit: (s.bytes_tx * 8) / 1000 / Math.max(1, now - s.created_at),
+    }));
   return [
     {
       method: 'get',
@@ -54,7 +68,7 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, startedAt: Date)
     {
       method: 'get',
       pattern: '/api/v3/session',
-      summary: 'Viewer sessions per protocol: active count, bandwidth, per-process totals',
+      summary: 'Viewer sessions per protocol (whep, hls): active count, bandwidth, per-process/per-stream totals',
       handler: async () => {
         const snap = await sup.snapshot();
         const all = snap.flatMap((p) => p.sessions);
@@ -63,10 +77,18 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, startedAt: Date)
         const bandwidth = all.reduce((n, s) => n + (s.bytes_tx * 8) / Math.max(1, now - s.created_at), 0) / 1e6;
         const reference: Record<string, number> = {};
         for (const p of snap) if (p.whep) reference[p.id] = p.whep.viewers;
+        const h = hlsActive(now);
+        const hlsReference: Record<string, number> = {};
+        for (const s of h) hlsReference[s.reference] = (hlsReference[s.reference] ?? 0) + 1;
+        const hlsSummary = hls.summary();
         return json(200, {
           whep: {
             active: { list: all.map((s) => s.id), sessions: all.length, bandwidth_tx_mbit: bandwidth, max_sessions: sup.maxViewersTotal },
             summary: { reference, sessions: all.length, traffic_tx_mb: bytes / 1e6 },
+          },
+          hls: {
+            active: { list: h.map((s) => s.id), sessions: h.length, bandwidth_tx_mbit: h.reduce((n, s) => n + s.bandwidth_tx_kbit, 0) / 1000, max_sessions: 0 },
+            summary: { reference: hlsReference, sessions: hlsSummary.total, traffic_tx_mb: hlsSummary.traffic_tx_mb },
           },
         });
       },
@@ -74,11 +96,12 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, startedAt: Date)
     {
       method: 'get',
       pattern: '/api/v3/session/active',
-      summary: 'Active viewer sessions: id, process, remote address, bytes, average bandwidth',
+      summary: 'Active viewer sessions per protocol: id, process (or HLS directory), remote address, bytes, average bandwidth',
       handler: async () => {
         const now = Date.now() / 1000;
         const snap = await sup.snapshot();
         return json(200, {
+          hls: hlsActive(now),
           whep: snap.flatMap((p) =>
             p.sessions.map((s) => ({
               id: s.id,
