@@ -12,6 +12,7 @@ import type {
   StreamInit,
   StreamSettings,
 } from '../../shared/protocol.ts';
+import { RTCDtlsTransport } from 'werift';
 import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
 import { PeerShard, type ShardStats, type WhepCreated, type WhepPatched } from '../peer/PeerShard.ts';
 import { buildArgs, resolveConfig } from './command.ts';
@@ -215,6 +216,9 @@ export class StreamActor {
 
   #ensureShard(): PeerShard {
     const w = this.#settings.webrtc;
+    // werift makes one DTLS certificate per thread, on the first peer; make it now so the first
+    // viewer does not wait for the key generation (every viewer of this stream shares it).
+    if (!this.#shard) void RTCDtlsTransport.SetupCertificate().catch(() => undefined);
     this.#shard ??= new PeerShard({
       ice: w.ice,
       gopCache: w.gopCache,
