@@ -103,7 +103,14 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       ? `${gateway.url.replace('://', `://${encodeURIComponent(memfsAuth.username)}:${encodeURIComponent(memfsAuth.password)}@`)}/memfs`
       : `${gateway.url}/memfs`;
     const memfsAuthorization = memfsAuth ? basicAuthHeader(memfsAuth.username, memfsAuth.password) : undefined;
-    supervisor = await Supervisor.open({ config: resolved, ffmpeg, diskDir, memfsUrl, ...(memfsAuthorization ? { memfsAuthorization } : {}) });
+    supervisor = await Supervisor.open({
+      config: resolved,
+      ffmpeg,
+      diskDir,
+      memfsUrl,
+      filesystems: { mem, disk },
+      ...(memfsAuthorization ? { memfsAuthorization } : {}),
+    });
   } catch (err) {
     gateway.close();
     throw err;

@@ -26,6 +26,7 @@ import type {
 } from '../../shared/protocol.ts';
 import { CommandError, normalizeIds, resolveConfig } from '../stream/command.ts';
 import type { FfmpegBinary } from './ffmpegBinary.ts';
+import { applyCleanup, cleanupRules, purgeFiles, type CleanupFs } from './outputCleanup.ts';
 import { Store, type Metadata, type StoredProcess } from './Store.ts';
 import { StreamHandle } from './StreamHandle.ts';
 
@@ -81,6 +82,8 @@ export interface SupervisorOptions {
   diskDir: string;
   memfsUrl: string;
   memfsAuthorization?: string;
+  /** Where output cleanup rules apply (absent: rules are kept but not applied). */
+  filesystems?: Record<'mem' | 'disk', CleanupFs>;
 }
 
 interface Entry {
@@ -162,6 +165,8 @@ export class Supervisor {
   readonly #entries = new Map<string, Entry>();
   #systemMetadata: Metadata = {};
   #closing = false;
+  #cleanupTimer: NodeJS.Timeout | null = null;
+  #cleaning = false;
 
   private constructor(opts: SupervisorOptions, store: Store) {
     this.#opts = opts;
@@ -188,6 +193,10 @@ export class Supervisor {
       data.processes.map((stored) => sup.#spawnEntry(stored, data.processMetadata[stored.id] ?? {}, [])),
     );
     log.info(`loaded ${data.processes.length} process(es) from ${store.file}`);
+    if (opts.filesystems) {
+      sup.#cleanupTimer = setInterval(() => void sup.#cleanup(), 1000);
+      sup.#cleanupTimer.unref();
+    }
     if (firstStart && opts.config.demo) {
       await sup.add(DEMO_PROCESS);
       log.info('first start: created the "demo" process (test pattern + tone, WebRTC on); delete it any time');
@@ -387,10 +396,31 @@ export class Supervisor {
     return config;
   }
 
+  /** Output cleanup rules of every process, once a second (Core's ticker). */
+  async #cleanup(): Promise<void> {
+    const fss = this.#opts.filesystems;
+    if (!fss || this.#cleaning) return;
+    this.#cleaning = true;
+    try {
+      const nowS = Math.floor(Date.now() / 1000);
+      for (const e of this.#entries.values()) {
+        for (const rule of cleanupRules(e.stored.config)) await applyCleanup(rule, fss[rule.fs], nowS);
+      }
+    } catch (err) {
+      log.warn(`output cleanup: ${errorText(err)}`);
+    } finally {
+      this.#cleaning = false;
+    }
+  }
+
   async remove(id: string): Promise<void> {
     const entry = this.#get(id);
     this.#entries.delete(id);
     await entry.handle.close();
+    const fss = this.#opts.filesystems;
+    if (fss) {
+      for (const rule of cleanupRules(entry.stored.config)) if (rule.purgeOnDelete) await purgeFiles(rule, fss[rule.fs]).catch(() => []);
+    }
     await this.#persist();
     this.observer.safeEmit('deleteprocess', id);
     log.info(`process ${id} deleted`);
@@ -595,6 +625,7 @@ export class Supervisor {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    if (this.#cleanupTimer) clearInterval(this.#cleanupTimer);
     const entries = [...this.#entries.values()];
     await Promise.all(entries.map((e) => e.handle.close().catch((err) => log.warn(`closing ${e.stored.id}: ${errorText(err)}`))));
     for (const e of entries) if (e.pid !== null) killIfOurs(e.pid, this.#settings.ffmpegBinary);
