@@ -1,0 +1,577 @@
+// drake SRTP sender: RTP → SRTP (RFC 3711 AES_CM_128_HMAC_SHA1_80, RFC 7714 AEAD_AES_128_GCM) for the
+// fan-out hot path, plus a sendmmsg(2) helper. Plain N-API C (no node-addon-api).
+//
+// Crypto comes from the OpenSSL inside the running node binary: the .node file is built against Node's own
+// headers (node-gyp --nodedir) and is NOT linked with -lcrypto; EVP_*/SHA1_* resolve from the node
+// executable at load time. This ties the build to the OpenSSL ABI of the Node it was built for (rebuild per
+// Node major; Electron/BoringSSL will not work).
+//
+// Per context (one per viewer/DTLS session): session keys derived once, one reusable EVP_CIPHER_CTX keyed once
+// (only the IV changes per packet), and for CM the HMAC-SHA1 inner/outer SHA1 states after the ipad/opad block,
+// so a packet costs one IV reset + one cipher pass + two SHA1 finishes and no allocation.
+//
+// Threads: an addon is loaded once per process but contexts are N-API externals of the env (thread) that
+// created them; never share one across worker threads (the JS side cannot anyway).
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // sendmmsg, struct mmsghdr
+#endif
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#ifdef __linux__
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#endif
+
+#define PROFILE_CM 1   // SRTP_AES128_CM_HMAC_SHA1_80 (DTLS-SRTP protection profile 0x0001)
+#define PROFILE_GCM 7  // SRTP_AEAD_AES_128_GCM (0x0007)
+#define HEADER_SLOT 12 // per-viewer header template size in protectBatch
+#define ADDRESS_SLOT 28 // one destination record in sendBatch: room for a struct sockaddr_in6
+#define SEND_CHUNK 256 // messages per sendmmsg call (kernel caps vlen at UIO_MAXIOV = 1024)
+
+// Type tag of our externals, so a foreign value is rejected instead of dereferenced.
+static const napi_type_tag kCtxTag = {0x6472616b65737274ULL, 0x7020637478763101ULL};
+
+typedef struct {
+  uint32_t ssrc;
+  uint32_t roc;  // rollover counter of the highest index sent so far
+  uint16_t seq;  // s_l: highest sequence number sent so far (with roc)
+  uint8_t started;
+} ssrc_state;
+
+typedef struct {
+  int profile;
+  int tag_len;
+  EVP_CIPHER_CTX *cipher;  // keyed once; per packet only the IV is set
+  uint8_t salt[14];        // session salt (GCM uses the first 12 bytes)
+  SHA_CTX hmac_inner;      // CM: SHA1 state after (auth_key ^ ipad)
+  SHA_CTX hmac_outer;      // CM: SHA1 state after (auth_key ^ opad)
+  ssrc_state *states;
+  uint32_t n_states;
+  uint32_t cap_states;
+  uint32_t last;  // index of the last state hit: nearly every packet of a viewer hits the same one or two
+} srtp_ctx;
+
+static __thread int g_last_send_errno = 0;
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+#define CHECK(env, call)                         \
+  do {                                           \
+    if ((call) != napi_ok) return throw_last(env); \
+  } while (0)
+
+static napi_value throw_last(napi_env env) {
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "napi call failed");
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value make_u32(napi_env env, uint32_t v) {
+  napi_value r;
+  napi_create_uint32(env, v, &r);
+  return r;
+}
+
+static napi_value make_i32(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static inline void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static bool get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is_buf = false;
+  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) return false;
+  void *d = NULL;
+  if (napi_get_buffer_info(env, v, &d, len) != napi_ok) return false;
+  *data = (uint8_t *)d;
+  return true;
+}
+
+static bool get_u32_array(napi_env env, napi_value v, uint32_t **data, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
+  napi_typedarray_type type;
+  void *d = NULL;
+  if (napi_get_typedarray_info(env, v, &type, len, &d, NULL, NULL) != napi_ok || type != napi_uint32_array) return false;
+  *data = (uint32_t *)d;
+  return true;
+}
+
+static srtp_ctx *get_ctx(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  bool ok = false;
+  if (napi_check_object_type_tag(env, v, &kCtxTag, &ok) != napi_ok || !ok) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return (srtp_ctx *)p;
+}
+
+// ---------------------------------------------------------------------------------------------- KDF
+
+static bool aes_ecb_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]) {
+  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+  if (!c) return false;
+  int n = 0, ok = EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, key, NULL) == 1 &&
+                  EVP_CIPHER_CTX_set_padding(c, 0) == 1 && EVP_EncryptUpdate(c, out, &n, in, 16) == 1 && n == 16;
+  EVP_CIPHER_CTX_free(c);
+  return ok;
+}
+
+// RFC 3711 §4.3.1 with key_derivation_rate 0 (index/kdr = 0): x = (label << 48) XOR master_salt, where the
+// master salt is 112 bits; AES-CM keystream with IV = x·2^16. RFC 7714 (GCM) uses the same KDF with its 96-bit
+// master salt; like libsrtp and werift, the salt is zero-padded at the end to 112 bits.
+static bool kdf(const uint8_t mk[16], const uint8_t ms14[14], uint8_t label, uint8_t *out, size_t len) {
+  uint8_t iv[16], block[16];
+  memcpy(iv, ms14, 14);
+  iv[7] ^= label;
+  for (size_t off = 0, ctr = 0; off < len; off += 16, ctr++) {
+    iv[14] = (uint8_t)(ctr >> 8);
+    iv[15] = (uint8_t)ctr;
+    if (!aes_ecb_block(mk, iv, block)) return false;
+    memcpy(out + off, block, len - off < 16 ? len - off : 16);
+  }
+  OPENSSL_cleanse(block, sizeof block);
+  return true;
+}
+
+static void ctx_free(srtp_ctx *c) {
+  if (!c) return;
+  if (c->cipher) EVP_CIPHER_CTX_free(c->cipher);
+  free(c->states);
+  OPENSSL_cleanse(c, sizeof *c);
+  free(c);
+}
+
+static void ctx_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  ctx_free((srtp_ctx *)data);
+}
+
+// ---------------------------------------------------------------------------------------------- ROC
+
+static ssrc_state *state_for(srtp_ctx *c, uint32_t ssrc) {
+  if (c->n_states > c->last && c->states[c->last].ssrc == ssrc) return &c->states[c->last];
+  for (uint32_t i = 0; i < c->n_states; i++) {
+    if (c->states[i].ssrc == ssrc) {
+      c->last = i;
+      return &c->states[i];
+    }
+  }
+  if (c->n_states == c->cap_states) {
+    uint32_t cap = c->cap_states ? c->cap_states * 2 : 4;
+    ssrc_state *s = (ssrc_state *)realloc(c->states, cap * sizeof *s);
+    if (!s) return NULL;
+    c->states = s;
+    c->cap_states = cap;
+  }
+  ssrc_state *s = &c->states[c->n_states];
+  memset(s, 0, sizeof *s);
+  s->ssrc = ssrc;
+  c->last = c->n_states++;
+  return s;
+}
+
+// Sender-side packet index (RFC 3711 §3.3.1, the same estimate libsrtp's receiver makes): the ROC whose index
+// is closest to the highest one sent so far; the state only moves forward, so a late retransmission of a
+// packet from before the wrap is protected with ROC-1 and does not disturb later packets. The first packet
+// starts at ROC 0. A guess below ROC 0 (a packet "before" the very first one across a wrap) uses ROC 0.
+// For in-order sequences this equals werift's SrtpContext.updateRolloverCount.
+static uint32_t roc_for(ssrc_state *s, uint16_t seq) {
+  if (!s->started) {
+    s->started = 1;
+    s->roc = 0;
+    s->seq = seq;
+    return 0;
+  }
+  uint32_t roc = s->roc;
+  uint32_t v = roc;
+  if (s->seq < 32768) {
+    if ((int32_t)seq - (int32_t)s->seq > 32768) {
+      if (roc == 0) return 0;  // before the stream's first ROC: nothing sensible to update
+      v = roc - 1;
+    }
+  } else if ((int32_t)s->seq - 32768 > (int32_t)seq) {
+    v = roc + 1;
+  }
+  if (v > roc || (v == roc && seq > s->seq)) {
+    s->roc = v;
+    s->seq = seq;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------- protect
+
+// RTP header length (fixed part + CSRCs + extension), or -1 when the packet is not RTP v2 or is truncated.
+static long rtp_header_len(const uint8_t *p, size_t len) {
+  if (len < 12 || (p[0] >> 6) != 2) return -1;
+  size_t hl = 12 + 4 * (size_t)(p[0] & 0x0f);
+  if (p[0] & 0x10) {
+    if (hl + 4 > len) return -1;
+    hl += 4 + 4 * (((size_t)p[hl + 2] << 8) | p[hl + 3]);
+  }
+  return hl > len ? -1 : (long)hl;
+}
+
+// Protects one packet whose header (hl bytes) is already in dst; the payload (plen bytes) is read from src,
+// which may be dst + hl (in place). Writes the tag after the payload. Returns false on an OpenSSL failure.
+static bool protect_core(srtp_ctx *c, uint8_t *dst, size_t hl, const uint8_t *src, size_t plen) {
+  uint16_t seq = (uint16_t)((dst[2] << 8) | dst[3]);
+  uint32_t ssrc = get32(dst + 8);
+  ssrc_state *s = state_for(c, ssrc);
+  if (!s) return false;
+  uint32_t roc = roc_for(s, seq);
+  int n = 0;
+  if (c->profile == PROFILE_CM) {
+    // IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), i = ROC · 2^16 + SEQ
+    uint8_t iv[16];
+    memcpy(iv, c->salt, 14);
+    iv[14] = iv[15] = 0;
+    iv[4] ^= (uint8_t)(ssrc >> 24), iv[5] ^= (uint8_t)(ssrc >> 16), iv[6] ^= (uint8_t)(ssrc >> 8), iv[7] ^= (uint8_t)ssrc;
+    iv[8] ^= (uint8_t)(roc >> 24), iv[9] ^= (uint8_t)(roc >> 16), iv[10] ^= (uint8_t)(roc >> 8), iv[11] ^= (uint8_t)roc;
+    iv[12] ^= (uint8_t)(seq >> 8), iv[13] ^= (uint8_t)seq;
+    // Re-init with only an IV keeps the key schedule and resets the CTR block offset (num) to 0.
+    if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, NULL, iv) != 1) return false;
+    if (plen && EVP_EncryptUpdate(c->cipher, dst + hl, &n, src, (int)plen) != 1) return false;
+    // auth tag = first 80 bits of HMAC-SHA1(k_a, header || encrypted payload || ROC)
+    uint8_t rocb[4], digest[SHA_DIGEST_LENGTH];
+    put32(rocb, roc);
+    SHA_CTX h = c->hmac_inner;
+    SHA1_Update(&h, dst, hl + plen);
+    SHA1_Update(&h, rocb, 4);
+    SHA1_Final(digest, &h);
+    h = c->hmac_outer;
+    SHA1_Update(&h, digest, SHA_DIGEST_LENGTH);
+    SHA1_Final(digest, &h);
+    memcpy(dst + hl + plen, digest, 10);
+    return true;
+  }
+  // GCM (RFC 7714 §8.1): IV = (0x0000 || SSRC || ROC || SEQ) XOR salt[0..12]; AAD = the RTP header.
+  uint8_t iv[12];
+  memcpy(iv, c->salt, 12);
+  iv[2] ^= (uint8_t)(ssrc >> 24), iv[3] ^= (uint8_t)(ssrc >> 16), iv[4] ^= (uint8_t)(ssrc >> 8), iv[5] ^= (uint8_t)ssrc;
+  iv[6] ^= (uint8_t)(roc >> 24), iv[7] ^= (uint8_t)(roc >> 16), iv[8] ^= (uint8_t)(roc >> 8), iv[9] ^= (uint8_t)roc;
+  iv[10] ^= (uint8_t)(seq >> 8), iv[11] ^= (uint8_t)seq;
+  if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, NULL, iv) != 1) return false;
+  if (EVP_EncryptUpdate(c->cipher, NULL, &n, dst, (int)hl) != 1) return false;
+  if (plen && EVP_EncryptUpdate(c->cipher, dst + hl, &n, src, (int)plen) != 1) return false;
+  int fin = 0;
+  if (EVP_EncryptFinal_ex(c->cipher, dst + hl + plen, &fin) != 1) return false;
+  return EVP_CIPHER_CTX_ctrl(c->cipher, EVP_CTRL_GCM_GET_TAG, 16, dst + hl + plen) == 1;
+}
+
+// createContext(profile: 1 | 7, masterKey: Buffer(16), masterSalt: Buffer(14 | 12), ssrc?: number) → external
+static napi_value CreateContext(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_type(env, "createContext(profile, masterKey, masterSalt, ssrc?)");
+  int32_t profile = 0;
+  if (napi_get_value_int32(env, argv[0], &profile) != napi_ok || (profile != PROFILE_CM && profile != PROFILE_GCM))
+    return throw_type(env, "profile must be 1 (AES_CM_128_HMAC_SHA1_80) or 7 (AEAD_AES_128_GCM)");
+  uint8_t *mk, *ms;
+  size_t mkl, msl;
+  if (!get_buffer(env, argv[1], &mk, &mkl) || mkl != 16) return throw_type(env, "masterKey must be a 16-byte Buffer");
+  size_t want_salt = profile == PROFILE_CM ? 14 : 12;
+  if (!get_buffer(env, argv[2], &ms, &msl) || msl != want_salt)
+    return throw_type(env, profile == PROFILE_CM ? "masterSalt must be a 14-byte Buffer" : "masterSalt must be a 12-byte Buffer");
+  bool has_ssrc = false;
+  uint32_t ssrc = 0;
+  if (argc > 3) {
+    napi_valuetype t;
+    napi_typeof(env, argv[3], &t);
+    if (t != napi_undefined) {
+      if (t != napi_number || napi_get_value_uint32(env, argv[3], &ssrc) != napi_ok) return throw_type(env, "ssrc must be a uint32");
+      has_ssrc = true;
+    }
+  }
+
+  srtp_ctx *c = (srtp_ctx *)calloc(1, sizeof *c);
+  if (!c) return throw_range(env, "out of memory");
+  c->profile = profile;
+  c->tag_len = profile == PROFILE_CM ? 10 : 16;
+  uint8_t salt14[14] = {0}, key[16], auth[20];
+  memcpy(salt14, ms, msl);
+  bool ok = kdf(mk, salt14, 0x00, key, 16) && kdf(mk, salt14, 0x02, c->salt, 14);
+  if (ok && profile == PROFILE_CM) ok = kdf(mk, salt14, 0x01, auth, 20);
+  c->cipher = ok ? EVP_CIPHER_CTX_new() : NULL;
+  ok = c->cipher != NULL &&
+       EVP_EncryptInit_ex(c->cipher, profile == PROFILE_CM ? EVP_aes_128_ctr() : EVP_aes_128_gcm(), NULL, key, NULL) == 1;
+  if (ok && profile == PROFILE_CM) {
+    uint8_t pad[64];
+    memset(pad, 0x36, 64);
+    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
+    ok = SHA1_Init(&c->hmac_inner) == 1 && SHA1_Update(&c->hmac_inner, pad, 64) == 1;
+    memset(pad, 0x5c, 64);
+    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
+    ok = ok && SHA1_Init(&c->hmac_outer) == 1 && SHA1_Update(&c->hmac_outer, pad, 64) == 1;
+    OPENSSL_cleanse(pad, sizeof pad);
+  }
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(auth, sizeof auth);
+  OPENSSL_cleanse(salt14, sizeof salt14);
+  if (ok && has_ssrc) ok = state_for(c, ssrc) != NULL;
+  if (!ok) {
+    ctx_free(c);
+    napi_throw_error(env, NULL, "SRTP context setup failed (OpenSSL)");
+    return NULL;
+  }
+  napi_value ext;
+  if (napi_create_external(env, c, ctx_finalize, NULL, &ext) != napi_ok) {
+    ctx_free(c);
+    return throw_last(env);
+  }
+  CHECK(env, napi_type_tag_object(env, ext, &kCtxTag));
+  return ext;
+}
+
+// protect(ctx, packet: Buffer, out: Buffer) → bytes written to out (packet length + tag).
+// In place: packet = buf.subarray(0, len), out = buf (same start, room for the tag); other overlaps are undefined.
+static napi_value Protect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "protect(ctx, packet, out): ctx is not an SRTP context of this backend");
+  uint8_t *pkt, *out;
+  size_t len, cap;
+  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  long hl = rtp_header_len(pkt, len);
+  if (hl < 0) return throw_range(env, "not an RTP v2 packet (or truncated header)");
+  if (cap < len + (size_t)c->tag_len) return throw_range(env, "out is too small for packet + auth tag");
+  if (out != pkt) memmove(out, pkt, (size_t)hl);
+  if (!protect_core(c, out, (size_t)hl, pkt + hl, len - (size_t)hl)) {
+    napi_throw_error(env, NULL, "SRTP protect failed (OpenSSL)");
+    return NULL;
+  }
+  return make_u32(env, (uint32_t)(len + (size_t)c->tag_len));
+}
+
+// protectBatch(ctxs: ctx[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array) → K
+//   src: ONE plaintext RTP packet (its CSRCs, extension and payload are shared by all viewers).
+//   headers: K × 12 bytes; bytes 1..11 of slot i (M/PT, seq, timestamp, SSRC) become viewer i's fixed header.
+//     Byte 0 (V, P, X, CC) always comes from src, because the CSRC list and extension are copied from src.
+//   out: viewer i's SRTP packet is written at i·stride; lengths[i] gets its length. stride ≥ src + 16.
+// Everything is validated before the first packet is touched, so it either throws or protects all K.
+static napi_value ProtectBatch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "protectBatch(ctxs, src, headers, out, stride, lengths)");
+  bool is_arr = false;
+  uint32_t k = 0;
+  if (napi_is_array(env, argv[0], &is_arr) != napi_ok || !is_arr) return throw_type(env, "ctxs must be an array of SRTP contexts");
+  CHECK(env, napi_get_array_length(env, argv[0], &k));
+  uint8_t *src, *hdrs, *out;
+  size_t len, hlen, cap, nlen;
+  uint32_t *lengths, stride;
+  if (!get_buffer(env, argv[1], &src, &len) || !get_buffer(env, argv[2], &hdrs, &hlen) || !get_buffer(env, argv[3], &out, &cap))
+    return throw_type(env, "src, headers and out must be Buffers");
+  if (napi_get_value_uint32(env, argv[4], &stride) != napi_ok) return throw_type(env, "stride must be a uint32");
+  if (!get_u32_array(env, argv[5], &lengths, &nlen)) return throw_type(env, "lengths must be a Uint32Array");
+  long hl = rtp_header_len(src, len);
+  if (hl < 0) return throw_range(env, "src is not an RTP v2 packet (or truncated header)");
+  if (stride < len + 16) return throw_range(env, "stride must be at least src.length + 16");
+  if (hlen < (size_t)k * HEADER_SLOT) return throw_range(env, "headers must hold ctxs.length × 12 bytes");
+  if (cap < (size_t)k * stride) return throw_range(env, "out must hold ctxs.length × stride bytes");
+  if (nlen < k) return throw_range(env, "lengths must hold ctxs.length entries");
+  if ((src < out + (size_t)k * stride && out < src + len) || (hdrs < out + (size_t)k * stride && out < hdrs + hlen))
+    return throw_range(env, "out must not overlap src or headers");
+
+  // Resolve every context first (a bad element throws before anything is written). Stack for typical K.
+  srtp_ctx *stack_ctx[256];
+  srtp_ctx **ctxs = k <= 256 ? stack_ctx : (srtp_ctx **)malloc(k * sizeof(srtp_ctx *));
+  if (!ctxs) return throw_range(env, "out of memory");
+  for (uint32_t i = 0; i < k; i++) {
+    napi_value el;
+    if (napi_get_element(env, argv[0], i, &el) != napi_ok || !(ctxs[i] = get_ctx(env, el))) {
+      if (ctxs != stack_ctx) free(ctxs);
+      return throw_type(env, "ctxs[i] is not an SRTP context of this backend");
+    }
+  }
+  size_t plen = len - (size_t)hl;
+  bool ok = true;
+  for (uint32_t i = 0; i < k && ok; i++) {
+    uint8_t *dst = out + (size_t)i * stride;
+    memcpy(dst, src, (size_t)hl);
+    memcpy(dst + 1, hdrs + (size_t)i * HEADER_SLOT + 1, HEADER_SLOT - 1);
+    ok = protect_core(ctxs[i], dst, (size_t)hl, src + hl, plen);
+    lengths[i] = (uint32_t)(len + (size_t)ctxs[i]->tag_len);
+  }
+  if (ctxs != stack_ctx) free(ctxs);
+  if (!ok) {
+    napi_throw_error(env, NULL, "SRTP protect failed (OpenSSL)");
+    return NULL;
+  }
+  return make_u32(env, k);
+}
+
+// ---------------------------------------------------------------------------------------------- sendmmsg
+
+// setAddress(addrs: Buffer, index: number, ip: string, port: number) → 4 | 6
+// Writes a struct sockaddr_in / sockaddr_in6 into the 28-byte record `index` of addrs.
+static napi_value SetAddress(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *buf;
+  size_t cap;
+  uint32_t index, port;
+  char ip[64];
+  size_t iplen = 0;
+  if (argc < 4 || !get_buffer(env, argv[0], &buf, &cap)) return throw_type(env, "setAddress(addrs, index, ip, port)");
+  if (napi_get_value_uint32(env, argv[1], &index) != napi_ok || napi_get_value_uint32(env, argv[3], &port) != napi_ok || port > 65535)
+    return throw_type(env, "index and port must be uint32 (port ≤ 65535)");
+  if (napi_get_value_string_utf8(env, argv[2], ip, sizeof ip, &iplen) != napi_ok) return throw_type(env, "ip must be a string");
+  if ((size_t)(index + 1) * ADDRESS_SLOT > cap) return throw_range(env, "index is beyond addrs");
+  uint8_t *rec = buf + (size_t)index * ADDRESS_SLOT;
+  memset(rec, 0, ADDRESS_SLOT);
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  memset(&a4, 0, sizeof a4);
+  memset(&a6, 0, sizeof a6);
+  if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1) {
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons((uint16_t)port);
+    memcpy(rec, &a4, sizeof a4);
+    return make_u32(env, 4);
+  }
+  if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons((uint16_t)port);
+    memcpy(rec, &a6, sizeof a6);
+    return make_u32(env, 6);
+  }
+  return throw_type(env, "ip is not a numeric IPv4/IPv6 address");
+#else
+  return throw_type(env, "setAddress: sendmmsg path is Linux-only");
+#endif
+}
+
+// sendBatch(fd: number, out: Buffer, stride: number, lengths: Uint32Array, addrs: Buffer, count: number) → sent
+// Sends packet i (out[i·stride, +lengths[i]]) to the sockaddr in addrs record i, with as few sendmmsg calls as
+// possible. Never blocks (MSG_DONTWAIT): on EAGAIN/ENOBUFS it stops and returns how many the kernel took; a
+// message that fails for its own reason (bad address, EMSGSIZE, ...) is skipped and the rest still go.
+// lastSendError() tells the last errno seen (0 when all went).
+static napi_value SendBatch(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "sendBatch(fd, out, stride, lengths, addrs, count)");
+  int32_t fd;
+  uint32_t stride, count;
+  uint8_t *out, *addrs;
+  size_t cap, acap, nlen;
+  uint32_t *lengths;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_type(env, "fd must be a non-negative int (socket._handle.fd of a bound dgram socket)");
+  if (!get_buffer(env, argv[1], &out, &cap) || !get_buffer(env, argv[4], &addrs, &acap)) return throw_type(env, "out and addrs must be Buffers");
+  if (napi_get_value_uint32(env, argv[2], &stride) != napi_ok || napi_get_value_uint32(env, argv[5], &count) != napi_ok)
+    return throw_type(env, "stride and count must be uint32");
+  if (!get_u32_array(env, argv[3], &lengths, &nlen)) return throw_type(env, "lengths must be a Uint32Array");
+  if (nlen < count || acap < (size_t)count * ADDRESS_SLOT) return throw_range(env, "lengths/addrs hold fewer than count entries");
+  for (uint32_t i = 0; i < count; i++) {
+    if (lengths[i] > stride || (size_t)i * stride + lengths[i] > cap) return throw_range(env, "lengths[i] runs past its slot in out");
+    uint16_t fam;
+    memcpy(&fam, addrs + (size_t)i * ADDRESS_SLOT, sizeof fam);
+    if (fam != AF_INET && fam != AF_INET6) return throw_range(env, "addrs record without an address (use setAddress)");
+  }
+
+  struct mmsghdr msgs[SEND_CHUNK];
+  struct iovec iov[SEND_CHUNK];
+  uint32_t sent = 0, i = 0;
+  int last_err = 0;
+  while (i < count) {
+    uint32_t n = count - i < SEND_CHUNK ? count - i : SEND_CHUNK;
+    for (uint32_t j = 0; j < n; j++) {
+      uint32_t m = i + j;
+      uint8_t *rec = addrs + (size_t)m * ADDRESS_SLOT;
+      uint16_t fam;
+      memcpy(&fam, rec, sizeof fam);
+      iov[j].iov_base = out + (size_t)m * stride;
+      iov[j].iov_len = lengths[m];
+      memset(&msgs[j], 0, sizeof msgs[j]);
+      msgs[j].msg_hdr.msg_name = rec;
+      msgs[j].msg_hdr.msg_namelen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+      msgs[j].msg_hdr.msg_iov = &iov[j];
+      msgs[j].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    if (r > 0) {
+      sent += (uint32_t)r;
+      i += (uint32_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    last_err = r < 0 ? errno : EIO;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EBADF || errno == ENOTSOCK)) break;
+    i++;  // this message failed on its own: skip it, keep going with the rest
+  }
+  g_last_send_errno = last_err;
+  return make_u32(env, sent);
+#else
+  return throw_type(env, "sendBatch: sendmmsg path is Linux-only");
+#endif
+}
+
+static napi_value LastSendError(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i32(env, g_last_send_errno);
+}
+
+// ---------------------------------------------------------------------------------------------- module
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"createContext", NULL, CreateContext, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"protect", NULL, Protect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"protectBatch", NULL, ProtectBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setAddress", NULL, SetAddress, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lastSendError", NULL, LastSendError, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  napi_value v;
+  napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, exports, "openssl", v);
+  return exports;
+}

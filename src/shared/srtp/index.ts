@@ -1,0 +1,136 @@
+// SRTP for the fan-out send path: picks the native addon (native/srtp, Node's own OpenSSL, reusable cipher
+// contexts, batch protect + sendmmsg) or falls back to pure JS (node:crypto, one cipher object per packet).
+// Both give byte-identical output (test/srtp/srtp.test.ts checks them against werift's SrtpSession).
+//
+//   DRAKE_SRTP=js      force the JS backend (tests, or to rule the addon out)
+//   DRAKE_SRTP=native  require the addon: importing this module throws when it does not load
+//   unset / other      native when it loads, else js
+//
+// Report `srtpBackendInfo` at start so a missing build is visible (the install script does not fail npm
+// install when the compiler is missing; it warns and the JS path runs ≈ 5× slower per packet).
+import type { Socket } from 'node:dgram';
+import { jsBackend } from './jsBackend.ts';
+import { loadAddon, nativeBackend, type SrtpAddon } from './nativeBackend.ts';
+import { ADDRESS_SLOT, type SrtpBackend } from './types.ts';
+
+export * from './types.ts';
+export { jsBackend } from './jsBackend.ts';
+
+const mode = process.env.DRAKE_SRTP;
+const loaded: { addon: SrtpAddon | null; error: string | null } =
+  mode === 'js' ? { addon: null, error: 'forced by DRAKE_SRTP=js' } : loadAddon();
+if (mode === 'native' && loaded.addon === null) {
+  throw new Error(`DRAKE_SRTP=native but the SRTP addon did not load (run npm install): ${loaded.error}`);
+}
+const addon = loaded.addon;
+
+/** The native backend when the addon loaded (even when DRAKE_SRTP=js picked js, it is then null). */
+export const nativeSrtp: SrtpBackend | null = addon ? nativeBackend(addon) : null;
+/** The backend drake uses. */
+export const srtp: SrtpBackend = nativeSrtp ?? jsBackend;
+export const srtpBackend: 'native' | 'js' = srtp.name;
+/** For the start-up log line: which backend, its OpenSSL, and why not native when it is not. */
+export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: string | null; reason: string | null }> = Object.freeze({
+  backend: srtpBackend,
+  openssl: addon?.openssl ?? null,
+  reason: loaded.error,
+});
+
+export const createContext = srtp.createContext;
+export const protect = srtp.protect;
+export const protectBatch = srtp.protectBatch;
+
+// ------------------------------------------------------------------------------------------ batched send
+
+/**
+ * Destinations of a batched send, by index (index i pairs with packet i of sendBatch). Holds both the raw
+ * `struct sockaddr` records the native sendmmsg takes and host/port for the JS fallback. Set at viewer join,
+ * not per packet. IPv4 records only work on a udp4 socket, IPv6 ones on udp6 (use ::ffff:a.b.c.d there).
+ */
+export class Destinations {
+  readonly capacity: number;
+  /** capacity × ADDRESS_SLOT bytes: struct sockaddr_in / sockaddr_in6 records. */
+  readonly addrs: Buffer;
+  readonly #hosts: string[];
+  readonly #ports: Uint16Array;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.addrs = Buffer.alloc(capacity * ADDRESS_SLOT);
+    this.#hosts = new Array<string>(capacity).fill('');
+    this.#ports = new Uint16Array(capacity);
+  }
+
+  /** Sets destination `index` to a numeric IPv4/IPv6 address and port. */
+  set(index: number, address: string, port: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.capacity) throw new RangeError(`index ${index} outside 0..${this.capacity - 1}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`bad port ${port}`);
+    if (addon) addon.setAddress(this.addrs, index, address, port);
+    this.#hosts[index] = address;
+    this.#ports[index] = port;
+  }
+
+  host(index: number): string {
+    return this.#hosts[index]!;
+  }
+
+  port(index: number): number {
+    return this.#ports[index]!;
+  }
+}
+
+interface DgramState {
+  handle?: { fd?: unknown } | null;
+  connectState?: number;
+}
+let stateSymbol: symbol | null | undefined;
+
+/**
+ * The OS file descriptor of a bound node dgram socket, for the native sendmmsg. TRAPS (Linux only):
+ * - There is no public API. The fd is UDPWrap's `fd` getter on the socket's internal handle. The usual
+ *   `socket._handle.fd` works but `_handle` is a deprecated accessor on dgram sockets (DEP0112 warning on first
+ *   use), so this reads the same handle through the socket's internal `Symbol(state symbol)` state object and
+ *   uses `_handle` only when that is not there (a future Node).
+ * - It is -1 until the socket is bound (libuv creates the OS socket lazily at bind), -1 on Windows, and the
+ *   handle is null after close(): this throws in those cases. Do not cache the number past the socket's life:
+ *   after close the fd can be reused by an unrelated file or socket.
+ * - Sends on the raw fd bypass libuv: nothing is queued (a full send buffer drops, reported as fewer sent), no
+ *   'error' event fires, and a connect()ed socket refuses per-message addresses (EISCONN): this throws for one.
+ */
+export function socketFd(socket: Socket): number {
+  if (stateSymbol === undefined) {
+    stateSymbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol') ?? null;
+  }
+  const state = stateSymbol ? ((socket as unknown as Record<symbol, DgramState | undefined>)[stateSymbol] ?? null) : null;
+  const handle = state ? state.handle : (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    throw new Error(handle ? 'dgram socket has no fd yet: bind() it first (its fd is -1 before bind)' : 'dgram socket is closed');
+  }
+  if (state && typeof state.connectState === 'number' && state.connectState !== 0) {
+    throw new Error('dgram socket is connect()ed: sendmmsg with per-packet destinations needs an unconnected socket');
+  }
+  return fd;
+}
+
+/**
+ * Sends packet i = out[i·stride, +lengths[i]] to dests index i, for i < count: one sendmmsg per up to 256
+ * packets on the native backend (never blocks; stops at EAGAIN/ENOBUFS, skips a packet that fails on its own),
+ * `socket.send` per packet (copied) on the JS one. Returns how many packets the kernel took; count − that are
+ * drops. `lastSendError()` tells the errno of the last failure (native only).
+ */
+export function sendBatch(socket: Socket, out: Buffer, stride: number, lengths: Uint32Array, dests: Destinations, count: number): number {
+  if (count > dests.capacity) throw new RangeError('count exceeds dests.capacity');
+  if (srtpBackend === 'native' && addon) return addon.sendBatch(socketFd(socket), out, stride, lengths, dests.addrs, count);
+  for (let i = 0; i < count; i++) {
+    const off = i * stride;
+    // A copy: dgram may queue the buffer when it cannot send synchronously, and `out` is reused next batch.
+    socket.send(Buffer.from(out.subarray(off, off + lengths[i]!)), dests.port(i), dests.host(i));
+  }
+  return count;
+}
+
+/** errno of the last failed packet of this thread's last native sendBatch (0: all went, or JS backend). */
+export function lastSendError(): number {
+  return srtpBackend === 'native' && addon ? addon.lastSendError() : 0;
+}

@@ -1,0 +1,43 @@
+// Loads the N-API addon native/srtp (built by `npm install` through the root package's install script) and
+// wraps it as an SrtpBackend. Returns null, with the reason, when the addon is not there or will not load.
+import { createRequire } from 'node:module';
+import { PROFILE_ID, type SrtpBackend, type SrtpContext } from './types.ts';
+
+/** The raw exports of native/srtp/srtp.c. */
+export interface SrtpAddon {
+  createContext(profile: 1 | 7, masterKey: Buffer, masterSalt: Buffer, ssrc?: number): SrtpContext;
+  protect(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
+  protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array): number;
+  /** Writes a struct sockaddr_in/_in6 for ip:port into 28-byte record `index`; returns 4 or 6. */
+  setAddress(addrs: Buffer, index: number, ip: string, port: number): 4 | 6;
+  /** sendmmsg of count packets (out[i·stride], lengths[i]) to addrs records on a raw fd; returns how many went. */
+  sendBatch(fd: number, out: Buffer, stride: number, lengths: Uint32Array, addrs: Buffer, count: number): number;
+  /** errno of the last failed message in this thread's last sendBatch, 0 when all went. */
+  lastSendError(): number;
+  /** OpenSSL version string of the running node, which the addon links against. */
+  readonly openssl: string;
+}
+
+export const ADDON_PATH = '../../../native/srtp/build/Release/srtp.node';
+
+export function loadAddon(): { addon: SrtpAddon | null; error: string | null } {
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as SrtpAddon;
+    return { addon, error: null };
+  } catch (e) {
+    return { addon: null, error: (e as Error).message.split('\n')[0] ?? String(e) };
+  }
+}
+
+export function nativeBackend(addon: SrtpAddon): SrtpBackend {
+  return {
+    name: 'native',
+    createContext: (profile, masterKey, masterSalt, ssrc) => {
+      const id = PROFILE_ID[profile];
+      if (id === undefined) throw new TypeError(`unknown SRTP profile ${String(profile)}`);
+      return addon.createContext(id, masterKey, masterSalt, ssrc);
+    },
+    protect: addon.protect,
+    protectBatch: addon.protectBatch,
+  };
+}
