@@ -6,6 +6,7 @@ import { createDrake, type Drake } from './app.ts';
 import { loadConfig, type DrakeConfig } from './shared/config.ts';
 import { DrakeError } from './shared/errors.ts';
 import { Logger } from './shared/log.ts';
+import { srtpBackendInfo } from './shared/srtp/index.ts';
 
 const log = new Logger('drake');
 
@@ -35,6 +36,9 @@ async function boot(fallback?: DrakeConfig): Promise<Drake> {
   }
   log.info(`config: ${loaded.file ?? '(built-in defaults)'}${loaded.overrides.length ? `, overridden by ${loaded.overrides.join(', ')}` : ''}`);
   log.info(`FFmpeg ${d.ffmpeg.version} at ${d.ffmpeg.path} (from ${d.ffmpeg.source})`);
+  const srtpInfo = srtpBackendInfo;
+  if (srtpInfo.backend === 'native') log.info(`SRTP: native addon (${srtpInfo.openssl})`);
+  else log.warn(`SRTP: pure-JS fallback (${srtpInfo.reason}); run npm install with a C compiler for the native addon`);
   log.info(`store: ${d.supervisor.storeFile}; disk filesystem: ${d.config.storage.disk.dir}`);
   log.info(`listening on ${d.url}  (API: ${d.url}/api/v3/process)`);
   // Listing FFmpeg's skills takes seconds: start now so the first /api/v3/skills does not wait.
