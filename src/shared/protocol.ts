@@ -11,7 +11,7 @@ export interface StreamWebrtcSettings {
   gopCache: boolean;
   strictIfMatch: boolean;
   viewerTimeoutMs: number;
-  sendPath: 'drake' | 'werift';
+  sendPath: 'drake' | 'lean' | 'werift';
   ice: {
     portRange: [number, number] | undefined;
     additionalHostAddresses: string[];

@@ -26,11 +26,11 @@ const INBOUND = `(async () => {
   return out;
 })()`;
 
-test(
-  'Chromium plays drake\'s demo over WHEP: 640 px video decodes, audio arrives, TTFF is set, leaving ends the session',
+for (const sendPath of ['drake', 'lean'] as const) test(
+  `Chromium plays drake's demo over WHEP (send_path ${sendPath}): 640 px video decodes, audio arrives, TTFF is set, leaving ends the session`,
   { timeout: 55_000, skip: chromiumPath() ? false : 'Chromium not installed (apt-get install -y chromium, or set CHROMIUM_PATH)' },
   async () => {
-    const drake = await startDrake({ demo: true });
+    const drake = await startDrake({ demo: true, webrtc: { send_path: sendPath } });
     const stats = () => drake.supervisor.whepStats('demo') as Promise<WhepStatsDto>;
     // Record the DELETEs that reach drake, to tell the page's DELETE from a server-side timeout.
     const deleted: string[] = [];

@@ -16,6 +16,7 @@ import {
 import { rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
+import { LeanSender, srtpContextFor } from './LeanSender.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, SdpError, type SdpFrag } from './sdp.ts';
 
 const log = new Logger('PeerSession');
@@ -43,8 +44,12 @@ export interface PeerSessionOptions {
   ice: IceOptions;
   /** Returns the cached GOP (SPS/PPS first) to start or repair this viewer's picture. */
   keyframeBurst: () => readonly Buffer[];
-  /** 'werift': hand packets to werift's own track/sender unchanged (no burst, no PLI answer, werift's NACK history) — the baseline benchmarks compare with. */
-  sendPath: 'drake' | 'werift';
+  /**
+   * drake: drake's send state on werift's sender.sendRtp. lean: the same, but the SRTP + send step is
+   * drake's (native SRTP, reused contexts). werift: packets go to werift's own track/sender unchanged
+   * (no burst, no PLI answer, werift's 128-packet NACK history) — the baseline benchmarks compare with.
+   */
+  sendPath: 'drake' | 'lean' | 'werift';
   onClose: (session: PeerSession, reason: string) => void;
 }
 
@@ -82,7 +87,13 @@ export class PeerSession {
   #videoSeq = randomBytes(2).readUInt16BE(0);
   #audioSeq = randomBytes(2).readUInt16BE(0);
   #lastVideoTs = -1;
-  readonly #history: Array<RtpPacket | undefined> = new Array(NACK_HISTORY);
+  /** NACK history: the source packet and this viewer's seq/timestamp for it (re-sent byte-identical). */
+  readonly #histPkt: Array<Buffer | undefined> = new Array(NACK_HISTORY);
+  readonly #histSeq = new Int32Array(NACK_HISTORY).fill(-1);
+  readonly #histTs = new Uint32Array(NACK_HISTORY);
+  /** Native-SRTP senders (send_path lean), set once DTLS is up. */
+  #leanVideo: LeanSender | null = null;
+  #leanAudio: LeanSender | null = null;
   /** Packets waiting behind a burst: [packet, timestamp override or -1]. */
   #queue: Array<[Buffer, number]> = [];
   #pacer: NodeJS.Timeout | null = null;
@@ -182,7 +193,8 @@ export class PeerSession {
         this.#disconnectTimer = null;
         if (!this.#connected) {
           this.#connected = true;
-          if (this.#opts.sendPath === 'drake') this.#startBurst(this.#opts.keyframeBurst(), 'join');
+          if (this.#opts.sendPath === 'lean') this.#setupLean();
+          if (this.#opts.sendPath !== 'werift') this.#startBurst(this.#opts.keyframeBurst(), 'join');
         }
       } else if (state === 'failed' || state === 'closed') {
         void this.close(`connection ${state}`);
@@ -206,7 +218,7 @@ export class PeerSession {
       if (packet.type === RtcpTransportLayerFeedback.type) {
         const fb = (packet as RtcpTransportLayerFeedback).feedback;
         if (fb instanceof GenericNack) {
-          this.#onNack(video, fb.lost);
+          this.#onNack(fb.lost);
           return;
         }
       }
@@ -266,25 +278,53 @@ export class PeerSession {
       this.#audioTrack!.writeRtp(pkt);
       return;
     }
-    const rtp = RtpPacket.deSerialize(pkt);
-    rtp.header.sequenceNumber = this.#audioSeq;
-    this.#audioSeq = (this.#audioSeq + 1) & 0xffff;
+    const seq = this.#audioSeq;
+    this.#audioSeq = (seq + 1) & 0xffff;
     this.counters.audioPackets++;
     this.counters.bytes += pkt.length;
+    if (this.#leanAudio) {
+      this.#leanAudio.write(pkt, seq, rtpTimestamp(pkt));
+      return;
+    }
+    const rtp = RtpPacket.deSerialize(pkt);
+    rtp.header.sequenceNumber = seq;
     void this.#audio.sendRtp(rtp).catch(() => undefined);
   }
 
   #writeVideo(pkt: Buffer, tsOverride: number): void {
-    const rtp = RtpPacket.deSerialize(pkt);
     const seq = this.#videoSeq;
-    rtp.header.sequenceNumber = seq;
-    if (tsOverride >= 0) rtp.header.timestamp = tsOverride;
+    const ts = tsOverride >= 0 ? tsOverride : rtpTimestamp(pkt);
     this.#videoSeq = (seq + 1) & 0xffff;
-    this.#lastVideoTs = rtp.header.timestamp;
-    this.#history[seq & (NACK_HISTORY - 1)] = rtp;
+    this.#lastVideoTs = ts;
+    const slot = seq & (NACK_HISTORY - 1);
+    this.#histPkt[slot] = pkt;
+    this.#histSeq[slot] = seq;
+    this.#histTs[slot] = ts;
     this.counters.videoPackets++;
     this.counters.bytes += pkt.length;
+    this.#sendVideoAs(pkt, seq, ts);
+  }
+
+  #sendVideoAs(pkt: Buffer, seq: number, ts: number): void {
+    if (this.#leanVideo) {
+      this.#leanVideo.write(pkt, seq, ts);
+      return;
+    }
+    const rtp = RtpPacket.deSerialize(pkt);
+    rtp.header.sequenceNumber = seq;
+    rtp.header.timestamp = ts;
     void this.#video!.sendRtp(rtp).catch(() => undefined);
+  }
+
+  /** lean: SRTP keys from werift's DTLS, one native context for the viewer's bundle. */
+  #setupLean(): void {
+    const ctx = this.#video ? srtpContextFor(this.#video) : null;
+    if (!ctx || !this.#video) {
+      log.warn(`session ${this.id}: no SRTP keys from DTLS, staying on werift's sender`);
+      return;
+    }
+    this.#leanVideo = new LeanSender(this.#video, ctx);
+    this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx) : null;
   }
 
   /**
@@ -344,13 +384,15 @@ export class PeerSession {
     this.#startBurst(this.#opts.keyframeBurst(), 'pli');
   }
 
-  #onNack(sender: RTCRtpSender, lost: number[]): void {
+  #onNack(lost: number[]): void {
     this.counters.nacks++;
     for (const seq of lost) {
-      const rtp = this.#history[seq & (NACK_HISTORY - 1)];
-      if (!rtp || rtp.header.sequenceNumber !== seq) continue;
+      const slot = seq & (NACK_HISTORY - 1);
+      const pkt = this.#histPkt[slot];
+      if (!pkt || this.#histSeq[slot] !== seq) continue;
       this.counters.retransmits++;
-      void sender.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => undefined);
+      // Same seq and timestamp: SRTP gives the same bytes; a receiver that got the first copy drops this one.
+      this.#sendVideoAs(pkt, seq, this.#histTs[slot]!);
     }
   }
 
@@ -388,7 +430,7 @@ export class PeerSession {
     this.#closed = true;
     this.#stopBurst();
     if (this.#disconnectTimer) clearTimeout(this.#disconnectTimer);
-    this.#history.fill(undefined);
+    this.#histPkt.fill(undefined);
     this.#opts.onClose(this, reason);
     await this.#pc.close().catch(() => undefined);
   }

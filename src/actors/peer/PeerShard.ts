@@ -24,7 +24,7 @@ export interface ShardOptions {
   strictIfMatch: boolean;
   /** A viewer that sent RTCP and then stayed silent this long is gone (browsers report every second). */
   viewerTimeoutMs: number;
-  sendPath: 'drake' | 'werift';
+  sendPath: 'drake' | 'lean' | 'werift';
   onCount: (viewers: number) => void;
 }
 

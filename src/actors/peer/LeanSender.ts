@@ -1,0 +1,89 @@
+// drake's lean send step for one viewer's sender: the RTP header is rewritten into a reused scratch
+// buffer (SSRC, payload type, sequence number, timestamp), protected by the native SRTP addon with a
+// context that lives across packets, and handed to the viewer's ICE connection. It replaces werift's
+// sendRtp (which re-parses, rebuilds extensions and creates a cipher per packet). werift keeps ICE,
+// DTLS, RTCP; its sender-report fields are fed here so SRs stay right for A/V sync.
+import { ntpTime, type RTCRtpSender } from 'werift';
+import { createContext, protect, SALT_LENGTH, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+
+const MTU = 1500;
+/** Sends may queue inside the socket: a protected packet's buffer is not reused before this many later ones. */
+const OUT_RING = 64;
+/** Sender-report fields are refreshed every this many packets (an SR goes out every 0.5–1.5 s). */
+const SR_EVERY = 8;
+
+interface DtlsInternals {
+  dtls?: {
+    srtp: { srtpProfile?: number };
+    extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer };
+  };
+  iceTransport: { connection: { send(data: Buffer): Promise<void> } };
+}
+
+interface SenderInternals {
+  ssrc: number;
+  codec?: { payloadType: number };
+  ntpTimestamp: bigint;
+  rtpTimestamp: number;
+  packetCount: number;
+  octetCount: number;
+  runRtcp(): void;
+}
+
+/** One SRTP context per DTLS transport: with BUNDLE, audio and video of a viewer share it (the ROC is per SSRC). */
+export function srtpContextFor(sender: RTCRtpSender): SrtpContext | null {
+  const dtls = (sender.dtlsTransport as unknown as DtlsInternals).dtls;
+  const profileId = dtls?.srtp.srtpProfile;
+  if (!dtls || (profileId !== 1 && profileId !== 7)) return null;
+  const profile: SrtpProfile = profileId === 7 ? 'AEAD_AES_128_GCM' : 'AES_CM_128_HMAC_SHA1_80';
+  const { localKey, localSalt } = dtls.extractSessionKeys(16, SALT_LENGTH[profile]);
+  return createContext(profile, localKey, localSalt);
+}
+
+export class LeanSender {
+  readonly #sender: SenderInternals;
+  readonly #ctx: SrtpContext;
+  readonly #send: (data: Buffer) => Promise<void>;
+  readonly #pt: number;
+  readonly #scratch = Buffer.allocUnsafe(MTU);
+  readonly #ring: Buffer[] = Array.from({ length: OUT_RING }, () => Buffer.allocUnsafe(MTU + 16));
+  #at = 0;
+  #count = 0;
+  #started = false;
+
+  constructor(sender: RTCRtpSender, ctx: SrtpContext) {
+    this.#sender = sender as unknown as SenderInternals;
+    this.#ctx = ctx;
+    const connection = (sender.dtlsTransport as unknown as DtlsInternals).iceTransport.connection;
+    this.#send = (data) => connection.send(data);
+    this.#pt = this.#sender.codec?.payloadType ?? 96;
+  }
+
+  /** Sends `pkt` (FFmpeg's RTP) with this viewer's seq and timestamp; returns the bytes sent. */
+  write(pkt: Buffer, seq: number, ts: number): number {
+    const len = pkt.length;
+    if (len > MTU || len < 12) return 0;
+    const plain = this.#scratch;
+    pkt.copy(plain, 0, 0, len);
+    plain[1] = (pkt[1]! & 0x80) | this.#pt;
+    plain.writeUInt16BE(seq, 2);
+    plain.writeUInt32BE(ts >>> 0, 4);
+    plain.writeUInt32BE(this.#sender.ssrc >>> 0, 8);
+    const out = this.#ring[this.#at]!;
+    this.#at = (this.#at + 1) & (OUT_RING - 1);
+    const n = protect(this.#ctx, plain.subarray(0, len), out);
+    void this.#send(out.subarray(0, n)).catch(() => undefined);
+    const s = this.#sender;
+    s.packetCount = (s.packetCount + 1) >>> 0;
+    s.octetCount += len - 12;
+    if ((this.#count++ & (SR_EVERY - 1)) === 0) {
+      s.rtpTimestamp = ts >>> 0;
+      s.ntpTimestamp = ntpTime();
+      if (!this.#started) {
+        this.#started = true;
+        s.runRtcp();
+      }
+    }
+    return n;
+  }
+}
