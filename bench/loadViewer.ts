@@ -2,6 +2,8 @@
 // Each viewer is a real werift RTCPeerConnection (ICE + DTLS + SRTP on 127.0.0.1, like
 // test/helpers/whepClient.ts) that only counts what it receives; werift's receiver sends RTCP
 // receiver reports and NACKs by itself, as a browser would. Nothing is decoded.
+// werift 0.24 falls back to stun.l.google.com:19302 when no STUN server is configured; the viewers
+// switch that off (loopback only: a STUN query can only stall their gathering).
 //
 // A task = join `viewers` viewers to `url`, then either run `durationMs` and return, or (with a
 // control `port`) follow the main thread's messages:
@@ -25,6 +27,8 @@ export interface ViewerTask {
   joinTimeoutMs: number;
   /** POSTs in flight at once in this worker (0: all at once). */
   joinConcurrency: number;
+  /** A POST answered with an error (or a network failure) is tried again this many times, 300 ms apart (new offer each time). */
+  retries?: number;
   /** Make every offer first, report 'prepared', POST on 'go' (join storm). Needs a port. */
   waitGo?: boolean;
   port?: MessagePort;
@@ -40,11 +44,16 @@ export interface ViewerCounters {
   videoUnique: number;
   videoExpected: number;
   videoDup: number;
+  /** RTCP NACK packets this viewer's receiver sent. */
+  nacksSent: number;
 }
 
 export interface ViewerResult extends ViewerCounters {
   index: number;
   status: number;
+  /** POSTs made (1 + retries used); failedStatuses: the status of each failed one (0: network error). */
+  attempts: number;
+  failedStatuses: number[];
   error?: string;
   /** ms from sending the POST to: the 201, ICE+DTLS connected, first RTP, first video RTP, first keyframe start. null: never. */
   answerMs: number | null;
@@ -82,8 +91,10 @@ export function startsKeyframe(p: Buffer): boolean {
 
 class LoadViewer {
   readonly index: number;
-  readonly pc: RTCPeerConnection;
+  pc: RTCPeerConnection | null = null;
   status = 0;
+  attempts = 0;
+  readonly failedStatuses: number[] = [];
   error: string | undefined;
   location: string | null = null;
   postedAt = 0;
@@ -98,6 +109,7 @@ class LoadViewer {
   audioPackets = 0;
   videoUnique = 0;
   videoDup = 0;
+  nacksSent = 0;
   #firstExt = -1;
   #highestExt = -1;
   /** 1 per sequence number seen recently; slots half a cycle ahead are cleared as the highest advances. */
@@ -109,7 +121,10 @@ class LoadViewer {
   constructor(index: number) {
     this.index = index;
     this.settled = new Promise((r) => (this.#done = r));
-    this.pc = new RTCPeerConnection({
+  }
+
+  #newPc(): RTCPeerConnection {
+    const pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
       iceAdditionalHostAddresses: ['127.0.0.1'],
@@ -127,14 +142,17 @@ class LoadViewer {
       },
       headerExtensions: { video: [], audio: [] },
     });
-    const vt = this.pc.addTransceiver('video', { direction: 'recvonly' });
+    const vt = pc.addTransceiver('video', { direction: 'recvonly' });
     vt.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => this.#video(rtp)));
-    const at = this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    vt.receiver.onPacketLost.subscribe(() => this.nacksSent++);
+    const at = pc.addTransceiver('audio', { direction: 'recvonly' });
     at.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => this.#audio(rtp)));
-    this.pc.connectionStateChange.subscribe((s) => {
+    pc.connectionStateChange.subscribe((s) => {
+      if (pc !== this.pc) return;
       if (s === 'connected' && !this.connectedAt) this.connectedAt = Date.now();
       if (s === 'failed') this.fail('connection failed');
     });
+    return pc;
   }
 
   #count(rtp: RtpPacket): void {
@@ -196,42 +214,62 @@ class LoadViewer {
       videoUnique: this.videoUnique,
       videoExpected: this.#firstExt < 0 ? 0 : this.#highestExt - this.#firstExt + 1,
       videoDup: this.videoDup,
+      nacksSent: this.nacksSent,
     };
   }
 
+  /** A fresh peer connection and its offer, with every candidate in it (non-trickle). */
   async prepare(): Promise<string> {
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    if (this.pc.iceGatheringState !== 'complete') {
+    const old = this.pc;
+    this.pc = null;
+    await old?.close().catch(() => undefined);
+    const pc = this.#newPc();
+    this.pc = pc;
+    const offer = await pc.createOffer();
+    for (const t of pc.iceTransports) (t.connection as { stunServer?: unknown }).stunServer = undefined;
+    await pc.setLocalDescription(offer);
+    if (pc.iceGatheringState !== 'complete') {
       await new Promise<void>((resolve) => {
-        const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
+        const sub = pc.iceGatheringStateChange.subscribe((s) => {
           if (s !== 'complete') return;
           sub.unSubscribe();
           resolve();
         });
       });
     }
-    return this.pc.localDescription!.sdp;
+    return pc.localDescription!.sdp;
   }
 
-  async post(url: string, offer: string): Promise<void> {
+  /** One POST; false when it did not get a 201 (status/error recorded). */
+  async post(url: string, offer: string): Promise<boolean> {
+    this.attempts++;
     this.postedAt = Date.now();
     try {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
       this.status = res.status;
       const body = await res.text();
       this.answeredAt = Date.now();
-      if (res.status !== 201) return this.fail(`POST ${res.status}: ${body.slice(0, 200)}`);
+      if (res.status !== 201) {
+        this.failedStatuses.push(res.status);
+        this.error = `POST ${res.status}: ${body.slice(0, 200)}`;
+        return false;
+      }
+      this.error = undefined;
       const loc = res.headers.get('location');
       this.location = loc ? new URL(loc, url).href : null;
-      await this.pc.setRemoteDescription({ type: 'answer', sdp: body });
+      await this.pc!.setRemoteDescription({ type: 'answer', sdp: body });
+      return true;
     } catch (err) {
-      this.fail(`POST: ${err instanceof Error ? err.message : String(err)}`);
+      this.failedStatuses.push(0);
+      this.status = 0;
+      this.error = `POST: ${err instanceof Error ? err.message : String(err)}`;
+      return false;
     }
   }
 
   async leave(): Promise<void> {
     if (this.location) await fetch(this.location, { method: 'DELETE' }).catch(() => undefined);
-    await this.pc.close().catch(() => undefined);
+    await this.pc?.close().catch(() => undefined);
   }
 
   result(): ViewerResult {
@@ -239,6 +277,8 @@ class LoadViewer {
     return {
       index: this.index,
       status: this.status,
+      attempts: this.attempts,
+      failedStatuses: this.failedStatuses,
       ...(this.error !== undefined ? { error: this.error } : {}),
       answerMs: rel(this.answeredAt),
       connectedMs: rel(this.connectedAt),
@@ -300,7 +340,12 @@ export default async function runViewers(task: ViewerTask): Promise<ViewerResult
   try {
     const join = async (v: LoadViewer, offer?: string) => {
       try {
-        await v.post(task.url, offer ?? (await v.prepare()));
+        let ok = await v.post(task.url, offer ?? (await v.prepare()));
+        for (let r = 0; !ok && r < (task.retries ?? 0); r++) {
+          await sleep(300);
+          ok = await v.post(task.url, await v.prepare());
+        }
+        if (!ok) v.fail(v.error ?? 'POST failed');
       } catch (err) {
         v.fail(err instanceof Error ? err.message : String(err));
       }

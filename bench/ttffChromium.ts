@@ -1,17 +1,22 @@
 // Time to first decoded frame in a real Chromium, GOP cache ON vs OFF, for a 2 s-GOP source.
 //
-//   node --import tsx bench/ttffChromium.ts [--joins N] [--warmup W]
+//   node --import tsx bench/ttffChromium.ts [--joins N] [--warmup W] [--modes on,off[,lean][,werift]] [--json FILE]
 //
 // Two drakes run side by side (webrtc.gop_cache true / false), each with one 640x360@30 testsrc2 +
-// sine process (H264 + Opus, gop_seconds 2). Joins are interleaved A/B: join i goes to both modes,
+// sine process (H264 + Opus, gop_seconds 2). `--modes` picks the drakes: on (drake send path, GOP
+// cache on), off (drake send path, GOP cache off), lean (drake's lean send path, GOP cache on),
+// werift (werift's stock send path: no join burst);
+// default on,off. Joins are interleaved: join i goes to every mode,
 // the order alternating (ABBA...) so that drift in the machine's load hits both alike. A join opens
 // /player/<id> in a fresh page of one shared browser, waits for drakePlayer.ttffMs (measured by the
 // page: from just before the WHEP POST to the first video frame callback), closes the page, waits
 // until drake counts no viewer, then sleeps a random 300–700 ms so that joins land at different
 // points of the GOP. W warm-up joins per mode (default 1) go first and are kept out of the stats.
-// Prints a markdown table and writes bench/results/ttff-chromium-<ISO time>.json.
+// Prints a markdown table and writes bench/results/ttff-chromium-<ISO time>.json (or --json FILE).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import type { WhepStatsDto } from '../src/shared/protocol.ts';
@@ -20,13 +25,22 @@ import { startDrake, waitFor, type TestDrake } from '../test/helpers/drake.ts';
 import { webrtcProcess } from '../test/helpers/webrtcProcess.ts';
 
 const { values } = parseArgs({
-  options: { joins: { type: 'string', default: '8' }, warmup: { type: 'string', default: '1' } },
+  options: {
+    joins: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '1' },
+    modes: { type: 'string', default: 'on,off' },
+    json: { type: 'string' },
+  },
   strict: true,
 });
 const JOINS = Number(values.joins);
 const WARMUP = Number(values.warmup);
 if (!Number.isInteger(JOINS) || JOINS < 1) throw new Error(`--joins must be a positive integer, got ${values.joins}`);
 if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
+const MODE_KEYS = { on: 'gop_cache on', off: 'gop_cache off', lean: 'lean path', werift: 'werift path' } as const;
+const MODES = values.modes.split(',').map((m) => m.trim());
+for (const m of MODES) if (!(m in MODE_KEYS)) throw new Error(`--modes: unknown mode ${m} (on, off, lean, werift)`);
+if (MODES.length === 0 || new Set(MODES).size !== MODES.length) throw new Error('--modes must list distinct modes');
 if (!chromiumPath()) {
   console.error('Chromium not found: apt-get install -y chromium, or set CHROMIUM_PATH');
   process.exit(2);
@@ -36,17 +50,18 @@ const PROCESS_ID = 'ttff';
 const GOP_SECONDS = 2;
 const JOIN_TIMEOUT_MS = 20_000;
 // Whole-run guard: the script must stop by itself even if something hangs.
-const RUN_LIMIT_MS = 60_000 + (JOINS + WARMUP) * 2 * 25_000;
+const RUN_LIMIT_MS = 60_000 + (JOINS + WARMUP) * MODES.length * 25_000;
 const guard = setTimeout(() => {
   console.error(`bench: gave up after ${RUN_LIMIT_MS} ms`);
   process.exit(1);
 }, RUN_LIMIT_MS);
 guard.unref();
 
-type ModeName = 'gop_cache on' | 'gop_cache off';
+type ModeName = (typeof MODE_KEYS)[keyof typeof MODE_KEYS];
 interface Mode {
   name: ModeName;
   gopCache: boolean;
+  sendPath: 'drake' | 'lean' | 'werift';
   drake: TestDrake;
   samples: number[];
   warmup: number[];
@@ -61,8 +76,8 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
-async function startMode(name: ModeName, gopCache: boolean): Promise<Mode> {
-  const drake = await startDrake({ webrtc: { gop_cache: gopCache } });
+async function startMode(name: ModeName, gopCache: boolean, sendPath: 'drake' | 'lean' | 'werift' = 'drake'): Promise<Mode> {
+  const drake = await startDrake({ webrtc: { gop_cache: gopCache, send_path: sendPath } });
   const res = await drake.api(
     'POST',
     '/api/v3/process',
@@ -78,7 +93,7 @@ async function startMode(name: ModeName, gopCache: boolean): Promise<Mode> {
     ),
   );
   if (res.status >= 300) throw new Error(`${name}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { name, gopCache, drake, samples: [], warmup: [], joins: [] };
+  return { name, gopCache, sendPath, drake, samples: [], warmup: [], joins: [] };
 }
 
 const stats = (m: Mode) => m.drake.supervisor.whepStats(PROCESS_ID) as Promise<WhepStatsDto>;
@@ -113,8 +128,11 @@ const modes: Mode[] = [];
 let browser: Browser | null = null;
 const startedAt = new Date();
 try {
-  modes.push(await startMode('gop_cache on', true));
-  modes.push(await startMode('gop_cache off', false));
+  for (const m of MODES) {
+    // werift mode keeps the GOP cache filled (so media readiness reads the same) but never bursts from it.
+    if (m === 'werift' || m === 'lean') modes.push(await startMode(MODE_KEYS[m], true, m));
+    else modes.push(await startMode(MODE_KEYS[m as 'on' | 'off'], m === 'on'));
+  }
   for (const m of modes) await waitFor(`${m.name}: media`, () => hasMedia(m), 20_000);
   browser = await launchChromium();
   const total = WARMUP + JOINS;
@@ -145,7 +163,7 @@ try {
   };
   console.log(
     `TTFF in Chromium (${machine.chromium}), 640x360@30 H264 + Opus, ${GOP_SECONDS} s GOP; ${JOINS} joins per mode after ${WARMUP} warm-up; ` +
-      `modes interleaved A/B per join (order alternating), two drakes side by side; random 300–700 ms between joins.\n` +
+      `modes interleaved per join (order alternating), ${modes.length} drakes side by side; random 300–700 ms between joins.\n` +
       `TTFF = page's drakePlayer.ttffMs: WHEP POST sent → first video frame callback. percentiles: nearest rank.\n` +
       `${cpu}, ${machine.cores} cores, node ${machine.node}\n`,
   );
@@ -157,7 +175,7 @@ try {
 
   const dir = new URL('./results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
-  const file = new URL(`ttff-chromium-${startedAt.toISOString().replace(/:/g, '-')}.json`, dir);
+  const file = values.json ? pathToFileURL(resolve(values.json)) : new URL(`ttff-chromium-${startedAt.toISOString().replace(/:/g, '-')}.json`, dir);
   writeFileSync(
     file,
     `${JSON.stringify(
@@ -165,9 +183,9 @@ try {
         bench: 'ttff-chromium',
         startedAt: startedAt.toISOString(),
         machine,
-        settings: { joins: JOINS, warmup: WARMUP, gopSeconds: GOP_SECONDS, video: '640x360@30 testsrc2, 1000 kbit/s', interleaved: 'A/B per join, order alternating', pauseMs: [300, 700], percentile: 'nearest-rank' },
+        settings: { joins: JOINS, warmup: WARMUP, gopSeconds: GOP_SECONDS, video: '640x360@30 testsrc2, 1000 kbit/s', modes: MODES, interleaved: 'per join, order alternating', pauseMs: [300, 700], percentile: 'nearest-rank' },
         results: rows,
-        modes: modes.map((m) => ({ mode: m.name, gopCache: m.gopCache, samples: m.samples, warmup: m.warmup, joins: m.joins, whepStats: finalStats[m.name] })),
+        modes: modes.map((m) => ({ mode: m.name, gopCache: m.gopCache, sendPath: m.sendPath, samples: m.samples, warmup: m.warmup, joins: m.joins, whepStats: finalStats[m.name] })),
       },
       null,
       2,

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
 import type { ServeMessage, ServeRequest } from '../serveDrake.ts';
-import { alive, cpuSeconds, descendantsOf, rssMiB, threadCount } from './proc.ts';
+import { alive, cpuSeconds, descendantsOf, rssMiB, threadCount, threadCpu } from './proc.ts';
 
 const SERVE = fileURLToPath(new URL('../serveDrake.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -20,6 +20,8 @@ export interface ProcSample {
   childCpu: Map<number, number>;
   rss: number;
   threads: number;
+  /** tid → CPU seconds of each of drake's threads. */
+  threadCpu: Map<number, number>;
 }
 
 export class DrakeChild {
@@ -138,6 +140,7 @@ export class DrakeChild {
       childCpu,
       rss: rssMiB(this.pid) ?? NaN,
       threads: threadCount(this.pid) ?? NaN,
+      threadCpu: threadCpu(this.pid),
     };
   }
 
@@ -179,6 +182,16 @@ export function killAllDrakes(): void {
 
 export async function stopAllDrakes(): Promise<void> {
   await Promise.all([...live].map((d) => d.stop().catch(() => d.kill())));
+}
+
+/** The thread of drake that used the most CPU between two samples: [tid, CPU seconds]. */
+export function busiestThread(a: ProcSample, b: ProcSample): [number, number] {
+  let best: [number, number] = [0, 0];
+  for (const [tid, cpu] of b.threadCpu) {
+    const d = cpu - (a.threadCpu.get(tid) ?? 0);
+    if (d > best[1]) best = [tid, d];
+  }
+  return best;
 }
 
 /** CPU seconds that processes present in both samples used in between (a restarted FFmpeg counts from its start). */

@@ -8,6 +8,17 @@ import type { MainToWorker, ViewerCounters, ViewerResult, ViewerTask, WorkerToMa
 
 const WORKER = new URL('../loadWorker.mjs', import.meta.url).href;
 
+export interface JoinOptions {
+  joinTimeoutMs: number;
+  /** Upper bound of the session's life (the workers leave by themselves after it). */
+  maxMs: number;
+  /** POSTs in flight per worker (0: all at once). */
+  joinConcurrency: number;
+  /** Retries of a failed POST per viewer. */
+  retries?: number;
+  waitGo?: boolean;
+}
+
 export class Generator {
   readonly workers: number;
   readonly pool: Piscina<ViewerTask, ViewerResult[]>;
@@ -25,7 +36,7 @@ export class Generator {
   }
 
   /** Starts N viewers on `url` spread over the workers. */
-  join(url: string, n: number, opts: { joinTimeoutMs: number; maxMs: number; joinConcurrency: number; waitGo?: boolean }): LoadSession {
+  join(url: string, n: number, opts: JoinOptions): LoadSession {
     return new LoadSession(this, url, n, opts);
   }
 
@@ -47,7 +58,7 @@ export class LoadSession {
   readonly n: number;
   readonly #tasks: TaskHandle[] = [];
 
-  constructor(gen: Generator, url: string, n: number, opts: { joinTimeoutMs: number; maxMs: number; joinConcurrency: number; waitGo?: boolean }) {
+  constructor(gen: Generator, url: string, n: number, opts: JoinOptions) {
     this.n = n;
     const parts = Math.min(gen.workers, n);
     let first = 0;
@@ -66,6 +77,7 @@ export class LoadSession {
         durationMs: opts.maxMs,
         joinTimeoutMs: opts.joinTimeoutMs,
         joinConcurrency: opts.joinConcurrency,
+        retries: opts.retries ?? 0,
         waitGo: opts.waitGo ?? false,
         port: port2,
       };

@@ -163,3 +163,22 @@ export function udpDrops(pid: number): { sockets: number; drops: number } {
   }
   return { sockets, drops };
 }
+
+/** CPU seconds per thread (tid → utime+stime) of a process. */
+export function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        out.set(Number(tid), (Number(f[11]) + Number(f[12])) / CLK_TCK);
+      } catch {
+        // thread ended
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return out;
+}

@@ -112,9 +112,9 @@ function ticks(max: number, count = 5): number[] {
 
 /** A small line chart (polylines with point markers), axes from 0; no dependency. */
 export function lineChart(opts: { title: string; subtitle?: string; xLabel: string; yLabel: string; series: Series[]; width?: number; height?: number }): string {
-  const W = opts.width ?? 720;
+  const W = opts.width ?? 800;
   const H = opts.height ?? 420;
-  const m = { l: 70, r: 170, t: opts.subtitle ? 58 : 42, b: 52 };
+  const m = { l: 70, r: 230, t: opts.subtitle ? 58 : 42, b: 52 };
   const pts = opts.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xt = ticks(Math.max(1e-9, ...pts.map((p) => p[0])));
   const yt = ticks(Math.max(1e-9, ...pts.map((p) => p[1])));
@@ -156,4 +156,4 @@ export function lineChart(opts: { title: string; subtitle?: string; xLabel: stri
   return `${out.join('\n')}\n`;
 }
 
-export const COLORS = { drake: '#1f6fd1', werift: '#d1551f', extra: '#2a9d4a', grey: '#888888' };
+export const COLORS = { drake: '#1f6fd1', lean: '#7a3fc4', werift: '#d1551f', extra: '#2a9d4a', grey: '#888888' };

@@ -3,8 +3,13 @@ import type { WhepStatsDto } from '../../src/shared/protocol.ts';
 import { DrakeChild } from './drakeChild.ts';
 
 export const PROCESS_ID = 'bench';
-export type SendPath = 'drake' | 'werift';
-export const SEND_PATHS: readonly SendPath[] = ['drake', 'werift'];
+export type SendPath = 'drake' | 'lean' | 'werift';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'werift'];
+/** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
+export const SEND_PATHS: SendPath[] = ['drake', 'lean', 'werift'];
+export function selectPaths(paths: SendPath[]): void {
+  SEND_PATHS.splice(0, SEND_PATHS.length, ...paths);
+}
 
 export const SOURCE = {
   video: 'testsrc2 1280x720@30 (-re) → libx264 veryfast/zerolatency baseline, 2000 kbit/s, keyframe every 2 s',
@@ -74,4 +79,38 @@ export async function waitNoViewers(d: BenchDrake, timeoutMs = 15_000): Promise<
     process.stderr.write(`${String(err)}\n`);
     return false;
   }
+}
+
+const active = new WeakMap<BenchDrake, boolean>();
+
+/**
+ * Makes `path`'s source the only one encoding: the other drake's process gets a stop command (its
+ * FFmpeg would otherwise take ~a quarter of a core on the side), this one a start if it was stopped,
+ * then waits for fresh media in its GOP cache. With the order alternating per level this switches
+ * once per level.
+ */
+export async function activate(drakes: Partial<Record<SendPath, BenchDrake>>, path: SendPath): Promise<void> {
+  for (const p of SEND_PATHS) {
+    const other = drakes[p];
+    if (p === path || !other || active.get(other) === false) continue;
+    const r = await other.child.api('PUT', `/api/v3/process/${PROCESS_ID}/command`, { command: 'stop' });
+    if (r.status !== 200) throw new Error(`${p}: stop failed: ${r.status} ${JSON.stringify(r.body)}`);
+    active.set(other, false);
+  }
+  const d = drakes[path];
+  if (!d) throw new Error(`no drake for the ${path} path`);
+  if (active.get(d) === false) {
+    const r = await d.child.api('PUT', `/api/v3/process/${PROCESS_ID}/command`, { command: 'start' });
+    if (r.status !== 200) throw new Error(`${path}: start failed: ${r.status} ${JSON.stringify(r.body)}`);
+    active.set(d, true);
+  }
+  await waitFor(
+    `${path}: fresh media`,
+    async () => {
+      const s = await d.stats();
+      return s.gopPackets > 0 && s.ingest !== null && s.ingest !== undefined && Date.now() - s.ingest.video.lastAt < 500 && Date.now() - s.ingest.audio.lastAt < 500;
+    },
+    30_000,
+    100,
+  );
 }

@@ -1,6 +1,7 @@
 // A WHEP viewer built on werift (the same stack as the server, so see also the node-datachannel
 // viewer for an independent one). Loopback only, non-trickle: the offer carries its candidates.
-import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
+import { GenericNack, RTCPeerConnection, RTCRtpCodecParameters, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
+import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
 
 export interface WhepViewer {
   status: number;
@@ -16,6 +17,8 @@ export interface WhepViewer {
   close(): Promise<void>;
   /** Sends RTCP PLI for the received video SSRC. */
   sendPli(): Promise<void>;
+  /** Sends a generic NACK for these video sequence numbers. */
+  sendNack(seqs: number[]): Promise<void>;
 }
 
 export interface ViewerOptions {
@@ -59,6 +62,7 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
       await pc.close();
     },
     sendPli: async () => undefined,
+    sendNack: async () => undefined,
   };
   const keep = opts.keepVideo ?? 10_000;
   let videoCount = 0;
@@ -77,11 +81,18 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
     const ssrc = viewer.video.length ? viewer.video[viewer.video.length - 1]!.readUInt32BE(8) : 0;
     await vt.receiver.sendRtcpPLI(ssrc);
   };
+  viewer.sendNack = async (seqs) => {
+    const ssrc = viewer.video.length ? viewer.video[viewer.video.length - 1]!.readUInt32BE(8) : 0;
+    const nack = new GenericNack({ senderSsrc: 1, mediaSourceSsrc: ssrc, lost: seqs });
+    await vt.receiver.dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]);
+  };
   Object.defineProperty(viewer, 'videoCount', { get: () => videoCount });
   pc.connectionStateChange.subscribe((s) => {
     if (s === 'connected') viewer.connectedAt = Date.now();
   });
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  dropDefaultStun(pc);
+  await pc.setLocalDescription(offer);
   await new Promise<void>((resolve) => {
     if (pc.iceGatheringState === 'complete') return resolve();
     pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && resolve());

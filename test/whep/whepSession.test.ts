@@ -120,6 +120,21 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
     assert.ok(after.length >= 0);
   });
 
+  test('a NACK gets the packet again, once: a repeat within 100 ms is not answered', async () => {
+    const v = await view('/whep/cam', { keepVideo: 100_000 });
+    await waitFor('receiving', async () => videoCount(v) > 40);
+    const target = v.video[v.video.length - 5]!.readUInt16BE(2);
+    const copies = () => v.video.filter((p) => p.readUInt16BE(2) === target).length;
+    assert.equal(copies(), 1);
+    const before = (await stats()).retransmits;
+    await v.sendNack([target]);
+    await v.sendNack([target]);
+    await waitFor('the retransmission', async () => copies() === 2, 3000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(copies(), 2, 'the repeated NACK was not answered again');
+    assert.equal((await stats()).retransmits, before + 1);
+  });
+
   test('8 concurrent viewers all receive video and audio', async () => {
     const eight = await Promise.all(Array.from({ length: 8 }, () => view('/whep/cam', { keepVideo: 0 })));
     assert.deepEqual(eight.map((v) => v.status), Array(8).fill(201));

@@ -29,6 +29,11 @@ const BURST_TICK_MS = 5;
 /** Live packets that may queue behind a burst before the burst is abandoned. */
 const MAX_QUEUE = 4096;
 const PLI_MIN_INTERVAL_MS = 1000;
+/** A packet is re-sent at most once per this interval (≈ a loopback-to-continent RTT); receivers repeat NACKs every few ms. */
+const RESEND_GAP_MS = 100;
+/** At most this many retransmits per second per viewer, bursting up to RESEND_BURST. */
+const RESEND_PER_SECOND = 400;
+const RESEND_BURST = 200;
 const DISCONNECTED_GRACE_MS = 8000;
 
 export class CodecMismatchError extends Error {}
@@ -62,6 +67,8 @@ export interface SessionCounters {
   plis: number;
   bursts: number;
   burstDrops: number;
+  /** NACKed packets not re-sent because the retransmit budget was spent. */
+  resendsSkipped: number;
 }
 
 const h264Codec = () =>
@@ -76,7 +83,7 @@ const opusCodec = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', cloc
 export class PeerSession {
   readonly id: string;
   readonly createdAt = Date.now();
-  readonly counters: SessionCounters = { videoPackets: 0, audioPackets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, burstDrops: 0 };
+  readonly counters: SessionCounters = { videoPackets: 0, audioPackets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, burstDrops: 0, resendsSkipped: 0 };
   etag: string;
   readonly #pc: RTCPeerConnection;
   readonly #opts: PeerSessionOptions;
@@ -91,6 +98,11 @@ export class PeerSession {
   readonly #histPkt: Array<Buffer | undefined> = new Array(NACK_HISTORY);
   readonly #histSeq = new Int32Array(NACK_HISTORY).fill(-1);
   readonly #histTs = new Uint32Array(NACK_HISTORY);
+  /** When each slot was last re-sent (ms): a NACK repeated within RESEND_GAP_MS does not send again. */
+  readonly #histResentAt = new Float64Array(NACK_HISTORY);
+  /** Retransmit budget (token bucket): NACK storms must not multiply the load they come from. */
+  #resendTokens = RESEND_BURST;
+  #resendRefillAt = 0;
   /** Native-SRTP senders (send_path lean), set once DTLS is up. */
   #leanVideo: LeanSender | null = null;
   #leanAudio: LeanSender | null = null;
@@ -141,10 +153,12 @@ export class PeerSession {
       const vt = pc.addTransceiver(videoTrack, { direction: 'sendonly' });
       const at = audioMedia ? pc.addTransceiver(audioTrack, { direction: 'sendonly' }) : null;
       await pc.setRemoteDescription({ type: 'offer', sdp: opts.offer });
+      if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
       pinCodec(vt, h264.pt);
       if (at && opus) pinCodec(at, opus.pt);
       const answer = await pc.createAnswer();
+      if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift gathers inside setLocalDescription (a STUN server that never answers holds it there).
       await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));
       session.#video = vt.sender;
@@ -300,6 +314,7 @@ export class PeerSession {
     this.#histPkt[slot] = pkt;
     this.#histSeq[slot] = seq;
     this.#histTs[slot] = ts;
+    this.#histResentAt[slot] = 0;
     this.counters.videoPackets++;
     this.counters.bytes += pkt.length;
     this.#sendVideoAs(pkt, seq, ts);
@@ -386,10 +401,20 @@ export class PeerSession {
 
   #onNack(lost: number[]): void {
     this.counters.nacks++;
+    const now = Date.now();
+    this.#resendTokens = Math.min(RESEND_BURST, this.#resendTokens + ((now - this.#resendRefillAt) * RESEND_PER_SECOND) / 1000);
+    this.#resendRefillAt = now;
     for (const seq of lost) {
       const slot = seq & (NACK_HISTORY - 1);
       const pkt = this.#histPkt[slot];
       if (!pkt || this.#histSeq[slot] !== seq) continue;
+      if (now - this.#histResentAt[slot]! < RESEND_GAP_MS) continue;
+      if (this.#resendTokens < 1) {
+        this.counters.resendsSkipped++;
+        continue;
+      }
+      this.#resendTokens--;
+      this.#histResentAt[slot] = now;
       this.counters.retransmits++;
       // Same seq and timestamp: SRTP gives the same bytes; a receiver that got the first copy drops this one.
       this.#sendVideoAs(pkt, seq, this.#histTs[slot]!);
@@ -434,6 +459,14 @@ export class PeerSession {
     this.#opts.onClose(this, reason);
     await this.#pc.close().catch(() => undefined);
   }
+}
+
+/**
+ * werift falls back to stun.l.google.com:19302 when no STUN server is configured: every join would
+ * query Google (or, offline, wait out a 5 s timeout). With no ICE servers configured drake asks none.
+ */
+export function dropDefaultStun(pc: RTCPeerConnection): void {
+  for (const t of pc.iceTransports) (t.connection as unknown as { stunServer?: unknown }).stunServer = undefined;
 }
 
 function pinCodec(t: RTCRtpTransceiver, pt: number): void {

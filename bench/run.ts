@@ -1,0 +1,282 @@
+// `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
+// werift) in the same run. See bench/README.md.
+//
+//   --scenario cpu-per-viewer|join-storm|ttff   run one (default: all three)
+//   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
+//   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
+//   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
+//   --ttff-joins 3   --timeout <s> (whole run)
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { killAllDrakes, stopAllDrakes } from './lib/drakeChild.ts';
+import { Generator } from './lib/generator.ts';
+import { CLK_TCK } from './lib/proc.ts';
+import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type MachineInfo } from './lib/report.ts';
+import { ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
+import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
+import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
+import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
+
+const SCENARIOS = ['cpu-per-viewer', 'join-storm', 'ttff'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string' },
+    paths: { type: 'string' },
+    full: { type: 'boolean', default: false },
+    levels: { type: 'string' },
+    window: { type: 'string' },
+    settle: { type: 'string' },
+    workers: { type: 'string' },
+    'storm-viewers': { type: 'string' },
+    'storm-rounds': { type: 'string' },
+    'ttff-joins': { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  console.log(
+    'npm run bench -- [--scenario cpu-per-viewer|join-storm|ttff] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--timeout s]',
+  );
+  process.exit(0);
+}
+
+function int(name: string, raw: string | undefined, dflt: number, min = 0): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got ${raw}`);
+  return n;
+}
+
+const full = values.full;
+const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : [...SCENARIOS];
+for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${s}`);
+if (values.paths !== undefined) {
+  const paths = values.paths.split(',').map((p) => p.trim()) as SendPath[];
+  for (const p of paths) if (!ALL_PATHS.includes(p)) throw new Error(`--paths: unknown send path ${p} (${ALL_PATHS.join(', ')})`);
+  if (paths.length === 0 || new Set(paths).size !== paths.length) throw new Error('--paths must list distinct send paths');
+  selectPaths(paths);
+}
+const levels = (values.levels ?? (full ? '0,10,25,50,100,200' : '0,10,25,50')).split(',').map((x) => int('levels', x.trim(), 0));
+const settings = {
+  profile: full ? 'full' : 'short',
+  paths: SEND_PATHS,
+  levels,
+  windowMs: int('window', values.window, full ? 20 : 10, 1) * 1000,
+  settleMs: int('settle', values.settle, 3) * 1000,
+  workers: int('workers', values.workers, Math.max(1, Math.min(4, os.cpus().length)), 1),
+  joinConcurrency: 2,
+  stormViewers: int('storm-viewers', values['storm-viewers'], 20, 1),
+  stormRounds: int('storm-rounds', values['storm-rounds'], full ? 3 : 1, 1),
+  stormHoldMs: 2000,
+  ttffJoins: int('ttff-joins', values['ttff-joins'], full ? 8 : 3, 1),
+  ttffWarmup: 1,
+};
+// Whole-run guard: a rough upper bound of the profile, times two.
+const estimateS =
+  30 +
+  (scenarios.includes('cpu-per-viewer') ? levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3 : 0) +
+  (scenarios.includes('join-storm') ? settings.stormRounds * SEND_PATHS.length * 25 : 0) +
+  (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0);
+const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
+
+const startedAt = new Date();
+const stamp = isoStamp(startedAt);
+const t0 = performance.now();
+const log = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
+
+let gen: Generator | null = null;
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    killTtff();
+    await Promise.race([stopAllDrakes(), new Promise((r) => setTimeout(r, 12_000))]);
+    killAllDrakes();
+    await Promise.race([gen?.close(), new Promise((r) => setTimeout(r, 5000))]);
+  })();
+  return cleaning;
+}
+async function fatal(code: number, why: string): Promise<never> {
+  process.stderr.write(`bench: ${why}\n`);
+  await cleanup();
+  process.exit(code);
+}
+process.on('exit', () => {
+  killTtff();
+  killAllDrakes();
+});
+process.on('SIGINT', () => void fatal(130, 'interrupted'));
+process.on('SIGTERM', () => void fatal(143, 'terminated'));
+process.on('uncaughtException', (err) => void fatal(1, `uncaught: ${err.stack ?? String(err)}`));
+process.on('unhandledRejection', (err) => void fatal(1, `unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+setTimeout(() => void fatal(1, `gave up after the global timeout of ${RUN_LIMIT_MS / 1000} s (--timeout)`), RUN_LIMIT_MS).unref();
+
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const files: string[] = [];
+let machine: MachineInfo | null = null;
+
+function method(): Record<string, string> {
+  return {
+    source: `${SOURCE.video}; ${SOURCE.audio}; one process '${PROCESS_ID}' per drake`,
+    drakes:
+      'one drake child process per send path (bench/serveDrake.ts, node --import tsx), both alive for the whole run, each with its own identical source process; only the drake whose turn it is runs its FFmpeg (the other process is stopped) and has viewers',
+    interleaving: 'per level the paths take turns, order alternating per level (drake, werift, then werift, drake, ...)',
+    cpu: `utime+stime from /proc/<pid>/stat over the window (CLK_TCK ${CLK_TCK}); drake = its node process with all threads; FFmpeg = its descendants; generator = this bench process (main thread + piscina workers); machine = /proc/stat, % of one core`,
+    viewers:
+      'werift RTCPeerConnection per viewer in piscina workers (atomics disabled), real ICE + DTLS + SRTP on 127.0.0.1; counts RTP only; werift sends RTCP RR and NACKs itself',
+    perViewer: 'per viewer % = (CPU at N − CPU at 0 of the same path) / N; marginal = ΔCPU / Δviewers between consecutive levels; µs/viewer-pkt = CPU over the N=0 baseline / packets drake sent to viewers in the window',
+    loss: 'video sequence gaps seen by the viewers in the window (expected − distinct received); dup = duplicates (mostly NACK retransmissions of packets that had arrived)',
+    starved: 'viewers below 50 % of the average packet rate in the window',
+  };
+}
+
+function limitLine(rows: LevelResult[]): string {
+  const cores = os.cpus().length;
+  const lines: string[] = [];
+  const top = Math.max(...rows.map((r) => r.viewers));
+  for (const r of rows.filter((x) => x.viewers === top)) {
+    const parts = [
+      ['drake', r.drakeCpuPct],
+      ['generator', r.generatorCpuPct],
+      ['FFmpeg (this drake)', r.ffmpegCpuPct],
+    ] as Array<[string, number]>;
+    const other = r.machineCpuPct - parts.reduce((s, [, v]) => s + v, 0);
+    const biggest = [...parts].sort((a, b) => b[1] - a[1])[0]!;
+    const saturated = r.machineCpuPct > cores * 100 * 0.9;
+    const hot = parts.filter(([, v]) => v > 90).map(([n]) => n);
+    if (r.drakeBusiestThreadPct > 90) hot.push("drake's busiest thread");
+    lines.push(
+      `${r.path} path, ${top} viewers: machine ${fmt(r.machineCpuPct)} % of ${cores * 100} % ` +
+        `(drake ${fmt(r.drakeCpuPct)} with its busiest thread at ${fmt(r.drakeBusiestThreadPct)}, generator ${fmt(r.generatorCpuPct)}, FFmpeg ${fmt(r.ffmpegCpuPct)}, rest ${fmt(other)}); ` +
+        (saturated
+          ? `the machine is saturated, biggest consumer: ${biggest[0]}`
+          : hot.length
+            ? `not saturated, but ${hot.join(' and ')} is near one full core (a single-thread limit)`
+            : 'not saturated') +
+        `; ${r.joined}/${r.viewers} joined, starved ${r.starved}, video lost ${fmt(r.videoExpected ? (100 * r.videoLost) / r.videoExpected : 0, 2)} %, ` +
+        `UDP drops generator/drake ${r.generatorUdpDrops}/${r.drakeUdpDrops}${r.generatorOverloaded ? ' (the generator could not keep up)' : ''}.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+try {
+  log(`profile ${settings.profile}: ${scenarios.join(', ')}; global timeout ${RUN_LIMIT_MS / 1000} s`);
+  const needDrakes = scenarios.includes('cpu-per-viewer') || scenarios.includes('join-storm');
+  let drakes: Partial<Record<SendPath, BenchDrake>> | null = null;
+  if (needDrakes) {
+    log(`starting one drake per send path (${SEND_PATHS.join(', ')}; child processes) with the 720p30 source`);
+    const started = await Promise.all(SEND_PATHS.map((p) => startBenchDrake(p)));
+    drakes = Object.fromEntries(started.map((d) => [d.path, d])) as Partial<Record<SendPath, BenchDrake>>;
+    machine = machineInfo(started[0]!.child.ffmpeg.path, started[0]!.child.ffmpeg.version, CLK_TCK);
+    gen = new Generator(settings.workers);
+    // Warm-up (not reported): JIT of both send paths, the worker pool, the first DTLS handshakes.
+    log('warm-up: 2 viewers per drake for 3 s');
+    for (const p of SEND_PATHS) {
+      const s = gen.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: 60_000, joinConcurrency: 2 });
+      await s.joined(30_000);
+      await new Promise((r) => setTimeout(r, 3000));
+      await s.leave();
+      await waitNoViewers(drakes[p]!);
+    }
+  } else {
+    machine = machineInfo('ffmpeg', '', CLK_TCK);
+  }
+  const machineLine = `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, node ${machine.node}, FFmpeg ${machine.ffmpeg}, ${machine.os}`;
+  out(`# drake benchmarks (${settings.profile} profile), ${startedAt.toISOString()}\n\n${machineLine}\n`);
+
+  if (scenarios.includes('cpu-per-viewer') && drakes && gen) {
+    const cs = Date.now();
+    const results = await runCpuPerViewer(drakes, gen, settings, log);
+    const tables = cpuTables(results);
+    const limits = limitLine(results);
+    out(`## cpu-per-viewer\n`);
+    out(
+      `Source: ${SOURCE.video}; ${SOURCE.audio}. ${SEND_PATHS.length} drakes side by side (one per send path: ${SEND_PATHS.join(', ')}); only the measured one runs its FFmpeg (the other's process is stopped), ` +
+        `levels ${levels.join(', ')}; paths interleaved per level, order alternating. Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
+        `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). Generator = this process: ${settings.workers} piscina workers of werift viewers that decrypt every packet.\n`,
+    );
+    out(tables);
+    out(`\n${limits}\n`);
+    const sub = `${machine.cpu}, ${machine.cores} cores; 720p30 2 Mbit/s + Opus; window ${settings.windowMs / 1000} s`;
+    const json = writeJson(`cpu-per-viewer-${stamp}.json`, {
+      bench: 'cpu-per-viewer',
+      startedAt: new Date(cs).toISOString(),
+      durationS: (Date.now() - cs) / 1000,
+      machine,
+      settings,
+      method: method(),
+      summary: summarize(results),
+      results,
+      table: tables,
+      limits,
+    });
+    files.push(json, writeText(`cpu-per-viewer-${stamp}.svg`, cpuChart(results, sub)));
+  }
+
+  if (scenarios.includes('join-storm') && drakes && gen) {
+    const ss = Date.now();
+    const rounds = await runJoinStorm(drakes, gen, { viewers: settings.stormViewers, rounds: settings.stormRounds, holdMs: settings.stormHoldMs }, log);
+    const t = stormTable(rounds);
+    out(`## join-storm\n`);
+    out(
+      `${settings.stormViewers} viewers POST at the same instant (offers made beforehand, ${Math.min(settings.workers, settings.stormViewers)} load workers), ${settings.stormRounds} round(s) per path, order alternating. ` +
+        `Times from the POST; "first keyframe" = first RTP that starts an IDR/SPS (what a decoder needs). The generator does ${settings.stormViewers} DTLS handshakes at once on ${settings.workers} threads too.\n`,
+    );
+    out(t);
+    out();
+    const json = writeJson(`join-storm-${stamp}.json`, {
+      bench: 'join-storm',
+      startedAt: new Date(ss).toISOString(),
+      durationS: (Date.now() - ss) / 1000,
+      machine,
+      settings,
+      method: method(),
+      summary: stormRows(rounds),
+      rounds,
+      table: t,
+    });
+    files.push(json, writeText(`join-storm-${stamp}.svg`, stormChart(rounds, `${settings.stormViewers} viewers at once; ${machine.cpu}, ${machine.cores} cores`)));
+  }
+
+  // ttff runs its own drakes and a browser: free the machine first.
+  if (drakes) {
+    log('stopping the benchmark drakes');
+    await stopAllDrakes();
+  }
+  await gen?.close();
+  gen = null;
+
+  if (scenarios.includes('ttff')) {
+    const jsonFile = `${RESULTS_DIR}ttff-${stamp}.json`;
+    // GOP cache on and off on drake's path, plus every other selected path (cache on).
+    const modes = ['on', 'off', ...SEND_PATHS.filter((p) => p !== 'drake')];
+    const timeoutMs = 60_000 + (settings.ttffJoins + settings.ttffWarmup) * modes.length * 25_000;
+    const r = await runTtff({ joins: settings.ttffJoins, warmup: settings.ttffWarmup, jsonFile, timeoutMs, modes }, log);
+    out(`## ttff\n`);
+    if (r.skipped) {
+      out(`${r.skipped}\n`);
+      if (r.stdout) out(r.stdout);
+    } else {
+      out(
+        `Chromium opens /player/<id> per join (bench/ttffChromium.ts, 640x360@30 1 Mbit/s, 2 s GOP): ${settings.ttffJoins} joins per mode after ${settings.ttffWarmup} warm-up, ` +
+          `drakes side by side (modes: drake path with GOP cache on / off, ${SEND_PATHS.filter((p) => p !== 'drake').map((p) => `${p} path`).join(', ')}), joins interleaved. TTFF = WHEP POST → first video frame callback.\n`,
+      );
+      out(r.table ?? '');
+      out();
+      files.push(jsonFile);
+      const svg = ttffChart(r, `${settings.ttffJoins} joins per mode; ${machine.cpu}, ${machine.cores} cores`);
+      if (svg) files.push(writeText(`ttff-${stamp}.svg`, svg));
+    }
+  }
+
+  const total = (performance.now() - t0) / 1000;
+  out(`Total runtime ${fmt(total, 0)} s. Files:\n${files.map((f) => `- ${f}`).join('\n')}`);
+  await cleanup();
+  process.exit(0);
+} catch (err) {
+  await fatal(1, err instanceof Error ? (err.stack ?? err.message) : String(err));
+}

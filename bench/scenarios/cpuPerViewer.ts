@@ -1,0 +1,307 @@
+// Scenario cpu-per-viewer: what each viewer costs drake's process, on both send paths.
+//
+// Two drakes run side by side for the whole scenario, one per send path (webrtc.send_path drake /
+// werift), each with its own identical source process (720p30 testsrc2 → H264 2 Mbit/s, 2 s GOP +
+// Opus). For each level N the paths take turns (order alternating per level: drake, werift, then
+// werift, drake, ...): only the turn's drake runs its FFmpeg (the other's process is stopped, so
+// one switch per level), join N load viewers, wait until every viewer has video, settle, then read
+// CPU over a fixed window from /proc: drake's node process (all threads: gateway, supervisor,
+// stream actor with its peer shard), its FFmpeg child separately, the load generator (this process:
+// main thread + piscina workers) and the whole machine. Then the viewers leave and the next turn
+// starts once drake counts no viewer. The idle drake's node process stays up (≈ 0 CPU).
+import os from 'node:os';
+import { busiestThread, childCpuDelta, type ProcSample } from '../lib/drakeChild.ts';
+import type { Generator } from '../lib/generator.ts';
+import { cpuSeconds, machineCpu, udpCounters, udpDrops } from '../lib/proc.ts';
+import { COLORS, fmt, lineChart, table, type Series } from '../lib/report.ts';
+import { activate, SEND_PATHS, waitNoViewers, type BenchDrake, type SendPath } from '../lib/source.ts';
+import type { ViewerCounters, ViewerResult } from '../loadViewer.ts';
+
+export interface CpuOptions {
+  levels: number[];
+  windowMs: number;
+  settleMs: number;
+  joinConcurrency: number;
+}
+
+export interface LevelResult {
+  path: SendPath;
+  viewers: number;
+  /** Viewers that got video (the per-viewer figures divide by this). */
+  joined: number;
+  joinFailed: number;
+  /** POSTs that failed and were retried, by status (0: network error). */
+  postFailures: Record<string, number>;
+  joinWallMs: number;
+  windowS: number;
+  drakeCpuPct: number;
+  /** drake's busiest thread (a stream's viewers share one thread: its single-core limit), % of one core, and whether it is the main thread. */
+  drakeBusiestThreadPct: number;
+  drakeBusiestIsMain: boolean;
+  ffmpegCpuPct: number;
+  generatorCpuPct: number;
+  /** Whole machine, % of ONE core (so 200 = both cores of a 2-core box busy). */
+  machineCpuPct: number;
+  rssBeforeMiB: number;
+  rssMiB: number;
+  threads: number;
+  /** Server side, during the window. */
+  serverPackets: number;
+  serverNacks: number;
+  serverRetransmits: number;
+  serverPlis: number;
+  /** Per viewer during the window (packets/s, video + audio). */
+  pktPerSecMin: number | null;
+  pktPerSecAvg: number | null;
+  kbitPerSecAvg: number | null;
+  starved: number;
+  videoExpected: number;
+  videoLost: number;
+  videoDup: number;
+  /** NACK packets the viewers sent in the window (both paths; drake's own NACK counters exist only on its path). */
+  viewerNacks: number;
+  /** UDP receive-buffer drops during the window on the generator's sockets / drake's sockets. */
+  generatorUdpDrops: number;
+  drakeUdpDrops: number;
+  machineRcvbufErrors: number;
+  /** The generator's sockets dropped more than 1 % of what the viewers received: it could not keep up, delivery figures are its limit. */
+  generatorOverloaded: boolean;
+  viewersAfter: number;
+  results?: Array<Omit<ViewerResult, 'postedAt'>>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Snap {
+  proc: ProcSample;
+  self: number;
+  machine: { busy: number; total: number };
+  udp: Record<string, number>;
+  genDrops: number;
+  drakeDrops: number;
+  stats: Awaited<ReturnType<BenchDrake['stats']>>;
+}
+
+async function snap(d: BenchDrake): Promise<Snap> {
+  // /proc first (synchronous, same instant), then drake's own counters over IPC.
+  const proc = d.child.sample();
+  const self = cpuSeconds(process.pid) ?? NaN;
+  const machine = machineCpu();
+  const udp = udpCounters();
+  const genDrops = udpDrops(process.pid).drops;
+  const drakeDrops = udpDrops(d.child.pid).drops;
+  const stats = await d.stats();
+  return { proc, self, machine, udp, genDrops, drakeDrops, stats };
+}
+
+async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOptions, log: (s: string) => void): Promise<LevelResult> {
+  await waitNoViewers(d);
+  const rssBefore = d.child.sample().rss;
+  const t0 = Date.now();
+  const session = n > 0 ? gen.join(d.whepUrl, n, { joinTimeoutMs: 20_000, maxMs: 120_000 + n * 1000, joinConcurrency: opts.joinConcurrency, retries: 3 }) : null;
+  const joined = session ? await session.joined(30_000 + n * 600) : { ok: 0, failed: 0 };
+  const joinWallMs = Date.now() - t0;
+  await sleep(opts.settleMs);
+  const marksA = session?.mark('start');
+  const a = await snap(d);
+  const ca = (await marksA) ?? [];
+  await sleep(opts.windowMs);
+  const marksB = session?.mark('end');
+  const b = await snap(d);
+  const cb = (await marksB) ?? [];
+  const results = session ? await session.leave() : [];
+  const gone = await waitNoViewers(d, 20_000);
+  const viewersAfter = gone ? 0 : (await d.stats()).viewers;
+
+  const windowS = (b.proc.at - a.proc.at) / 1000;
+  const pct = (sec: number) => (sec / windowS) * 100;
+  const rates: number[] = [];
+  let kbit = 0;
+  let expected = 0;
+  let unique = 0;
+  let dup = 0;
+  let nacks = 0;
+  let received = 0;
+  const postFailures: Record<string, number> = {};
+  for (const v of results) for (const st of v.failedStatuses) postFailures[st] = (postFailures[st] ?? 0) + 1;
+  for (let i = 0; i < cb.length; i++) {
+    // Viewers that never got video are counted as join failures, not as starved.
+    if (results[i] && results[i]!.firstVideoMs === null) continue;
+    const x: ViewerCounters = ca[i]!.counters;
+    const y: ViewerCounters = cb[i]!.counters;
+    const dt = (cb[i]!.at - ca[i]!.at) / 1000 || windowS;
+    rates.push((y.packets - x.packets) / dt);
+    kbit += ((y.bytes - x.bytes) * 8) / 1000 / dt;
+    expected += y.videoExpected - x.videoExpected;
+    unique += y.videoUnique - x.videoUnique;
+    dup += y.videoDup - x.videoDup;
+    nacks += y.nacksSent - x.nacksSent;
+    received += y.packets - x.packets;
+  }
+  const avg = rates.length ? rates.reduce((s, r) => s + r, 0) / rates.length : null;
+  const r: LevelResult = {
+    path: d.path,
+    viewers: n,
+    joined: joined.ok,
+    joinFailed: joined.failed,
+    postFailures,
+    joinWallMs,
+    windowS,
+    drakeCpuPct: pct(b.proc.drakeCpu - a.proc.drakeCpu),
+    drakeBusiestThreadPct: pct(busiestThread(a.proc, b.proc)[1]),
+    drakeBusiestIsMain: busiestThread(a.proc, b.proc)[0] === d.child.pid,
+    ffmpegCpuPct: pct(childCpuDelta(a.proc, b.proc)),
+    generatorCpuPct: pct(b.self - a.self),
+    machineCpuPct: ((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * 100 * os.cpus().length,
+    rssBeforeMiB: rssBefore,
+    rssMiB: b.proc.rss,
+    threads: b.proc.threads,
+    serverPackets: b.stats.packets - a.stats.packets,
+    serverNacks: b.stats.nacks - a.stats.nacks,
+    serverRetransmits: b.stats.retransmits - a.stats.retransmits,
+    serverPlis: b.stats.plis - a.stats.plis,
+    pktPerSecMin: rates.length ? Math.min(...rates) : null,
+    pktPerSecAvg: avg,
+    kbitPerSecAvg: rates.length ? kbit / rates.length : null,
+    starved: avg === null ? 0 : rates.filter((x) => x < avg * 0.5).length,
+    videoExpected: expected,
+    videoLost: Math.max(0, expected - unique),
+    videoDup: dup,
+    viewerNacks: nacks,
+    generatorUdpDrops: b.genDrops - a.genDrops,
+    drakeUdpDrops: b.drakeDrops - a.drakeDrops,
+    machineRcvbufErrors: (b.udp.RcvbufErrors ?? 0) - (a.udp.RcvbufErrors ?? 0),
+    generatorOverloaded: b.genDrops - a.genDrops > 0.01 * Math.max(1, received),
+    viewersAfter,
+    results: results.map(({ postedAt: _p, ...rest }) => rest),
+  };
+  log(
+    `cpu-per-viewer ${d.path} N=${n}: drake ${fmt(r.drakeCpuPct)} % (ffmpeg ${fmt(r.ffmpegCpuPct)} %, generator ${fmt(r.generatorCpuPct)} %, machine ${fmt(r.machineCpuPct)} %), ` +
+      `joined ${r.joined}/${n} in ${joinWallMs} ms${Object.keys(postFailures).length ? ` (failed POSTs ${JSON.stringify(postFailures)})` : ''}, ${fmt(r.pktPerSecAvg)} pkt/s avg, lost ${r.videoLost}/${r.videoExpected}`,
+  );
+  return r;
+}
+
+export async function runCpuPerViewer(drakes: Partial<Record<SendPath, BenchDrake>>, gen: Generator, opts: CpuOptions, log: (s: string) => void): Promise<LevelResult[]> {
+  const out: LevelResult[] = [];
+  for (let i = 0; i < opts.levels.length; i++) {
+    const n = opts.levels[i]!;
+    const order = i % 2 === 0 ? SEND_PATHS : [...SEND_PATHS].reverse();
+    for (const p of order) {
+      await activate(drakes, p);
+      out.push(await measure(drakes[p]!, gen, n, opts, log));
+    }
+  }
+  return out;
+}
+
+export interface CpuSummary {
+  path: SendPath;
+  viewers: number;
+  drakeCpuPct: number;
+  perViewerPct: number | null;
+  marginalPct: number | null;
+  usPerViewerPacket: number | null;
+}
+
+/** Per path and level: CPU over the path's N=0 baseline per viewer, marginal per viewer from the previous level, µs per viewer-packet. */
+export function summarize(results: LevelResult[]): CpuSummary[] {
+  const out: CpuSummary[] = [];
+  for (const path of pathsOf(results)) {
+    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
+    const base = rows.find((r) => r.viewers === 0);
+    rows.forEach((r, i) => {
+      const prev = rows[i - 1];
+      const overBase = base ? r.drakeCpuPct - base.drakeCpuPct : null;
+      out.push({
+        path,
+        viewers: r.viewers,
+        drakeCpuPct: r.drakeCpuPct,
+        perViewerPct: r.joined > 0 && overBase !== null ? overBase / r.joined : null,
+        marginalPct: prev && r.joined > prev.joined ? (r.drakeCpuPct - prev.drakeCpuPct) / (r.joined - prev.joined) : null,
+        // CPU-µs over the baseline per packet drake sent to a viewer in the window.
+        usPerViewerPacket: r.joined > 0 && overBase !== null && r.serverPackets > 0 ? ((overBase / 100) * r.windowS * 1e6) / r.serverPackets : null,
+      });
+    });
+  }
+  return out;
+}
+
+/** The paths in the results, in the order of SEND_PATHS (werift, the baseline, last). */
+function pathsOf(results: Array<{ path: SendPath }>): SendPath[] {
+  const seen = new Set(results.map((r) => r.path));
+  return [...SEND_PATHS.filter((p) => p !== 'werift'), 'werift' as const].filter((p) => seen.has(p));
+}
+
+export function cpuTables(results: LevelResult[]): string {
+  const sum = summarize(results);
+  const get = (p: SendPath, n: number) => sum.find((s) => s.path === p && s.viewers === n);
+  const levels = [...new Set(results.map((r) => r.viewers))].sort((a, b) => a - b);
+  const paths = pathsOf(results);
+  const others = paths.filter((p) => p !== 'werift');
+  const base = paths.includes('werift') ? ('werift' as const) : null;
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b && b > 0 ? `${fmt(a / b, 2)}×` : '–');
+  const head = ['viewers'];
+  for (const p of paths) head.push(`${p} path CPU %`);
+  for (const p of paths) head.push(`${p} %/viewer`);
+  if (base) for (const p of others) head.push(`werift/${p} per viewer`);
+  for (const p of paths) head.push(`${p} marginal %/viewer`);
+  if (base) for (const p of others) head.push(`werift/${p} marginal`);
+  for (const p of paths) head.push(`${p} µs/viewer-pkt`);
+  const compare = table(
+    head,
+    levels.map((n) => {
+      const row: Array<string | number> = [n];
+      const w = base ? get(base, n) : undefined;
+      for (const p of paths) row.push(fmt(get(p, n)?.drakeCpuPct));
+      for (const p of paths) row.push(fmt(get(p, n)?.perViewerPct, 2));
+      if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(p, n)?.perViewerPct));
+      for (const p of paths) row.push(fmt(get(p, n)?.marginalPct, 2));
+      if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(p, n)?.marginalPct));
+      for (const p of paths) row.push(fmt(get(p, n)?.usPerViewerPacket, 1));
+      return row;
+    }),
+  );
+  const detail = table(
+    ['viewers', 'path', 'joined (retried POSTs)', 'drake CPU %', "drake's busiest thread %", 'FFmpeg CPU %', 'generator CPU %', 'machine CPU % (rest)', 'drake RSS MiB (before join)', 'pkt/s per viewer min / avg', 'kbit/s avg', 'starved', 'video lost / expected', 'dup', 'viewer NACKs', 'drake NACKs / retx', 'UDP drops gen / drake'],
+    results.map((r) => [
+      r.viewers,
+      r.path,
+      `${r.joined}/${r.viewers}${Object.keys(r.postFailures).length ? ` (${Object.entries(r.postFailures).map(([st, c]) => `${c}×${st === '0' ? 'net' : st}`).join(', ')})` : ''}`,
+      fmt(r.drakeCpuPct),
+      `${fmt(r.drakeBusiestThreadPct)}${r.drakeBusiestIsMain ? ' (main)' : ''}`,
+      fmt(r.ffmpegCpuPct),
+      fmt(r.generatorCpuPct),
+      `${fmt(r.machineCpuPct)} (${fmt(r.machineCpuPct - r.drakeCpuPct - r.ffmpegCpuPct - r.generatorCpuPct)})`,
+      `${fmt(r.rssMiB, 0)} (${fmt(r.rssBeforeMiB, 0)})`,
+      r.viewers ? `${fmt(r.pktPerSecMin, 0)} / ${fmt(r.pktPerSecAvg, 0)}` : '–',
+      r.viewers ? fmt(r.kbitPerSecAvg, 0) : '–',
+      r.viewers ? r.starved : '–',
+      r.viewers ? `${r.videoLost} / ${r.videoExpected} (${fmt(r.videoExpected ? (100 * r.videoLost) / r.videoExpected : 0, 2)} %)` : '–',
+      r.viewers ? r.videoDup : '–',
+      r.viewers ? r.viewerNacks : '–',
+      r.path !== 'werift' ? `${r.serverNacks} / ${r.serverRetransmits}` : 'n/a',
+      `${r.generatorUdpDrops} / ${r.drakeUdpDrops}${r.generatorOverloaded ? ' ⚠' : ''}`,
+    ]),
+  );
+  const notes =
+    'per viewer = (CPU − CPU at 0 viewers) / joined viewers; marginal = ΔCPU / Δjoined between consecutive levels; µs/viewer-pkt = CPU-µs over the 0-viewer baseline per packet drake sent to a viewer. ' +
+    "machine = /proc/stat, % of one core (200 = both cores of a 2-core box); rest = machine − drake − FFmpeg − generator: the idle drake, the kernel's softirq work not charged to these processes, and anything else running on the box. " +
+    "busiest thread = drake's thread with the most CPU in the window (a stream's viewers are served by one thread; '(main)' = the gateway/supervisor thread). " +
+    '⚠ = the generator dropped > 1 % of the packets at its sockets (it could not keep up: loss, NACKs and retransmissions at that level are partly its doing). ' +
+    "drake NACKs / retx are drake's own counters (drake's paths only; werift answers NACKs inside its sender on its path); viewer NACKs = RTCP NACK packets the viewers sent.";
+  return `${compare}\n\n${detail}\n\n${notes}`;
+}
+
+export function cpuChart(results: LevelResult[], subtitle: string): string {
+  const series: Series[] = [];
+  for (const path of pathsOf(results)) {
+    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
+    series.push({ name: `drake process, ${path} path`, color: COLORS[path], points: rows.map((r) => [r.joined, r.drakeCpuPct]) });
+  }
+  for (const path of pathsOf(results)) {
+    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
+    series.push({ name: `generator (${path} run)`, color: COLORS[path], dashed: true, points: rows.map((r) => [r.joined, r.generatorCpuPct]) });
+  }
+  return lineChart({ title: 'drake CPU vs viewers', subtitle, xLabel: 'viewers receiving video', yLabel: 'CPU, % of one core', series });
+}
