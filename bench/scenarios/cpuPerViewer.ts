@@ -10,6 +10,7 @@
 // main thread + piscina workers) and the whole machine. Then the viewers leave and the next turn
 // starts once drake counts no viewer. The idle drake's node process stays up (≈ 0 CPU).
 import os from 'node:os';
+import { latencyPercentile } from '../../src/shared/latencyHistogram.ts';
 import { busiestThread, childCpuDelta, type ProcSample } from '../lib/drakeChild.ts';
 import type { Generator } from '../lib/generator.ts';
 import { cpuSeconds, machineCpu, udpCounters, udpDrops } from '../lib/proc.ts';
@@ -27,6 +28,10 @@ export interface CpuOptions {
 export interface LevelResult {
   path: SendPath;
   viewers: number;
+  /** Server-added latency in the window (arrival at drake's RTP socket → hand-off to a viewer's socket), bucket upper bounds in µs. */
+  latencyP50Us: number | null;
+  latencyP99Us: number | null;
+  latencyP999Us: number | null;
   /** Viewers that got video (the per-viewer figures divide by this). */
   joined: number;
   joinFailed: number;
@@ -139,9 +144,16 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
     received += y.packets - x.packets;
   }
   const avg = rates.length ? rates.reduce((s, r) => s + r, 0) / rates.length : null;
+  const la = a.stats.latency;
+  const lb = b.stats.latency;
+  const lcounts = la && lb ? lb.counts.map((c, i) => c - (la.counts[i] ?? 0)) : null;
+  const lp = (p: number) => (lcounts && lcounts.some((c) => c > 0) ? latencyPercentile(lcounts, p) : null);
   const r: LevelResult = {
     path: d.path,
     viewers: n,
+    latencyP50Us: lp(50),
+    latencyP99Us: lp(99),
+    latencyP999Us: lp(99.9),
     joined: joined.ok,
     joinFailed: joined.failed,
     postFailures,
@@ -290,7 +302,15 @@ export function cpuTables(results: LevelResult[]): string {
     "busiest thread = drake's thread with the most CPU in the window (a stream's viewers are served by one thread; '(main)' = the gateway/supervisor thread). " +
     '⚠ = the generator dropped > 1 % of the packets at its sockets (it could not keep up: loss, NACKs and retransmissions at that level are partly its doing). ' +
     "drake NACKs / retx are drake's own counters (drake's paths only; werift answers NACKs inside its sender on its path); viewer NACKs = RTCP NACK packets the viewers sent.";
-  return `${compare}\n\n${detail}\n\n${notes}`;
+  const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
+  const latency = table(
+    ['viewers', 'path', 'p50', 'p99', 'p99.9'],
+    results.filter((r) => r.viewers > 0).map((r) => [r.viewers, r.path, us(r.latencyP50Us), us(r.latencyP99Us), us(r.latencyP999Us)]),
+  );
+  const latencyNote =
+    'Server-added latency per viewer-packet in the window: from the packet reaching drake\'s RTP socket (event loop) to its hand-off to that viewer\'s socket, ' +
+    'for packets sent live (those queued behind a join burst are not counted); log buckets, so each figure is the bucket\'s upper bound.';
+  return `${compare}\n\n${detail}\n\n${notes}\n\n${latency}\n\n${latencyNote}`;
 }
 
 export function cpuChart(results: LevelResult[], subtitle: string): string {

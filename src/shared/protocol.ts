@@ -4,6 +4,7 @@
 // replies they follow) as plain objects keyed by `event`.
 import { z } from 'zod';
 import type { SerializedError } from './errors.ts';
+import type { LatencySnapshot } from './latencyHistogram.ts';
 import { EXEC_STATES, type ExecState, type ProcessConfig, type ProcessOrder } from './processConfig.ts';
 
 export interface StreamWebrtcSettings {
@@ -95,6 +96,8 @@ export interface WhepStatsDto {
   plis: number;
   bursts: number;
   gopPackets: number;
+  /** Server-added latency per viewer-packet (arrival at drake → hand-off to the viewer's socket), cumulative. */
+  latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
   ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number }> | null;
 }

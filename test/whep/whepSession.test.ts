@@ -47,6 +47,8 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
     assert.equal(streams[0], streams[1], 'audio and video share one MediaStream id');
     assert.equal((v.answer.match(/a=rtpmap:\d+ H264\/90000/g) ?? []).length, 1, 'exactly one H264 payload type');
     await waitFor('video and audio received', async () => videoCount(v) > 30 && v.audio > 20);
+    const latency = (await stats()).latency!;
+    assert.ok(latency.counts.reduce((a, b) => a + b, 0) > 20, 'live sends are in the latency histogram');
     const first = v.video.slice(0, 3).map((p) => h264NalTypesStarting(p));
     assert.deepEqual(first[0]!.slice(0, 2), [NAL.SPS, NAL.PPS], `first packet carries SPS+PPS (${JSON.stringify(first)})`);
     assert.ok(first[1]!.includes(NAL.IDR), 'then the IDR');

@@ -263,34 +263,36 @@ export class PeerSession {
     return this.#remoteUfrag;
   }
 
-  /** Live video: sent at once, or queued behind a burst in progress. */
-  sendVideo(pkt: Buffer): void {
-    if (!this.#connected || this.#closed || !this.#video) return;
+  /** Live video: sent at once (true), or queued behind a burst in progress / not sent (false). */
+  sendVideo(pkt: Buffer): boolean {
+    if (!this.#connected || this.#closed || !this.#video) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.videoPackets++;
       this.counters.bytes += pkt.length;
       this.#videoTrack!.writeRtp(pkt);
-      return;
+      return true;
     }
     if (this.#pacer) {
       if (this.#queue.length >= MAX_QUEUE) {
         this.counters.burstDrops++;
         this.#stopBurst();
-        return;
+        return false;
       }
       this.#queue.push([pkt, -1]);
-      return;
+      return false;
     }
     this.#writeVideo(pkt, -1);
+    return true;
   }
 
-  sendAudio(pkt: Buffer): void {
-    if (!this.#connected || this.#closed || !this.#audio) return;
+  /** true when the packet was handed to the viewer's socket. */
+  sendAudio(pkt: Buffer): boolean {
+    if (!this.#connected || this.#closed || !this.#audio) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.audioPackets++;
       this.counters.bytes += pkt.length;
       this.#audioTrack!.writeRtp(pkt);
-      return;
+      return true;
     }
     const seq = this.#audioSeq;
     this.#audioSeq = (seq + 1) & 0xffff;
@@ -298,11 +300,12 @@ export class PeerSession {
     this.counters.bytes += pkt.length;
     if (this.#leanAudio) {
       this.#leanAudio.write(pkt, seq, rtpTimestamp(pkt));
-      return;
+      return true;
     }
     const rtp = RtpPacket.deSerialize(pkt);
     rtp.header.sequenceNumber = seq;
     void this.#audio.sendRtp(rtp).catch(() => undefined);
+    return true;
   }
 
   #writeVideo(pkt: Buffer, tsOverride: number): void {

@@ -10,6 +10,7 @@ import {
   TimeoutError,
   ValidationError,
 } from '../../shared/errors.ts';
+import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
 import { Logger } from '../../shared/log.ts';
 import type { WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { GopCache } from '../stream/GopCache.ts';
@@ -39,6 +40,8 @@ export class PeerShard {
   /** Counters of sessions that are gone, so totals do not drop when viewers leave. */
   readonly #past = { packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0 };
   #pending = 0;
+  /** Arrival → hand-off to the viewer's socket, for packets sent live (not queued behind a burst). */
+  readonly #latency = new LatencyHistogram();
   #sweeper: NodeJS.Timeout | null = null;
 
   constructor(opts: ShardOptions) {
@@ -56,13 +59,13 @@ export class PeerShard {
     return this.#sessions.size;
   }
 
-  video(pkt: Buffer): void {
+  video(pkt: Buffer, arrivedAt: number): void {
     if (this.#opts.gopCache) this.#gop.push(pkt);
-    for (const s of this.#sessions.values()) s.sendVideo(pkt);
+    for (const s of this.#sessions.values()) if (s.sendVideo(pkt)) this.#latency.record((performance.now() - arrivedAt) * 1000);
   }
 
-  audio(pkt: Buffer): void {
-    for (const s of this.#sessions.values()) s.sendAudio(pkt);
+  audio(pkt: Buffer, arrivedAt: number): void {
+    for (const s of this.#sessions.values()) if (s.sendAudio(pkt)) this.#latency.record((performance.now() - arrivedAt) * 1000);
   }
 
   /** The stream restarted (new FFmpeg): an old GOP would not match the new encoder's state. */
@@ -180,6 +183,6 @@ export class PeerShard {
       t.plis += c.plis;
       t.bursts += c.bursts;
     }
-    return { viewers: this.#sessions.size, gopPackets: this.#gop.packets().length, ...t };
+    return { viewers: this.#sessions.size, gopPackets: this.#gop.packets().length, ...t, latency: this.#latency.snapshot() };
   }
 }

@@ -18,9 +18,10 @@ export class RtpIngest {
     video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
     audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
   };
-  readonly #onPacket: (kind: MediaKind, pkt: Buffer) => void;
+  readonly #onPacket: (kind: MediaKind, pkt: Buffer, arrivedAt: number) => void;
 
-  constructor(onPacket: (kind: MediaKind, pkt: Buffer) => void) {
+  /** arrivedAt: performance.now() when the packet reached drake (for the latency histogram). */
+  constructor(onPacket: (kind: MediaKind, pkt: Buffer, arrivedAt: number) => void) {
     this.#onPacket = onPacket;
   }
 
@@ -45,6 +46,7 @@ export class RtpIngest {
   }
 
   #receive(kind: MediaKind, msg: Buffer, rinfo: RemoteInfo): void {
+    const arrivedAt = performance.now();
     const c = this.counters[kind];
     const pt = msg.length >= 2 ? msg[1]! & 0x7f : 0;
     if (rinfo.address !== '127.0.0.1' || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76)) {
@@ -54,7 +56,7 @@ export class RtpIngest {
     c.packets++;
     c.bytes += msg.length;
     c.lastAt = Date.now();
-    this.#onPacket(kind, msg);
+    this.#onPacket(kind, msg, arrivedAt);
   }
 
   close(): void {

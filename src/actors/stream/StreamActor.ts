@@ -208,7 +208,7 @@ export class StreamActor {
   async #openIngest(): Promise<{ video: number; audio: number }> {
     if (this.#ports) return this.#ports;
     const shard = this.#ensureShard();
-    const ingest = new RtpIngest((kind, pkt) => (kind === 'video' ? shard.video(pkt) : shard.audio(pkt)));
+    const ingest = new RtpIngest((kind, pkt, at) => (kind === 'video' ? shard.video(pkt, at) : shard.audio(pkt, at)));
     this.#ports = await ingest.open();
     this.#ingest = ingest;
     return this.#ports;
@@ -253,7 +253,7 @@ export class StreamActor {
   }
 
   whepStats(): ShardStats {
-    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0 };
+    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0, latency: null };
     return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
   }
 
