@@ -1,6 +1,7 @@
 // The benchmark source and helpers to bring a drake with it up.
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
 import { DrakeChild } from './drakeChild.ts';
+import { waitFor } from '../../test/helpers/waitFor.ts';
 
 export const PROCESS_ID = 'bench';
 export type SendPath = 'drake' | 'lean' | 'werift';
@@ -34,22 +35,9 @@ export function sourceProcess(id = PROCESS_ID): Record<string, unknown> {
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export { waitFor };
+
 
 export interface BenchDrake {
   path: SendPath;
