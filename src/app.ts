@@ -38,6 +38,8 @@ export interface ConfigSource {
   overrides: string[];
   /** Restart hook for GET /api/v3/config/reload (npm start provides it). */
   reload?: () => void;
+  /** The memfs of the drake this one replaces (reload): its files stay when its limits are unchanged. */
+  mem?: MemFs;
 }
 
 export async function createDrake(config: DrakeConfig, source: ConfigSource = { file: null, raw: {}, overrides: [] }): Promise<Drake> {
@@ -56,7 +58,8 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   const dbDir = resolve(config.db.dir);
   const memCfg = config.storage.memory;
   const memfsAuth = memCfg.auth.enable ? { username: memCfg.auth.username, password: memCfg.auth.password || randomPassword() } : null;
-  const mem = new MemFs({ maxBytes: memCfg.max_size_mbytes * 1024 * 1024, purge: memCfg.purge });
+  const memMax = memCfg.max_size_mbytes * 1024 * 1024;
+  const mem = source.mem && source.mem.maxBytes === memMax && source.mem.purge === memCfg.purge ? source.mem : new MemFs({ maxBytes: memMax, purge: memCfg.purge });
   const disk = new DiskFs(diskDir);
   const resolved: DrakeConfig = {
     ...config,

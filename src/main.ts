@@ -23,9 +23,10 @@ const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }
 let drake: Drake;
 let reloading = false;
 
-async function boot(fallback?: DrakeConfig): Promise<Drake> {
+async function boot(previous?: Drake): Promise<Drake> {
+  const fallback: DrakeConfig | undefined = previous?.config;
   const loaded = loadConfig({ file: values.config ?? null });
-  const source = { file: loaded.file, raw: loaded.raw, overrides: loaded.overrides, reload: () => void reload() };
+  const source = { file: loaded.file, raw: loaded.raw, overrides: loaded.overrides, reload: () => void reload(), ...(previous ? { mem: previous.mem } : {}) };
   let d: Drake;
   try {
     d = await createDrake(loaded.config, source);
@@ -51,7 +52,7 @@ async function reload(): Promise<void> {
   if (reloading) return;
   reloading = true;
   log.info('config reload: restarting drake with the saved config');
-  const previous = drake.config;
+  const previous = drake;
   await drake.close();
   drake = await boot(previous).catch(fail);
   reloading = false;
