@@ -58,13 +58,17 @@ async function reload(): Promise<void> {
   reloading = false;
 }
 
-let stopping = false;
+let stoppingSince = 0;
 function stop(signal: string): void {
-  if (stopping) {
-    log.warn(`${signal} again: exiting now`);
+  if (stoppingSince) {
+    // npm and tsx relay the terminal's signal, so one Ctrl-C arrives two or three times: only a
+    // second Ctrl-C a moment later means "now".
+    if (Date.now() - stoppingSince < 2000) return;
+    log.warn(`${signal} again: killing every FFmpeg and exiting now`);
+    drake.supervisor.killChildrenNow();
     process.exit(130);
   }
-  stopping = true;
+  stoppingSince = Date.now();
   log.info(`${signal}: stopping every process`);
   drake.close().then(
     () => process.exit(0),

@@ -100,3 +100,25 @@ test('PUT /api/v3/config then /api/v3/config/reload restarts drake in place; pro
     await drake.exited;
   }
 });
+
+test('Ctrl-C on `npm start` (SIGINT to the whole process group, relayed by npm and tsx) stops gracefully', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'drake-npm-'));
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    detached: true,
+    env: { ...process.env, DRAKE_API_PORT: '0', DRAKE_DB_DIR: join(dir, 'config'), DRAKE_STORAGE_DISK_DIR: join(dir, 'data') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(output)?.[1], 30_000);
+  await waitFor('the demo running', async () => ((await (await fetch(`${url}/api/v3/process/demo/state`)).json()) as { exec: string }).exec === 'running', 20_000);
+  const ffmpegPids = spawnSync('pgrep', ['-f', `${join(dir, 'config')}|testsrc2=size=640x360`], { encoding: 'utf8' }).stdout.trim();
+  process.kill(-child.pid!, 'SIGINT');
+  await exited;
+  await waitFor('drake stopped', async () => /\[drake\] stopped/.test(output), 10_000);
+  assert.doesNotMatch(output, /again: killing every FFmpeg/, 'relayed copies of one Ctrl-C are not a second Ctrl-C');
+  for (const pid of ffmpegPids.split('\n').filter(Boolean).map(Number)) assert.equal(alive(pid), false, `FFmpeg ${pid} is gone`);
+});

@@ -621,6 +621,11 @@ export class Supervisor {
     return this.#get(id).pid;
   }
 
+  /** SIGKILL to every FFmpeg, synchronously: for an exit that cannot wait for the graceful stop. */
+  killChildrenNow(): void {
+    for (const e of this.#entries.values()) if (e.pid !== null) killIfOurs(e.pid, this.#settings.ffmpegBinary);
+  }
+
   /** Stops every FFmpeg gracefully, ends the workers, and makes sure no child is left behind. */
   async close(): Promise<void> {
     if (this.#closing) return;
