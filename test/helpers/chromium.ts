@@ -1,7 +1,7 @@
 // Real-browser tests: playwright-core driving Debian's Chromium (`apt-get install -y chromium`).
 // Playwright's own browser download is not used. Tests should skip when chromiumPath() is null.
-import { accessSync, constants } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { executable } from '../../src/actors/supervisor/ffmpegBinary.ts';
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -16,14 +16,6 @@ const CHROMIUM_ARGS = [
   '--use-fake-ui-for-media-stream',
 ];
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** CHROMIUM_PATH when set (and executable), else /usr/bin/chromium, else null. */
 export function chromiumPath(): string | null {

@@ -13,7 +13,8 @@ export interface FfmpegBinary {
   source: 'config' | 'FFMPEG_PATH' | 'PATH' | '@ffmpeg-installer/ffmpeg';
 }
 
-function executable(path: string): boolean {
+/** True when `path` exists and this process may execute it. */
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
