@@ -1,7 +1,7 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario cpu-per-viewer|join-storm|ttff   run one (default: all three)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff   run one (default: all)
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
@@ -13,11 +13,12 @@ import { Generator } from './lib/generator.ts';
 import { CLK_TCK } from './lib/proc.ts';
 import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type MachineInfo } from './lib/report.ts';
 import { ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
+import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 
-const SCENARIOS = ['cpu-per-viewer', 'join-storm', 'ttff'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -39,7 +40,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario cpu-per-viewer|join-storm|ttff] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--timeout s]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--timeout s]',
   );
   process.exit(0);
 }
@@ -78,6 +79,7 @@ const settings = {
 // Whole-run guard: a rough upper bound of the profile, times two.
 const estimateS =
   30 +
+  (scenarios.includes('micro') ? 40 : 0) +
   (scenarios.includes('cpu-per-viewer') ? levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3 : 0) +
   (scenarios.includes('join-storm') ? settings.stormRounds * SEND_PATHS.length * 25 : 0) +
   (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0);
@@ -165,6 +167,9 @@ function limitLine(rows: LevelResult[]): string {
 
 try {
   log(`profile ${settings.profile}: ${scenarios.join(', ')}; global timeout ${RUN_LIMIT_MS / 1000} s`);
+  // micro first, while nothing else of the bench runs; printed under the header below.
+  let micro: MicroResult | null = null;
+  if (scenarios.includes('micro')) micro = await runMicro({ stamp, log });
   const needDrakes = scenarios.includes('cpu-per-viewer') || scenarios.includes('join-storm');
   let drakes: Partial<Record<SendPath, BenchDrake>> | null = null;
   if (needDrakes) {
@@ -187,6 +192,11 @@ try {
   }
   const machineLine = `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, node ${machine.node}, FFmpeg ${machine.ffmpeg}, ${machine.os}`;
   out(`# drake benchmarks (${settings.profile} profile), ${startedAt.toISOString()}\n\n${machineLine}\n`);
+  if (micro) {
+    out(`## micro\n\nPer-packet steps in isolation (bench/micro.ts, tinybench), drake beside werift.\n`);
+    out(`${micro.text}\n`);
+    if (micro.file) files.push(micro.file);
+  }
 
   if (scenarios.includes('cpu-per-viewer') && drakes && gen) {
     const cs = Date.now();
