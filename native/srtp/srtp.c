@@ -385,21 +385,33 @@ static napi_value Protect(napi_env env, napi_callback_info info) {
   return make_u32(env, (uint32_t)(len + (size_t)c->tag_len));
 }
 
-// protectBatch(ctxs: ctx[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array) → K
+// protectBatch(ctxs: ctx[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array[, count]) → K
+//   K = count when given (≤ ctxs.length: callers keep one grown array and pass how many entries are live), else
+//   ctxs.length.
 //   src: ONE plaintext RTP packet (its CSRCs, extension and payload are shared by all viewers).
 //   headers: K × 12 bytes; bytes 1..11 of slot i (M/PT, seq, timestamp, SSRC) become viewer i's fixed header.
 //     Byte 0 (V, P, X, CC) always comes from src, because the CSRC list and extension are copied from src.
 //   out: viewer i's SRTP packet is written at i·stride; lengths[i] gets its length. stride ≥ src + 16.
 // Everything is validated before the first packet is touched, so it either throws or protects all K.
 static napi_value ProtectBatch(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) return throw_type(env, "protectBatch(ctxs, src, headers, out, stride, lengths)");
+  if (argc < 6) return throw_type(env, "protectBatch(ctxs, src, headers, out, stride, lengths[, count])");
   bool is_arr = false;
   uint32_t k = 0;
   if (napi_is_array(env, argv[0], &is_arr) != napi_ok || !is_arr) return throw_type(env, "ctxs must be an array of SRTP contexts");
   CHECK(env, napi_get_array_length(env, argv[0], &k));
+  if (argc >= 7) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[6], &t));
+    if (t != napi_undefined) {
+      uint32_t count;
+      if (napi_get_value_uint32(env, argv[6], &count) != napi_ok) return throw_type(env, "count must be a uint32");
+      if (count > k) return throw_range(env, "count exceeds ctxs.length");
+      k = count;
+    }
+  }
   uint8_t *src, *hdrs, *out;
   size_t len, hlen, cap, nlen;
   uint32_t *lengths, stride;

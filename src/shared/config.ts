@@ -82,6 +82,10 @@ export const configSchema = z.object({
        *  drake: the same send state on werift's sender.sendRtp.
        *  werift: werift's stock track/sender path, kept so benchmarks compare in one run. */
       send_path: z.enum(['drake', 'lean', 'werift']).default('lean'),
+      /** lean only: all viewers of a stream's shard share one UDP port (taken from port_min..port_max when
+       *  set): ICE is demultiplexed by STUN username and address, and each live packet leaves for all of
+       *  them in one native SRTP batch and one sendmmsg. false: one ICE socket per viewer, one send each. */
+      shared_port: z.boolean().default(true),
       /** PATCH and DELETE must carry If-Match with the session's ETag (428 otherwise). */
       strict_if_match: z.boolean().default(false),
       ice_gathering_timeout_ms: z.number().int().min(100).max(60_000).default(5000),

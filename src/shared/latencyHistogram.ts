@@ -15,10 +15,12 @@ export class LatencyHistogram {
   readonly #counts = new Float64Array(LATENCY_BOUNDS_US.length + 1);
   #max = 0;
 
-  record(us: number): void {
+  /** `n` viewer-packets that waited `us` (a batch leaves for all its viewers at once). */
+  record(us: number, n = 1): void {
+    if (n <= 0) return;
     let i = 0;
     while (i < LATENCY_BOUNDS_US.length && us > LATENCY_BOUNDS_US[i]!) i++;
-    this.#counts[i]!++;
+    this.#counts[i]! += n;
     if (us > this.#max) this.#max = us;
   }
 

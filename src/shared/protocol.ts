@@ -13,6 +13,8 @@ export interface StreamWebrtcSettings {
   strictIfMatch: boolean;
   viewerTimeoutMs: number;
   sendPath: 'drake' | 'lean' | 'werift';
+  /** lean: a stream's viewers share one UDP port (ICE demultiplexed by STUN username), sent in batches. */
+  sharedPort: boolean;
   ice: {
     portRange: [number, number] | undefined;
     additionalHostAddresses: string[];
@@ -96,6 +98,10 @@ export interface WhepStatsDto {
   plis: number;
   bursts: number;
   gopPackets: number;
+  /** The UDP port all of this stream's viewers share (webrtc.shared_port), null when each has its own. */
+  sharedPort: number | null;
+  /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
+  batchDrops: number;
   /** Server-added latency per viewer-packet (arrival at drake → hand-off to the viewer's socket), cumulative. */
   latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */

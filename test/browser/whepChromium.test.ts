@@ -26,6 +26,19 @@ const INBOUND = `(async () => {
   return out;
 })()`;
 
+/** The drake port of the candidate pair Chromium selected. */
+const SELECTED_REMOTE_PORT = `(async () => {
+  const stats = await window.drakePlayer.pc.getStats();
+  let port = null;
+  stats.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) {
+      const pair = stats.get(r.selectedCandidatePairId);
+      port = pair ? stats.get(pair.remoteCandidateId)?.port ?? null : null;
+    }
+  });
+  return port;
+})()`;
+
 for (const sendPath of ['drake', 'lean'] as const) test(
   `Chromium plays drake's demo over WHEP (send_path ${sendPath}): 640 px video decodes, audio arrives, TTFF is set, leaving ends the session`,
   { timeout: 55_000, skip: chromiumPath() ? false : 'Chromium not installed (apt-get install -y chromium, or set CHROMIUM_PATH)' },
@@ -78,6 +91,16 @@ for (const sendPath of ['drake', 'lean'] as const) test(
       assert.ok(typeof player.ttffMs === 'number' && Number.isFinite(player.ttffMs) && player.ttffMs > 0, `ttffMs is a positive number: ${player.ttffMs}`);
       assert.match(player.sessionUrl ?? '', /\/whep\/demo\/[0-9a-f]{32}$/);
       assert.equal((await stats()).viewers, 1);
+      // lean: Chromium's ICE ended on the stream's shared UDP port (the media below comes through it).
+      const shared = (await stats()).sharedPort;
+      const selectedPort = await page.evaluate(SELECTED_REMOTE_PORT);
+      if (sendPath === 'lean') {
+        assert.ok(typeof shared === 'number' && shared > 0, `lean uses a shared port: ${shared}`);
+        assert.equal(selectedPort, shared, 'Chromium selected the shared port');
+      } else {
+        assert.equal(shared, null);
+        assert.ok(typeof selectedPort === 'number' && selectedPort > 0);
+      }
 
       // Frames keep decoding and audio packets arrive.
       const first = (await page.evaluate(INBOUND)) as InboundSample;

@@ -4,7 +4,8 @@
 // sendRtp (which re-parses, rebuilds extensions and creates a cipher per packet). werift keeps ICE,
 // DTLS, RTCP; its sender-report fields are fed here so SRs stay right for A/V sync.
 import { ntpTime, type RTCRtpSender } from 'werift';
-import { createContext, protect, SALT_LENGTH, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+import { createContext, Destinations, protect, SALT_LENGTH, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+import type { BatchSend } from './BatchSend.ts';
 
 const MTU = 1500;
 /** Sends may queue inside the socket: a protected packet's buffer is not reused before this many later ones. */
@@ -17,7 +18,12 @@ interface DtlsInternals {
     srtp: { srtpProfile?: number };
     extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer };
   };
-  iceTransport: { connection: { send(data: Buffer): Promise<void> } };
+  iceTransport: { connection: IceConnectionInternals };
+}
+
+interface IceConnectionInternals {
+  send(data: Buffer): Promise<void>;
+  nominated?: { remoteCandidate: { host: string; port: number } };
 }
 
 interface SenderInternals {
@@ -43,8 +49,11 @@ export function srtpContextFor(sender: RTCRtpSender): SrtpContext | null {
 export class LeanSender {
   readonly #sender: SenderInternals;
   readonly #ctx: SrtpContext;
-  readonly #send: (data: Buffer) => Promise<void>;
+  readonly #connection: IceConnectionInternals;
   readonly #pt: number;
+  /** The viewer's address for batched sends, refreshed when ICE nominates another pair. */
+  readonly #dest = new Destinations(1);
+  #destPair: unknown = null;
   readonly #scratch = Buffer.allocUnsafe(MTU);
   readonly #ring: Buffer[] = Array.from({ length: OUT_RING }, () => Buffer.allocUnsafe(MTU + 16));
   #at = 0;
@@ -54,8 +63,7 @@ export class LeanSender {
   constructor(sender: RTCRtpSender, ctx: SrtpContext) {
     this.#sender = sender as unknown as SenderInternals;
     this.#ctx = ctx;
-    const connection = (sender.dtlsTransport as unknown as DtlsInternals).iceTransport.connection;
-    this.#send = (data) => connection.send(data);
+    this.#connection = (sender.dtlsTransport as unknown as DtlsInternals).iceTransport.connection;
     this.#pt = this.#sender.codec?.payloadType ?? 96;
   }
 
@@ -72,7 +80,37 @@ export class LeanSender {
     const out = this.#ring[this.#at]!;
     this.#at = (this.#at + 1) & (OUT_RING - 1);
     const n = protect(this.#ctx, plain.subarray(0, len), out);
-    void this.#send(out.subarray(0, n)).catch(() => undefined);
+    void this.#connection.send(out.subarray(0, n)).catch(() => undefined);
+    this.#account(len, ts);
+    return n;
+  }
+
+  /**
+   * Stages `pkt` with this viewer's seq and timestamp into a shard batch (shared-port path). false when
+   * ICE has no nominated pair yet: send it with write() instead.
+   */
+  stage(batch: BatchSend, pkt: Buffer, seq: number, ts: number): boolean {
+    const pair = this.#connection.nominated;
+    if (!pair) return false;
+    if (pair !== this.#destPair) {
+      try {
+        this.#dest.set(0, pair.remoteCandidate.host, pair.remoteCandidate.port);
+      } catch {
+        return false; // not a numeric IPv4 address (an unresolved name): werift's own send handles it
+      }
+      this.#destPair = pair;
+    }
+    const at = batch.stage(this.#ctx, this.#dest);
+    const h = batch.headers;
+    h[at + 1] = (pkt[1]! & 0x80) | this.#pt;
+    h.writeUInt16BE(seq, at + 2);
+    h.writeUInt32BE(ts >>> 0, at + 4);
+    h.writeUInt32BE(this.#sender.ssrc >>> 0, at + 8);
+    this.#account(pkt.length, ts);
+    return true;
+  }
+
+  #account(len: number, ts: number): void {
     const s = this.#sender;
     s.packetCount = (s.packetCount + 1) >>> 0;
     s.octetCount += len - 12;
@@ -84,6 +122,5 @@ export class LeanSender {
         s.runRtcp();
       }
     }
-    return n;
   }
 }

@@ -16,7 +16,9 @@ import {
 import { rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
+import type { BatchSend } from './BatchSend.ts';
 import { LeanSender, srtpContextFor } from './LeanSender.ts';
+import type { UdpMux } from './UdpMux.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, SdpError, type SdpFrag } from './sdp.ts';
 
 const log = new Logger('PeerSession');
@@ -55,6 +57,8 @@ export interface PeerSessionOptions {
    * (no burst, no PLI answer, werift's 128-packet NACK history) — the baseline benchmarks compare with.
    */
   sendPath: 'drake' | 'lean' | 'werift';
+  /** lean only: ICE on the shard's shared UDP port, live packets sent in the shard's batches. */
+  mux?: UdpMux;
   onClose: (session: PeerSession, reason: string) => void;
 }
 
@@ -142,7 +146,7 @@ export class PeerSession {
       iceUseIpv6: false,
       iceAdditionalHostAddresses: opts.ice.additionalHostAddresses,
       ...(opts.ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: opts.ice.interfaceAddress } } : {}),
-      ...(opts.ice.portRange ? { icePortRange: opts.ice.portRange } : {}),
+      ...(opts.mux ? { icePortRange: opts.mux.iceRange } : opts.ice.portRange ? { icePortRange: opts.ice.portRange } : {}),
       codecs: { video: [h264Codec()], audio: [opusCodec()] },
       headerExtensions: { video: [], audio: [] },
     });
@@ -161,6 +165,7 @@ export class PeerSession {
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift gathers inside setLocalDescription (a STUN server that never answers holds it there).
       await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));
+      if (opts.mux) for (const t of pc.iceTransports) opts.mux.claim(t.connection);
       session.#video = vt.sender;
       session.#audio = at && opts.hasAudio ? at.sender : null;
       session.#videoTrack = videoTrack;
@@ -263,8 +268,11 @@ export class PeerSession {
     return this.#remoteUfrag;
   }
 
-  /** Live video: sent at once (true), or queued behind a burst in progress / not sent (false). */
-  sendVideo(pkt: Buffer): boolean {
+  /**
+   * Live video: sent at once or staged into `batch` (true), or queued behind a burst in progress / not
+   * sent (false). A staged packet leaves with the shard's flush of that batch.
+   */
+  sendVideo(pkt: Buffer, batch: BatchSend | null = null): boolean {
     if (!this.#connected || this.#closed || !this.#video) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.videoPackets++;
@@ -281,12 +289,12 @@ export class PeerSession {
       this.#queue.push([pkt, -1]);
       return false;
     }
-    this.#writeVideo(pkt, -1);
+    this.#writeVideo(pkt, -1, batch);
     return true;
   }
 
-  /** true when the packet was handed to the viewer's socket. */
-  sendAudio(pkt: Buffer): boolean {
+  /** true when the packet was handed to the viewer's socket or staged into `batch`. */
+  sendAudio(pkt: Buffer, batch: BatchSend | null = null): boolean {
     if (!this.#connected || this.#closed || !this.#audio) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.audioPackets++;
@@ -299,7 +307,8 @@ export class PeerSession {
     this.counters.audioPackets++;
     this.counters.bytes += pkt.length;
     if (this.#leanAudio) {
-      this.#leanAudio.write(pkt, seq, rtpTimestamp(pkt));
+      const ts = rtpTimestamp(pkt);
+      if (!(batch && this.#opts.mux && this.#leanAudio.stage(batch, pkt, seq, ts))) this.#leanAudio.write(pkt, seq, ts);
       return true;
     }
     const rtp = RtpPacket.deSerialize(pkt);
@@ -308,7 +317,7 @@ export class PeerSession {
     return true;
   }
 
-  #writeVideo(pkt: Buffer, tsOverride: number): void {
+  #writeVideo(pkt: Buffer, tsOverride: number, batch: BatchSend | null = null): void {
     const seq = this.#videoSeq;
     const ts = tsOverride >= 0 ? tsOverride : rtpTimestamp(pkt);
     this.#videoSeq = (seq + 1) & 0xffff;
@@ -320,12 +329,12 @@ export class PeerSession {
     this.#histResentAt[slot] = 0;
     this.counters.videoPackets++;
     this.counters.bytes += pkt.length;
-    this.#sendVideoAs(pkt, seq, ts);
+    this.#sendVideoAs(pkt, seq, ts, batch);
   }
 
-  #sendVideoAs(pkt: Buffer, seq: number, ts: number): void {
+  #sendVideoAs(pkt: Buffer, seq: number, ts: number, batch: BatchSend | null = null): void {
     if (this.#leanVideo) {
-      this.#leanVideo.write(pkt, seq, ts);
+      if (!(batch && this.#opts.mux && this.#leanVideo.stage(batch, pkt, seq, ts))) this.#leanVideo.write(pkt, seq, ts);
       return;
     }
     const rtp = RtpPacket.deSerialize(pkt);

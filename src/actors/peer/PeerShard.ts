@@ -14,8 +14,10 @@ import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
 import { Logger } from '../../shared/log.ts';
 import type { WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { GopCache } from '../stream/GopCache.ts';
+import { BatchSend } from './BatchSend.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
+import { UdpMux } from './UdpMux.ts';
 
 const log = new Logger('PeerShard');
 
@@ -26,6 +28,8 @@ export interface ShardOptions {
   /** A viewer that sent RTCP and then stayed silent this long is gone (browsers report every second). */
   viewerTimeoutMs: number;
   sendPath: 'drake' | 'lean' | 'werift';
+  /** lean: every viewer of the shard on one UDP port, live packets in one protect + sendmmsg batch. */
+  sharedPort: boolean;
   onCount: (viewers: number) => void;
 }
 
@@ -43,6 +47,10 @@ export class PeerShard {
   /** Arrival → hand-off to the viewer's socket, for packets sent live (not queued behind a burst). */
   readonly #latency = new LatencyHistogram();
   #sweeper: NodeJS.Timeout | null = null;
+  #mux: Promise<UdpMux> | null = null;
+  #batch: BatchSend | null = null;
+  #muxPort = 0;
+  #disposed = false;
 
   constructor(opts: ShardOptions) {
     this.#opts = opts;
@@ -61,11 +69,50 @@ export class PeerShard {
 
   video(pkt: Buffer, arrivedAt: number): void {
     if (this.#opts.gopCache) this.#gop.push(pkt);
-    for (const s of this.#sessions.values()) if (s.sendVideo(pkt)) this.#latency.record((performance.now() - arrivedAt) * 1000);
+    const batch = this.#batch;
+    for (const s of this.#sessions.values()) {
+      const staged = batch ? batch.pending : 0;
+      if (s.sendVideo(pkt, batch) && (!batch || batch.pending === staged)) this.#latency.record((performance.now() - arrivedAt) * 1000);
+    }
+    if (batch) this.#flush(batch, pkt, arrivedAt);
   }
 
   audio(pkt: Buffer, arrivedAt: number): void {
-    for (const s of this.#sessions.values()) if (s.sendAudio(pkt)) this.#latency.record((performance.now() - arrivedAt) * 1000);
+    const batch = this.#batch;
+    for (const s of this.#sessions.values()) {
+      const staged = batch ? batch.pending : 0;
+      if (s.sendAudio(pkt, batch) && (!batch || batch.pending === staged)) this.#latency.record((performance.now() - arrivedAt) * 1000);
+    }
+    if (batch) this.#flush(batch, pkt, arrivedAt);
+  }
+
+  #flush(batch: BatchSend, pkt: Buffer, arrivedAt: number): void {
+    const staged = batch.pending;
+    if (staged === 0) return;
+    batch.flush(pkt);
+    this.#latency.record((performance.now() - arrivedAt) * 1000, staged);
+  }
+
+  /** The shard's shared UDP port (opened with the first viewer that uses it). */
+  #sharedMux(): Promise<UdpMux> | null {
+    if (!this.#opts.sharedPort || this.#opts.sendPath !== 'lean' || this.#disposed) return null;
+    if (!this.#mux) {
+      const ice = this.#opts.ice;
+      const opening = UdpMux.open(ice.interfaceAddress ?? '0.0.0.0', ice.portRange);
+      opening.then(
+        (mux) => {
+          if (this.#disposed) return void mux.close();
+          this.#batch = new BatchSend(mux.socket);
+          this.#muxPort = mux.port;
+          log.info(`viewers share UDP port ${mux.port}`);
+        },
+        () => {
+          this.#mux = null; // the next viewer tries again
+        },
+      );
+      this.#mux = opening;
+    }
+    return this.#mux;
   }
 
   /** The stream restarted (new FFmpeg): an old GOP would not match the new encoder's state. */
@@ -80,6 +127,7 @@ export class PeerShard {
     this.#pending++;
     try {
       const id = randomBytes(16).toString('hex');
+      const mux = await this.#sharedMux();
       const { session, answer } = await PeerSession.create({
         id,
         offer,
@@ -87,6 +135,7 @@ export class PeerShard {
         ice: this.#opts.ice,
         keyframeBurst: () => (this.#opts.gopCache ? this.#gop.packets() : []),
         sendPath: this.#opts.sendPath,
+        ...(mux ? { mux } : {}),
         onClose: (s, reason) => this.#onClose(s, reason),
       });
       this.#sessions.set(id, session);
@@ -141,6 +190,17 @@ export class PeerShard {
     await Promise.all([...this.#sessions.values()].map((s) => s.close(reason)));
   }
 
+  /** Closes every viewer and the shared port; the shard takes no new viewers after this. */
+  async dispose(reason: string): Promise<void> {
+    this.#disposed = true;
+    await this.closeAll(reason);
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+    const mux = await this.#mux?.catch(() => null);
+    this.#batch = null;
+    await mux?.close();
+  }
+
   #onClose(s: PeerSession, reason: string): void {
     if (this.#sessions.get(s.id) !== s) return;
     this.#sessions.delete(s.id);
@@ -183,6 +243,13 @@ export class PeerShard {
       t.plis += c.plis;
       t.bursts += c.bursts;
     }
-    return { viewers: this.#sessions.size, gopPackets: this.#gop.packets().length, ...t, latency: this.#latency.snapshot() };
+    return {
+      viewers: this.#sessions.size,
+      gopPackets: this.#gop.packets().length,
+      sharedPort: this.#muxPort || null,
+      batchDrops: this.#batch?.drops ?? 0,
+      ...t,
+      latency: this.#latency.snapshot(),
+    };
   }
 }

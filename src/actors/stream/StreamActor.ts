@@ -179,7 +179,7 @@ export class StreamActor {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelReconnect();
-    await this.#closeViewers('process deleted or drake shutting down');
+    await this.#shard?.dispose('process deleted or drake shutting down');
     await this.#enqueue(() => this.#endRun('drake is shutting down'));
     this.#ingest?.close();
   }
@@ -225,6 +225,7 @@ export class StreamActor {
       strictIfMatch: w.strictIfMatch,
       viewerTimeoutMs: w.viewerTimeoutMs,
       sendPath: w.sendPath,
+      sharedPort: w.sharedPort,
       onCount: (viewers) => this.#emit({ event: 'stream.viewers', viewers }),
     });
     return this.#shard;
@@ -253,7 +254,7 @@ export class StreamActor {
   }
 
   whepStats(): ShardStats {
-    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0, latency: null };
+    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0, sharedPort: null, batchDrops: 0, latency: null };
     return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
   }
 

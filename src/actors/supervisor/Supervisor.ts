@@ -130,6 +130,7 @@ function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
     strictIfMatch: w.strict_if_match,
     viewerTimeoutMs: w.viewer_timeout_seconds * 1000,
     sendPath: w.send_path,
+    sharedPort: w.shared_port,
     ice: {
       portRange: w.port_min > 0 && w.port_max > w.port_min ? [w.port_min, w.port_max] : undefined,
       // Loopback is always offered so that local players and tests connect out of the box.

@@ -42,6 +42,8 @@ export const protectBatch = srtp.protectBatch;
 
 // ------------------------------------------------------------------------------------------ batched send
 
+const WORDS_PER_ADDRESS = ADDRESS_SLOT >> 2;
+
 /**
  * Destinations of a batched send, by index (index i pairs with packet i of sendBatch). Holds both the raw
  * `struct sockaddr` records the native sendmmsg takes and host/port for the JS fallback. Set at viewer join,
@@ -53,12 +55,27 @@ export class Destinations {
   readonly addrs: Buffer;
   readonly #hosts: string[];
   readonly #ports: Uint16Array;
+  /** The records as 32-bit words (ADDRESS_SLOT is 7 words): copyFrom moves them without a native call. */
+  readonly #words: Int32Array;
 
   constructor(capacity: number) {
     this.capacity = capacity;
+    // Buffer.alloc never uses the shared pool: byteOffset is 0, so the word view is aligned.
     this.addrs = Buffer.alloc(capacity * ADDRESS_SLOT);
+    this.#words = new Int32Array(this.addrs.buffer, this.addrs.byteOffset, (capacity * ADDRESS_SLOT) >> 2);
     this.#hosts = new Array<string>(capacity).fill('');
     this.#ports = new Uint16Array(capacity);
+  }
+
+  /** Makes slot `index` the same destination as `src`'s slot `from` (per packet in a batch: no parsing, no allocation). */
+  copyFrom(index: number, src: Destinations, from: number): void {
+    const w = this.#words;
+    const sw = src.#words;
+    const a = index * WORDS_PER_ADDRESS;
+    const b = from * WORDS_PER_ADDRESS;
+    for (let i = 0; i < WORDS_PER_ADDRESS; i++) w[a + i] = sw[b + i]!;
+    this.#hosts[index] = src.#hosts[from]!;
+    this.#ports[index] = src.#ports[from]!;
   }
 
   /** Sets destination `index` to a numeric IPv4/IPv6 address and port. */

@@ -158,8 +158,9 @@ export const jsBackend: SrtpBackend = {
     return len + c.tagLength;
   },
 
-  protectBatch(ctxs, src, headers, out, stride, lengths) {
-    const k = ctxs.length;
+  protectBatch(ctxs, src, headers, out, stride, lengths, count) {
+    if (count !== undefined && count > ctxs.length) throw new RangeError('count exceeds ctxs.length');
+    const k = count ?? ctxs.length;
     const len = src.length;
     const hl = headerLength(src, len);
     if (hl < 0) throw new RangeError('src is not an RTP v2 packet (or truncated header)');
@@ -167,7 +168,8 @@ export const jsBackend: SrtpBackend = {
     if (headers.length < k * HEADER_SLOT) throw new RangeError('headers must hold ctxs.length × 12 bytes');
     if (out.length < k * stride) throw new RangeError('out must hold ctxs.length × stride bytes');
     if (lengths.length < k) throw new RangeError('lengths must hold ctxs.length entries');
-    const cs = ctxs.map(asJs);
+    const cs: JsContext[] = [];
+    for (let i = 0; i < k; i++) cs.push(asJs(ctxs[i]!));
     for (let i = 0; i < k; i++) {
       const c = cs[i]!;
       const off = i * stride;

@@ -7,7 +7,7 @@ import { PROFILE_ID, type SrtpBackend, type SrtpContext } from './types.ts';
 export interface SrtpAddon {
   createContext(profile: 1 | 7, masterKey: Buffer, masterSalt: Buffer, ssrc?: number): SrtpContext;
   protect(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
-  protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array): number;
+  protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
   /** Writes a struct sockaddr_in/_in6 for ip:port into 28-byte record `index`; returns 4 or 6. */
   setAddress(addrs: Buffer, index: number, ip: string, port: number): 4 | 6;
   /** sendmmsg of count packets (out[i·stride], lengths[i]) to addrs records on a raw fd; returns how many went. */

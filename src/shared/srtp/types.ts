@@ -44,6 +44,7 @@ export interface SrtpBackend {
    * 1..11 of slot i (marker/PT, seq, timestamp, SSRC) become viewer i's fixed header; byte 0 (V, P, X, CC),
    * the CSRCs, the header extension and the payload come from `src`. Viewer i's SRTP packet is written to
    * out[i·stride ..] and its length to lengths[i]. stride ≥ src.length + MAX_TAG. Returns K.
+   * `count` (≤ ctxs.length) makes K = count, so a caller can keep one grown array across packets.
    */
-  protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array): number;
+  protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
 }
