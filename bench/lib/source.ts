@@ -4,10 +4,20 @@ import { DrakeChild } from './drakeChild.ts';
 import { waitFor } from '../../test/helpers/waitFor.ts';
 
 export const PROCESS_ID = 'bench';
-export type SendPath = 'drake' | 'lean' | 'werift';
-export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'werift'];
+/**
+ * lean: drake's default (native SRTP, the shard's viewers on one shared UDP port, one sendmmsg per packet for
+ * all of them). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
+ * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
+ */
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'werift';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'werift'];
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
-export const SEND_PATHS: SendPath[] = ['drake', 'lean', 'werift'];
+export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
+
+/** drake's webrtc config for a bench path. */
+export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
+  return path === 'lean-solo' ? { send_path: 'lean', shared_port: false } : { send_path: path, shared_port: path === 'lean' };
+}
 export function selectPaths(paths: SendPath[]): void {
   SEND_PATHS.splice(0, SEND_PATHS.length, ...paths);
 }
@@ -50,7 +60,7 @@ export interface BenchDrake {
 export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}): Promise<BenchDrake> {
   const child = await DrakeChild.start(path, {
     ...extraConfig,
-    webrtc: { send_path: path, max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
+    webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
   });
   const res = await child.api('POST', '/api/v3/process', sourceProcess());
   if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);

@@ -86,6 +86,9 @@ export const configSchema = z.object({
        *  set): ICE is demultiplexed by STUN username and address, and each live packet leaves for all of
        *  them in one native SRTP batch and one sendmmsg. false: one ICE socket per viewer, one send each. */
       shared_port: z.boolean().default(true),
+      /** Viewers the stream's own thread serves; beyond that the stream starts peer shard workers (each with
+       *  this many viewers, its own shared port) that read its packet ring. 0: one thread for all viewers. */
+      viewers_per_shard: z.number().int().min(0).default(150),
       /** PATCH and DELETE must carry If-Match with the session's ETag (428 otherwise). */
       strict_if_match: z.boolean().default(false),
       ice_gathering_timeout_ms: z.number().int().min(100).max(60_000).default(5000),

@@ -15,6 +15,8 @@ export interface StreamWebrtcSettings {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean: a stream's viewers share one UDP port (ICE demultiplexed by STUN username), sent in batches. */
   sharedPort: boolean;
+  /** Viewers one thread serves before the stream starts shard workers on its packet ring (0: never). */
+  viewersPerShard: number;
   ice: {
     portRange: [number, number] | undefined;
     additionalHostAddresses: string[];
@@ -102,6 +104,10 @@ export interface WhepStatsDto {
   sharedPort: number | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;
+  /** Threads serving this stream's viewers: the stream actor's own plus its shard workers. */
+  shards?: number;
+  /** Packets shard workers lost because the packet ring lapped their reader. */
+  ringMissed?: number;
   /** Server-added latency per viewer-packet (arrival at drake → hand-off to the viewer's socket), cumulative. */
   latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
@@ -191,6 +197,31 @@ export type CallResult<T> = { ok: true; value: T } | { ok: false; error: Seriali
 
 export type StreamCommand = 'start' | 'stop' | 'restart' | 'reload';
 
+/** What a peer shard worker needs: the stream's packet ring and the viewer settings. */
+export interface ShardInit {
+  processId: string;
+  index: number;
+  ring: SharedArrayBuffer;
+  webrtc: Omit<StreamWebrtcSettings, 'maxViewersPerStream' | 'viewersPerShard'>;
+}
+
+/** Methods a peer shard worker exposes to its stream actor (message names `shard.<method>`). */
+export interface ShardWorkerApi {
+  init(init: ShardInit): Promise<CallResult<void>>;
+  create(offer: string, hasAudio: boolean, maxViewers: number): Promise<CallResult<WhepCreatedDto>>;
+  patch(sessionId: string, frag: string, ifMatch: string | null): Promise<CallResult<WhepPatchedDto>>;
+  remove(sessionId: string): Promise<CallResult<boolean>>;
+  stats(): Promise<CallResult<WhepStatsDto>>;
+  sessions(): Promise<CallResult<WhepSessionDto[]>>;
+  resetMedia(): Promise<CallResult<void>>;
+  close(reason: string): Promise<CallResult<void>>;
+  /** Test hook: throw an uncaught exception in the shard worker. */
+  crash(): Promise<CallResult<void>>;
+}
+
+/** Events a shard worker posts on its port. */
+export type ShardEvent = { event: 'shard.viewers'; viewers: number } | { event: 'shard.closed'; sessionId: string };
+
 /** Methods the stream actor exposes (message names `stream.<method>`). */
 export interface StreamActorApi {
   init(init: StreamInit): Promise<CallResult<void>>;
@@ -208,6 +239,8 @@ export interface StreamActorApi {
   probe(timeoutMs: number): Promise<CallResult<ProbeDto>>;
   /** Test hook: throw an uncaught exception in the worker. */
   crash(): Promise<CallResult<void>>;
+  /** Test hook: crash the stream's peer shard worker `index` (1-based, in start order). */
+  crashShard(index: number): Promise<CallResult<void>>;
 }
 
 const execState = z.enum(EXEC_STATES);

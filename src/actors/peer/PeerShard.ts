@@ -30,6 +30,7 @@ export interface ShardOptions {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean: every viewer of the shard on one UDP port, live packets in one protect + sendmmsg batch. */
   sharedPort: boolean;
+  onClosed?: (sessionId: string) => void;
   onCount: (viewers: number) => void;
 }
 
@@ -212,6 +213,7 @@ export class PeerShard {
     this.#past.plis += c.plis;
     this.#past.bursts += c.bursts;
     log.debug(`session ${s.id} closed: ${reason}`);
+    this.#opts.onClosed?.(s.id);
     if (this.#sessions.size === 0 && this.#sweeper) {
       clearInterval(this.#sweeper);
       this.#sweeper = null;

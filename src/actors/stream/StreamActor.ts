@@ -14,7 +14,11 @@ import type {
 } from '../../shared/protocol.ts';
 import { RTCDtlsTransport } from 'werift';
 import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
+import { CapacityError } from '../../shared/errors.ts';
+import { rtpTimestamp } from '../../shared/h264.ts';
+import { PacketRing, type MediaKind } from '../../shared/ring.ts';
 import { PeerShard, type ShardStats, type WhepCreated, type WhepPatched } from '../peer/PeerShard.ts';
+import { mergeStats, ShardPool } from './ShardPool.ts';
 import { buildArgs, resolveConfig } from './command.ts';
 import { probeInputs } from './probe.ts';
 import { RtpIngest } from './RtpIngest.ts';
@@ -72,6 +76,9 @@ export class StreamActor {
   #ingest: RtpIngest | null = null;
   #ports: { video: number; audio: number } | null = null;
   #shard: PeerShard | null = null;
+  /** Every RTP packet once, for shard workers (made with the ingest sockets; cheap enough to always fill). */
+  #ring: PacketRing | null = null;
+  #pool: ShardPool | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -179,6 +186,7 @@ export class StreamActor {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelReconnect();
+    await this.#closeViewers('process deleted or drake shutting down');
     await this.#shard?.dispose('process deleted or drake shutting down');
     await this.#enqueue(() => this.#endRun('drake is shutting down'));
     this.#ingest?.close();
@@ -208,7 +216,19 @@ export class StreamActor {
   async #openIngest(): Promise<{ video: number; audio: number }> {
     if (this.#ports) return this.#ports;
     const shard = this.#ensureShard();
-    const ingest = new RtpIngest((kind, pkt, at) => (kind === 'video' ? shard.video(pkt, at) : shard.audio(pkt, at)));
+    const ring = (this.#ring ??= PacketRing.create());
+    const meta = { seq: 0, timestamp: 0, arrivedAt: 0, kind: 'video' as MediaKind, keyframeStart: false, marker: false };
+    const ingest = new RtpIngest((kind, pkt, at) => {
+      meta.seq = pkt.readUInt16BE(2);
+      meta.timestamp = rtpTimestamp(pkt);
+      meta.arrivedAt = performance.timeOrigin + at;
+      meta.kind = kind;
+      meta.marker = (pkt[1]! & 0x80) !== 0;
+      ring.write(pkt, meta);
+      ring.notify();
+      if (kind === 'video') shard.video(pkt, at);
+      else shard.audio(pkt, at);
+    });
     this.#ports = await ingest.open();
     this.#ingest = ingest;
     return this.#ports;
@@ -226,7 +246,7 @@ export class StreamActor {
       viewerTimeoutMs: w.viewerTimeoutMs,
       sendPath: w.sendPath,
       sharedPort: w.sharedPort,
-      onCount: (viewers) => this.#emit({ event: 'stream.viewers', viewers }),
+      onCount: () => this.#emitViewers(),
     });
     return this.#shard;
   }
@@ -241,21 +261,47 @@ export class StreamActor {
     const lastVideo = this.#ingest?.counters.video.lastAt ?? 0;
     if (Date.now() - lastVideo > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
     const max = cfg.max_viewers > 0 ? cfg.max_viewers : this.#settings.webrtc.maxViewersPerStream;
-    return this.#ensureShard().create(offer, cfg.audio !== 'none', max);
+    const local = this.#ensureShard();
+    const hasAudio = cfg.audio !== 'none';
+    const perShard = this.#settings.webrtc.viewersPerShard;
+    if (perShard === 0 || !this.#ring) return local.create(offer, hasAudio, max);
+    if (local.size + (this.#pool?.viewers ?? 0) >= max) throw new CapacityError(`this stream has reached its viewer limit (${max})`);
+    try {
+      return await local.create(offer, hasAudio, Math.min(perShard, max));
+    } catch (err) {
+      if (!(err instanceof CapacityError)) throw err;
+    }
+    const { maxViewersPerStream: _max, viewersPerShard: _per, ...webrtc } = this.#settings.webrtc;
+    this.#pool ??= new ShardPool({ processId: this.#config.id, ring: this.#ring.buffer, webrtc }, () => this.#emitViewers());
+    return this.#pool.create(offer, hasAudio, perShard);
+  }
+
+  #emitViewers(): void {
+    this.#emit({ event: 'stream.viewers', viewers: (this.#shard?.size ?? 0) + (this.#pool?.viewers ?? 0) });
   }
 
   whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<WhepPatched> {
+    if (this.#pool?.owns(sessionId)) return this.#pool.patch(sessionId, frag, ifMatch);
     if (!this.#shard) throw new NotFoundError(`unknown WHEP session ${sessionId}`);
     return this.#shard.patch(sessionId, frag, ifMatch);
   }
 
   async whepDelete(sessionId: string): Promise<boolean> {
+    if (this.#pool?.owns(sessionId)) return this.#pool.remove(sessionId);
     return this.#shard ? this.#shard.remove(sessionId) : false;
   }
 
-  whepStats(): ShardStats {
+  async whepStats(): Promise<ShardStats> {
     const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0, sharedPort: null, batchDrops: 0, latency: null };
-    return { ...(this.#shard?.stats() ?? empty), ingest: this.#ingest?.counters ?? null };
+    const own = this.#shard?.stats() ?? empty;
+    const all = this.#pool ? mergeStats([own, ...(await this.#pool.stats())]) : { ...own, shards: 1 };
+    return { ...all, ingest: this.#ingest?.counters ?? null };
+  }
+
+  /** Test hook: crash peer shard worker `index` (1-based). */
+  async crashShard(index: number): Promise<void> {
+    if (!this.#pool) throw new NotFoundError('this stream has no peer shard workers');
+    await this.#pool.crashForTest(index);
   }
 
   /** Core's probe: FFmpeg on the inputs alone; problems land in the log, never as an error. */
@@ -269,12 +315,16 @@ export class StreamActor {
     return probeInputs(this.#settings.ffmpegBinary, resolved, { timeoutMs });
   }
 
-  whepSessions() {
-    return this.#shard?.sessions() ?? [];
+  async whepSessions() {
+    return [...(this.#shard?.sessions() ?? []), ...((await this.#pool?.sessions()) ?? [])];
   }
 
+  /** Viewers leave; extra shard workers stop (the next crowd starts new ones). */
   async #closeViewers(reason: string): Promise<void> {
-    await this.#shard?.closeAll(reason);
+    const pool = this.#pool;
+    this.#pool = null;
+    await Promise.all([this.#shard?.closeAll(reason), pool?.close(reason)]);
+    if (pool) this.#emitViewers();
   }
 
   #newParser(): FfmpegParser {
@@ -313,6 +363,7 @@ export class StreamActor {
     }
     this.#command = args;
     this.#shard?.resetMedia();
+    this.#pool?.resetMedia();
     const runner = new FfmpegRunner({
       binary: this.#settings.ffmpegBinary,
       args,

@@ -4,20 +4,12 @@ import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
-import { serializeError } from '../../shared/errors.ts';
-import type { CallResult, StreamActorApi, StreamEvent, StreamInit } from '../../shared/protocol.ts';
+import { toCallResult as guard } from '../../shared/callResult.ts';
+import type { StreamActorApi, StreamEvent, StreamInit } from '../../shared/protocol.ts';
 import { StreamActor } from './StreamActor.ts';
 
 const port = (workerData as { port: MessagePort }).port;
 let actor: StreamActor | null = null;
-
-async function guard<T>(fn: () => T | Promise<T>): Promise<CallResult<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (err) {
-    return { ok: false, error: serializeError(err) };
-  }
-}
 
 function need(): StreamActor {
   if (!actor) throw new Error('stream actor not initialised');
@@ -41,6 +33,7 @@ const api: StreamActorApi = {
   whepStats: () => guard(() => need().whepStats()),
   whepSessions: () => guard(() => need().whepSessions()),
   probe: (timeoutMs) => guard(() => need().probe(timeoutMs)),
+  crashShard: (index) => guard(() => need().crashShard(index)),
   crash: () =>
     guard(() => {
       setImmediate(() => {

@@ -124,6 +124,9 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());
   }
+  crashShardForTest(index: number): Promise<void> {
+    return this.#call('stream.crashShard', () => this.#remote.crashShard(index));
+  }
 
   /** Stops the actor's child gracefully, then ends the thread. Idempotent. */
   async close(): Promise<void> {

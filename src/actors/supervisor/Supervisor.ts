@@ -131,6 +131,7 @@ function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
     viewerTimeoutMs: w.viewer_timeout_seconds * 1000,
     sendPath: w.send_path,
     sharedPort: w.shared_port,
+    viewersPerShard: w.viewers_per_shard,
     ice: {
       portRange: w.port_min > 0 && w.port_max > w.port_min ? [w.port_min, w.port_max] : undefined,
       // Loopback is always offered so that local players and tests connect out of the box.
@@ -615,6 +616,11 @@ export class Supervisor {
   /** Test hook: makes a process's worker throw an uncaught exception. */
   async crashWorkerForTest(id: string): Promise<void> {
     await this.#get(id).handle.crashForTest();
+  }
+
+  /** Test hook: crashes one of a process's peer shard workers (1-based, in start order). */
+  async crashShardForTest(id: string, index: number): Promise<void> {
+    await this.#get(id).handle.crashShardForTest(index);
   }
 
   /** FFmpeg pid of a process, when one runs (tests kill it from outside). */
