@@ -189,6 +189,27 @@ function identitySuite(label: string, backend: () => SrtpBackend): void {
     assert.throws(() => b.protectBatch([ctx, ctx], packet, Buffer.alloc(24), out, packet.length + 15, new Uint32Array(2)), RangeError);
     assert.throws(() => b.protectBatch([ctx, ctx], packet, Buffer.alloc(23), out, 1300, new Uint32Array(2)), RangeError);
     assert.throws(() => b.protectBatch([ctx, {} as SrtpContext], packet, Buffer.alloc(24), out, 1300, new Uint32Array(2)), TypeError);
+    assert.throws(() => b.protectBatch([ctx, ctx], packet, Buffer.alloc(36), Buffer.alloc(3 * 1300), 1300, new Uint32Array(3), 3), RangeError, 'count > ctxs.length');
+  });
+
+  test(`${label}: protectBatch(count) protects only the first count viewers of a longer array`, () => {
+    const b = backend();
+    const k = keysFor('AEAD_AES_128_GCM', 'count');
+    const mk = () => b.createContext('AEAD_AES_128_GCM', k.key, k.salt);
+    const ctxs = [mk(), mk(), {} as SrtpContext]; // the stale third entry must not be touched
+    const { packet } = plain(0, { seq: 7, ts: 90, ssrc: 5, pt: 96, marker: true });
+    const headers = Buffer.alloc(36);
+    for (let i = 0; i < 3; i++) packet.copy(headers, i * 12, 0, 12);
+    const stride = packet.length + 16;
+    const out = Buffer.alloc(3 * stride, 0xee);
+    const lengths = new Uint32Array(3);
+    assert.equal(b.protectBatch(ctxs, packet, headers, out, stride, lengths, 2), 2);
+    const single = Buffer.alloc(stride);
+    const n = b.protect(mk(), packet, single);
+    assert.equal(lengths[0], n);
+    assert.ok(out.subarray(0, n).equals(single.subarray(0, n)));
+    assert.equal(lengths[2], 0);
+    assert.ok(out.subarray(2 * stride).every((x) => x === 0xee), 'slot 2 untouched');
   });
 }
 
