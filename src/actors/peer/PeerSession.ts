@@ -25,9 +25,6 @@ const log = new Logger('PeerSession');
 
 /** Power of two; ≈ 4 s of a 2 Mbit/s stream. */
 const NACK_HISTORY = 1024;
-/** Burst pacing: packets per tick and tick length. ≈ 6000 packets/s per viewer. */
-const BURST_PER_TICK = 30;
-const BURST_TICK_MS = 5;
 /** Live packets that may queue behind a burst before the burst is abandoned. */
 const MAX_QUEUE = 4096;
 const PLI_MIN_INTERVAL_MS = 1000;
@@ -60,6 +57,8 @@ export interface PeerSessionOptions {
   /** lean only: ICE on the shard's shared UDP port, live packets sent in the shard's batches. */
   mux?: UdpMux;
   onClose: (session: PeerSession, reason: string) => void;
+  /** A burst was queued: the shard's pacer calls drainBurst() until it is sent (bursts share one budget). */
+  pace: (session: PeerSession) => void;
 }
 
 export interface SessionCounters {
@@ -112,7 +111,7 @@ export class PeerSession {
   #leanAudio: LeanSender | null = null;
   /** Packets waiting behind a burst: [packet, timestamp override or -1]. */
   #queue: Array<[Buffer, number]> = [];
-  #pacer: NodeJS.Timeout | null = null;
+  #bursting = false;
   #lastPliAt = 0;
   #connected = false;
   #closed = false;
@@ -250,7 +249,7 @@ export class PeerSession {
   }
 
   get bursting(): boolean {
-    return this.#pacer !== null;
+    return this.#bursting;
   }
 
   /** The viewer's address as ICE selected it ('' until connected). */
@@ -280,7 +279,7 @@ export class PeerSession {
       this.#videoTrack!.writeRtp(pkt);
       return true;
     }
-    if (this.#pacer) {
+    if (this.#bursting) {
       if (this.#queue.length >= MAX_QUEUE) {
         this.counters.burstDrops++;
         this.#stopBurst();
@@ -382,31 +381,37 @@ export class PeerSession {
     }
     this.#queue = burst.concat(this.#queue);
     this.counters.bursts++;
-    if (!this.#pacer) this.#pacer = setInterval(() => this.#drain(), BURST_TICK_MS);
-    this.#drain();
+    if (!this.#bursting) {
+      this.#bursting = true;
+      this.#opts.pace(this);
+    }
   }
 
-  #drain(): void {
-    if (this.#closed) return this.#stopBurst();
-    const n = Math.min(BURST_PER_TICK, this.#queue.length);
+  /** Sends up to `max` queued burst packets (then live ones that queued behind them); returns how many. */
+  drainBurst(max: number): number {
+    if (this.#closed) {
+      this.#stopBurst();
+      return 0;
+    }
+    const n = Math.min(max, this.#queue.length);
     for (let i = 0; i < n; i++) {
       const [pkt, ts] = this.#queue[i]!;
       this.#writeVideo(pkt, ts);
     }
     this.#queue.splice(0, n);
     if (this.#queue.length === 0) this.#stopBurst();
+    return n;
   }
 
   #stopBurst(): void {
-    if (this.#pacer) clearInterval(this.#pacer);
-    this.#pacer = null;
+    this.#bursting = false;
     this.#queue = [];
   }
 
   #onPli(): void {
     this.counters.plis++;
     const now = Date.now();
-    if (this.#pacer || now - this.#lastPliAt < PLI_MIN_INTERVAL_MS) return;
+    if (this.#bursting || now - this.#lastPliAt < PLI_MIN_INTERVAL_MS) return;
     this.#lastPliAt = now;
     this.#startBurst(this.#opts.keyframeBurst(), 'pli');
   }

@@ -21,6 +21,15 @@ import { UdpMux } from './UdpMux.ts';
 
 const log = new Logger('PeerShard');
 
+/**
+ * Join and PLI bursts (a GOP, often 100+ packets per viewer) are paced for the whole shard: every tick
+ * the bursting viewers share one budget, round robin, so a crowd joining at once cannot starve the live
+ * packets of everyone else (≈ 48k burst packets/s per shard, ≤ 6k/s per viewer).
+ */
+const BURST_TICK_MS = 5;
+const SHARD_BURST_PER_TICK = 240;
+const SESSION_BURST_PER_TICK = 30;
+
 export interface ShardOptions {
   ice: IceOptions;
   gopCache: boolean;
@@ -52,6 +61,9 @@ export class PeerShard {
   #batch: BatchSend | null = null;
   #muxPort = 0;
   #disposed = false;
+  /** Viewers with a burst to send, in the order the pacer serves them next. */
+  readonly #bursting = new Set<PeerSession>();
+  #pacer: NodeJS.Timeout | null = null;
 
   constructor(opts: ShardOptions) {
     this.#opts = opts;
@@ -116,6 +128,28 @@ export class PeerShard {
     return this.#mux;
   }
 
+  #pace(s: PeerSession): void {
+    this.#bursting.add(s);
+    if (this.#pacer) return;
+    this.#pacer = setInterval(() => this.#paceTick(), BURST_TICK_MS);
+    this.#paceTick(); // the first packets go now: a joining viewer should not wait a tick
+  }
+
+  #paceTick(): void {
+    let budget = SHARD_BURST_PER_TICK;
+    for (const s of [...this.#bursting]) {
+      if (budget <= 0) break;
+      if (s.bursting) budget -= s.drainBurst(Math.min(SESSION_BURST_PER_TICK, budget));
+      // Served (or finished): to the back, so the next tick starts with someone else.
+      this.#bursting.delete(s);
+      if (s.bursting) this.#bursting.add(s);
+    }
+    if (this.#bursting.size === 0 && this.#pacer) {
+      clearInterval(this.#pacer);
+      this.#pacer = null;
+    }
+  }
+
   /** The stream restarted (new FFmpeg): an old GOP would not match the new encoder's state. */
   resetMedia(): void {
     this.#gop.clear();
@@ -138,6 +172,7 @@ export class PeerShard {
         sendPath: this.#opts.sendPath,
         ...(mux ? { mux } : {}),
         onClose: (s, reason) => this.#onClose(s, reason),
+        pace: (s) => this.#pace(s),
       });
       this.#sessions.set(id, session);
       this.#sweeper ??= setInterval(() => this.#sweep(), 1000);
@@ -195,6 +230,9 @@ export class PeerShard {
   async dispose(reason: string): Promise<void> {
     this.#disposed = true;
     await this.closeAll(reason);
+    if (this.#pacer) clearInterval(this.#pacer);
+    this.#pacer = null;
+    this.#bursting.clear();
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
     const mux = await this.#mux?.catch(() => null);
@@ -205,6 +243,7 @@ export class PeerShard {
   #onClose(s: PeerSession, reason: string): void {
     if (this.#sessions.get(s.id) !== s) return;
     this.#sessions.delete(s.id);
+    this.#bursting.delete(s);
     const c = s.counters;
     this.#past.packets += c.videoPackets + c.audioPackets;
     this.#past.bytes += c.bytes;
