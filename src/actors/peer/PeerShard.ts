@@ -1,6 +1,7 @@
 // The viewers of one stream that live on one thread. The stream actor hands it every RTP packet
 // once; the shard fans it out to its sessions and keeps the GOP cache for fast joins and PLIs.
 import { randomBytes } from 'node:crypto';
+import { RTCDtlsTransport } from 'werift';
 import {
   CapacityError,
   NotAcceptableError,
@@ -30,7 +31,8 @@ const BURST_TICK_MS = 5;
 const SHARD_BURST_PER_TICK = 240;
 const SESSION_BURST_PER_TICK = 30;
 
-export interface ShardOptions {
+/** The stream's WebRTC settings a shard uses (StreamWebrtcSettings has these and more). */
+export interface ShardSettings {
   ice: IceOptions;
   gopCache: boolean;
   strictIfMatch: boolean;
@@ -39,9 +41,14 @@ export interface ShardOptions {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean: every viewer of the shard on one UDP port, live packets in one protect + sendmmsg batch. */
   sharedPort: boolean;
+}
+
+export interface ShardHooks {
   onClosed?: (sessionId: string) => void;
   onCount: (viewers: number) => void;
 }
+
+type ShardOptions = ShardSettings & ShardHooks;
 
 export type WhepCreated = WhepCreatedDto;
 export type WhepPatched = WhepPatchedDto;
@@ -65,8 +72,12 @@ export class PeerShard {
   readonly #bursting = new Set<PeerSession>();
   #pacer: NodeJS.Timeout | null = null;
 
-  constructor(opts: ShardOptions) {
-    this.#opts = opts;
+  constructor(settings: ShardSettings, hooks: ShardHooks) {
+    const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort } = settings;
+    this.#opts = { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, ...hooks };
+    // werift makes one DTLS certificate per thread, on the first peer; make it now so the first viewer
+    // does not wait for the key generation (every viewer of the thread shares it).
+    void RTCDtlsTransport.SetupCertificate().catch(() => undefined);
   }
 
   #sweep(): void {

@@ -4,7 +4,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import { RTCDtlsTransport } from 'werift';
 import { toCallResult as guard } from '../../shared/callResult.ts';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { Logger } from '../../shared/log.ts';
@@ -51,15 +50,7 @@ const api: ShardWorkerApi = {
   init: (init: ShardInit) =>
     guard(() => {
       if (shard) throw new Error('shard worker already initialised');
-      void RTCDtlsTransport.SetupCertificate().catch(() => undefined);
-      const w = init.webrtc;
-      shard = new PeerShard({
-        ice: w.ice,
-        gopCache: w.gopCache,
-        strictIfMatch: w.strictIfMatch,
-        viewerTimeoutMs: w.viewerTimeoutMs,
-        sendPath: w.sendPath,
-        sharedPort: w.sharedPort,
+      shard = new PeerShard(init.webrtc, {
         onCount: (viewers) => post({ event: 'shard.viewers', viewers }),
         onClosed: (sessionId) => post({ event: 'shard.closed', sessionId }),
       });

@@ -12,7 +12,6 @@ import type {
   StreamInit,
   StreamSettings,
 } from '../../shared/protocol.ts';
-import { RTCDtlsTransport } from 'werift';
 import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
 import { CapacityError } from '../../shared/errors.ts';
 import { rtpTimestamp } from '../../shared/h264.ts';
@@ -235,19 +234,7 @@ export class StreamActor {
   }
 
   #ensureShard(): PeerShard {
-    const w = this.#settings.webrtc;
-    // werift makes one DTLS certificate per thread, on the first peer; make it now so the first
-    // viewer does not wait for the key generation (every viewer of this stream shares it).
-    if (!this.#shard) void RTCDtlsTransport.SetupCertificate().catch(() => undefined);
-    this.#shard ??= new PeerShard({
-      ice: w.ice,
-      gopCache: w.gopCache,
-      strictIfMatch: w.strictIfMatch,
-      viewerTimeoutMs: w.viewerTimeoutMs,
-      sendPath: w.sendPath,
-      sharedPort: w.sharedPort,
-      onCount: () => this.#emitViewers(),
-    });
+    this.#shard ??= new PeerShard(this.#settings.webrtc, { onCount: () => this.#emitViewers() });
     return this.#shard;
   }
 
