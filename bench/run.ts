@@ -1,11 +1,12 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff   run one (default: all)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass   run one (default: all)
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
+//   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, stopAllDrakes } from './lib/drakeChild.ts';
@@ -17,8 +18,9 @@ import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
+import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -33,6 +35,9 @@ const { values } = parseArgs({
     'storm-viewers': { type: 'string' },
     'storm-rounds': { type: 'string' },
     'ttff-joins': { type: 'string' },
+    'glass-levels': { type: 'string' },
+    'glass-window': { type: 'string' },
+    'glass-ingest': { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -40,7 +45,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--timeout s]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s]',
   );
   process.exit(0);
 }
@@ -75,14 +80,27 @@ const settings = {
   stormHoldMs: 2000,
   ttffJoins: int('ttff-joins', values['ttff-joins'], full ? 8 : 3, 1),
   ttffWarmup: 1,
+  glassLevels: (values['glass-levels'] ?? (full ? '0,20,50' : '0,20')).split(',').map((x) => int('glass-levels', x.trim(), 0)),
+  glassWindowMs: int('glass-window', values['glass-window'], full ? 15 : 6, 1) * 1000,
+  glassWarmupMs: 1500,
+  glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp' : 'rtp,srt')).split(',').map((x) => x.trim()) as Ingest[],
+  // RTMP/SRT rows (load 0): lean and werift by default, every path with --full.
+  glassIngestPaths: full ? [...SEND_PATHS] : defaultIngestPaths(SEND_PATHS),
 };
+for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
 const estimateS =
   30 +
   (scenarios.includes('micro') ? 40 : 0) +
   (scenarios.includes('cpu-per-viewer') ? levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3 : 0) +
   (scenarios.includes('join-storm') ? settings.stormRounds * SEND_PATHS.length * 25 : 0) +
-  (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0);
+  (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0) +
+  (scenarios.includes('glass')
+    ? 20 +
+      ((settings.glassIngests.includes('rtp') ? settings.glassLevels.length * SEND_PATHS.length : 0) + settings.glassIngests.filter((i) => i !== 'rtp').length * settings.glassIngestPaths.length) *
+        (settings.glassWindowMs / 1000 + 12) +
+      settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
+    : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -95,7 +113,7 @@ let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     killTtff();
-    await Promise.race([stopAllDrakes(), new Promise((r) => setTimeout(r, 12_000))]);
+    await Promise.race([Promise.all([stopAllDrakes(), closeGlass()]), new Promise((r) => setTimeout(r, 12_000))]);
     killAllDrakes();
     await Promise.race([gen?.close(), new Promise((r) => setTimeout(r, 5000))]);
   })();
@@ -108,6 +126,7 @@ async function fatal(code: number, why: string): Promise<never> {
 }
 process.on('exit', () => {
   killTtff();
+  killGlass();
   killAllDrakes();
 });
 process.on('SIGINT', () => void fatal(130, 'interrupted'));
@@ -280,6 +299,40 @@ try {
       files.push(jsonFile);
       const svg = ttffChart(r, `${settings.ttffJoins} joins per mode; ${machine.cpu}, ${machine.cores} cores`);
       if (svg) files.push(writeText(`ttff-${stamp}.svg`, svg));
+    }
+  }
+
+  if (scenarios.includes('glass')) {
+    const gs = Date.now();
+    // Its own drakes (a stamped source), one source encoding at a time; load viewers from a fresh pool.
+    if (settings.glassLevels.some((n) => n > 0)) gen = new Generator(settings.workers);
+    const o = await runGlass(
+      {
+        paths: SEND_PATHS,
+        levels: settings.glassLevels,
+        ingests: settings.glassIngests,
+        ingestPaths: settings.glassIngestPaths,
+        windowMs: settings.glassWindowMs,
+        warmupMs: settings.glassWarmupMs,
+      },
+      gen,
+      log,
+    );
+    await gen?.close();
+    gen = null;
+    out(`## glass\n`);
+    if (o.skipped) out(`${o.skipped}\n`);
+    else {
+      out(
+        `Glass-to-glass in Chromium ${o.chromium} (headless, /player/<id>): ${GLASS_SOURCE.video}; ${GLASS_SOURCE.audio}. ` +
+          `Per send path and load level (${settings.glassLevels.join(', ')} werift load viewers on the same stream, joined before Chromium): ${settings.glassWarmupMs / 1000} s warm-up, then every frame of a ${settings.glassWindowMs / 1000} s window. ` +
+          `Ingest RTP = drake's process makes the stamped source; ${settings.glassIngests.filter((i) => i !== 'rtp').map((i) => i.toUpperCase()).join(' / ') || '(no other ingest)'} = an encoder FFmpeg pushes to drake's listening process (load 0, ${settings.glassIngestPaths.join(' and ')}). ` +
+          `Paths in turn, order alternating per level; one source encodes at a time.\n`,
+      );
+      out(glassTables(o));
+      out();
+      const json = writeJson(`glass-${stamp}.json`, { bench: 'glass', startedAt: new Date(gs).toISOString(), durationS: (Date.now() - gs) / 1000, machine, settings, ...glassJson(o) });
+      files.push(json, writeText(`glass-${stamp}.svg`, glassChart(o, `${machine.cpu}, ${machine.cores} cores; ${settings.glassWindowMs / 1000} s per bar`)));
     }
   }
 
