@@ -2,6 +2,11 @@
 // Each viewer is a real werift RTCPeerConnection (ICE + DTLS + SRTP on 127.0.0.1, like
 // test/helpers/whepClient.ts) that only counts what it receives; werift's receiver sends RTCP
 // receiver reports and NACKs by itself, as a browser would. Nothing is decoded.
+// Decryption is sampled: every packet until the viewer's first keyframe start (so join times are
+// measured on real media), then 1 in DECRYPT_EVERY (decrypted and authenticated: a wrong key or a
+// corrupted packet still shows as loss); the others are counted from their RTP header, which SRTP
+// leaves in the clear. werift's JS decryption was most of the generator's CPU, which capped the
+// levels a 2-core box could load.
 // werift 0.24 falls back to stun.l.google.com:19302 when no STUN server is configured; the viewers
 // switch that off (loopback only: a STUN query can only stall their gathering).
 //
@@ -50,6 +55,8 @@ export interface ViewerCounters {
 
 export interface ViewerResult extends ViewerCounters {
   index: number;
+  /** Packets this viewer decrypted (all until its first keyframe, then a sample). */
+  decrypted: number;
   status: number;
   /** POSTs made (1 + retries used); failedStatuses: the status of each failed one (0: network error). */
   attempts: number;
@@ -89,6 +96,17 @@ export function startsKeyframe(p: Buffer): boolean {
   return false;
 }
 
+/** After a viewer's first keyframe, one packet in this many is decrypted. */
+const DECRYPT_EVERY = 32;
+/** werift's SRTP profile id for AEAD_AES_128_GCM (16-byte tag); the other one it offers, AES_CM_128_HMAC_SHA1_80, has 10. */
+const PROFILE_GCM = 7;
+
+/** The parts of werift's RTCDtlsTransport the sampling touches. */
+interface DtlsInternals {
+  srtp?: { decrypt(data: Buffer): Buffer };
+  dtls?: { srtp?: { srtpProfile?: number } };
+}
+
 class LoadViewer {
   readonly index: number;
   pc: RTCPeerConnection | null = null;
@@ -110,6 +128,8 @@ class LoadViewer {
   videoUnique = 0;
   videoDup = 0;
   nacksSent = 0;
+  decrypted = 0;
+  readonly #sampled = new WeakSet<object>();
   #firstExt = -1;
   #highestExt = -1;
   /** 1 per sequence number seen recently; slots half a cycle ahead are cleared as the highest advances. */
@@ -155,9 +175,32 @@ class LoadViewer {
     return pc;
   }
 
+  /** Wraps the SRTP session of each of the connection's DTLS transports (see the top of the file). */
+  #sampleDecryption(pc: RTCPeerConnection): void {
+    for (const t of pc.getTransceivers()) {
+      const dtls = t.dtlsTransport as unknown as DtlsInternals | undefined;
+      const srtp = dtls?.srtp;
+      if (!srtp || this.#sampled.has(srtp)) continue;
+      this.#sampled.add(srtp);
+      const decrypt = srtp.decrypt.bind(srtp);
+      const tag = dtls.dtls?.srtp?.srtpProfile === PROFILE_GCM ? 16 : 10;
+      let n = 0;
+      srtp.decrypt = (data: Buffer): Buffer => {
+        if (!this.firstKeyframeAt || n++ % DECRYPT_EVERY === 0) {
+          this.decrypted++;
+          return decrypt(data);
+        }
+        return data.subarray(0, data.length - tag);
+      };
+    }
+  }
+
   #count(rtp: RtpPacket): void {
     const now = Date.now();
-    if (!this.firstPacketAt) this.firstPacketAt = now;
+    if (!this.firstPacketAt) {
+      this.firstPacketAt = now;
+      if (this.pc) this.#sampleDecryption(this.pc);
+    }
     this.packets++;
     this.bytes += rtp.payload.length + 12;
   }
@@ -286,6 +329,7 @@ class LoadViewer {
       firstVideoMs: rel(this.firstVideoAt),
       firstKeyframeMs: rel(this.firstKeyframeAt),
       postedAt: this.postedAt,
+      decrypted: this.decrypted,
       ...this.counters(),
     };
   }

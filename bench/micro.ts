@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Bench, type FnReturnedObject } from 'tinybench';
 import { RtpHeader, RtpPacket, SrtpSession, type RTCRtpSender } from 'werift';
+import { BatchSend } from '../src/actors/peer/BatchSend.ts';
 import { LeanSender } from '../src/actors/peer/LeanSender.ts';
 import { rtpMarker, rtpPayloadOffset, rtpPayloadType, rtpSeq, rtpTimestamp } from '../src/shared/h264.ts';
 import { PacketRing, RingReader, type PacketMeta } from '../src/shared/ring.ts';
@@ -66,6 +67,8 @@ export interface MicroResult {
 const PACKET = 1200;
 const SSRC = 0x11223344;
 const PT = 96;
+/** Viewers per batch row (a shard's live fan-out of one packet). */
+const BATCH_VIEWERS = 50;
 const SHORT: Record<SrtpProfile, string> = { AES_CM_128_HMAC_SHA1_80: 'CM', AEAD_AES_128_GCM: 'GCM' };
 const PROFILES: SrtpProfile[] = ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'];
 
@@ -80,6 +83,8 @@ const INCLUDES: Record<string, string> = {
   step:
     'one packet to one viewer. drake = LeanSender.write (the real class, fake werift sender: copy, rewrite, native protect, SR counters, connection.send). werift = what RTCRtpSender.sendRtp + RTCDtlsTransport.sendRtp do per packet minus header-extension rebuild, RTCP and BWE bookkeeping (so a lower bound): deSerialize, set SSRC/PT/seq/timestamp, SrtpSession.encrypt, connection.send. ' +
     "connection.send is the same async stand-in in both (werift's ICE send chain not included): without UDP it resolves at once; with UDP it is dgram send() on a connect()ed socket (synchronous syscall) to a 127.0.0.1 socket drained by another thread",
+  batch:
+    'one packet to the 50 viewers of a shard on its shared port, as PeerShard does live: per viewer LeanSender.stage (header fields, SRTP context and address into the batch), then BatchSend.flush = one protectBatch (native SRTP of all 50 copies) + one sendmmsg of 50 datagrams from an unconnected socket to the drain thread; the row is per viewer-packet (time of one batch / 50), to compare with the step rows (werift has no batch path)',
 };
 
 let sink = 0;
@@ -114,23 +119,24 @@ function batchSize(step: () => void): number {
   return Math.max(1, Math.min(4096, Math.round(0.1 / Math.max(per, 1e-6))));
 }
 
-function batched(step: () => void, n: number): () => FnReturnedObject {
+/** `per`: viewer-packets one step makes (a batch row times K viewers per step, reported per viewer-packet). */
+function batched(step: () => void, n: number, per = 1): () => FnReturnedObject {
   return () => {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) step();
     const dt = performance.now() - t0;
-    return { overriddenDuration: dt / n, overriddenIterationCost: dt };
+    return { overriddenDuration: dt / (n * per), overriddenIterationCost: dt };
   };
 }
 
 /** As batched(), but awaits once after the batch so the send promises' reactions are inside the time. */
-function batchedAsync(step: () => void, n: number): () => Promise<FnReturnedObject> {
+function batchedAsync(step: () => void, n: number, per = 1): () => Promise<FnReturnedObject> {
   return async () => {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) step();
     await undefined;
     const dt = performance.now() - t0;
-    return { overriddenDuration: dt / n, overriddenIterationCost: dt };
+    return { overriddenDuration: dt / (n * per), overriddenIterationCost: dt };
   };
 }
 
@@ -169,7 +175,7 @@ class Receiver {
 }
 
 /** The parts of werift's RTCRtpSender that LeanSender touches. */
-function fakeSender(send: (data: Buffer) => Promise<void>): RTCRtpSender {
+function fakeSender(send: (data: Buffer) => Promise<void>, remotePort = 9): RTCRtpSender {
   return {
     ssrc: SSRC,
     codec: { payloadType: PT },
@@ -178,7 +184,8 @@ function fakeSender(send: (data: Buffer) => Promise<void>): RTCRtpSender {
     packetCount: 0,
     octetCount: 0,
     runRtcp() {},
-    dtlsTransport: { iceTransport: { connection: { send } } },
+    // nominated: where LeanSender.stage() addresses a batched copy (the drain thread's socket).
+    dtlsTransport: { iceTransport: { connection: { send, nominated: { remoteCandidate: { host: '127.0.0.1', port: remotePort } } } } },
   } as unknown as RTCRtpSender;
 }
 
@@ -202,6 +209,8 @@ export async function runMicro(opts: MicroOptions = {}): Promise<MicroResult> {
 
   const receiver = new Receiver();
   const tx = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+  // The batch rows' shared socket: not connect()ed (sendmmsg carries an address per packet).
+  const shardTx = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
   const specs = new Map<string, Spec>();
   const bench = new Bench({ name: 'micro', time: timeMs, warmupTime: warmupMs, iterations: 16 });
   try {
@@ -210,6 +219,8 @@ export async function runMicro(opts: MicroOptions = {}): Promise<MicroResult> {
     await once(tx, 'listening');
     tx.connect(rxPort, '127.0.0.1');
     await once(tx, 'connect');
+    shardTx.bind(0, '127.0.0.1');
+    await once(shardTx, 'listening');
     const udp = { sent: 0 };
     const noSend = async (_data: Buffer): Promise<void> => {};
     const udpSend = async (data: Buffer): Promise<void> => {
@@ -217,15 +228,15 @@ export async function runMicro(opts: MicroOptions = {}): Promise<MicroResult> {
       udp.sent++;
     };
 
-    const add = (spec: Omit<Spec, 'batch'>, step: () => void, withUdp = false): void => {
+    const add = (spec: Omit<Spec, 'batch'>, step: () => void, withUdp = false, per = 1): void => {
       const batch = batchSize(step);
       const s: Spec = { ...spec, batch };
       specs.set(spec.task, s);
       if (!withUdp) {
-        bench.add(spec.task, batched(step, batch));
+        bench.add(spec.task, batched(step, batch, per));
         return;
       }
-      bench.add(spec.task, batchedAsync(step, batch), {
+      bench.add(spec.task, batchedAsync(step, batch, per), {
         async: true,
         beforeAll: async (mode) => {
           if (mode !== 'run') return;
@@ -382,10 +393,33 @@ export async function runMicro(opts: MicroOptions = {}): Promise<MicroResult> {
       }
     }
 
+    // 6. one packet to the K viewers of a shard (shared port): each viewer's header, context and address
+    // staged, then one protectBatch and one sendmmsg — the live path of PeerShard, per viewer-packet.
+    for (const profile of PROFILES) {
+      const s = SHORT[profile];
+      const batch = new BatchSend(shardTx, BATCH_VIEWERS);
+      const viewers = Array.from({ length: BATCH_VIEWERS }, () => {
+        const k = keys(profile);
+        return new LeanSender(fakeSender(noSend, rxPort), backend.createContext(profile, k.key, k.salt));
+      });
+      let seq = 0;
+      add(
+        { group: 'batch', task: `packet → ${BATCH_VIEWERS} viewers ${s} — drake LeanSender.stage ×${BATCH_VIEWERS} + BatchSend.flush, per viewer-packet`, path: 'drake', profile },
+        () => {
+          seq = (seq + 1) & 0xffff;
+          for (const v of viewers) v.stage(batch, src, seq, 90_000);
+          udp.sent += batch.flush(src);
+        },
+        true,
+        BATCH_VIEWERS,
+      );
+    }
+
     log(`micro: ${bench.tasks.length} tasks × ${timeMs} ms (SRTP backend ${nativeLabel})`);
     await bench.run();
   } finally {
     tx.close();
+    shardTx.close();
     await receiver.close();
   }
 

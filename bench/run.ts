@@ -6,10 +6,11 @@
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
+//   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { killAllDrakes, stopAllDrakes } from './lib/drakeChild.ts';
+import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
 import { Generator } from './lib/generator.ts';
 import { CLK_TCK } from './lib/proc.ts';
 import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type MachineInfo } from './lib/report.ts';
@@ -39,13 +40,14 @@ const { values } = parseArgs({
     'glass-window': { type: 'string' },
     'glass-ingest': { type: 'string' },
     timeout: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -106,6 +108,9 @@ const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10
 const startedAt = new Date();
 const stamp = isoStamp(startedAt);
 const t0 = performance.now();
+const profDir = values['cpu-prof'] ? `${RESULTS_DIR}prof-${stamp}` : null;
+// Profiles are written when a thread exits: drake's close() ends its workers, serveDrake then exits.
+if (profDir) setDrakeNodeArgs(['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
 const log = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
 
 let gen: Generator | null = null;
@@ -219,14 +224,15 @@ try {
 
   if (scenarios.includes('cpu-per-viewer') && drakes && gen) {
     const cs = Date.now();
-    const results = await runCpuPerViewer(drakes, gen, settings, log);
+    const { results, failures } = await runCpuPerViewer(drakes, gen, settings, log);
     const tables = cpuTables(results);
-    const limits = limitLine(results);
+    const failed = failures.map((f) => `not measured: ${f.path} at ${f.viewers} viewers (${f.error}); its higher levels skipped.`).join('\n');
+    const limits = [limitLine(results), failed].filter(Boolean).join('\n');
     out(`## cpu-per-viewer\n`);
     out(
       `Source: ${SOURCE.video}; ${SOURCE.audio}. ${SEND_PATHS.length} drakes side by side (one per send path: ${SEND_PATHS.join(', ')}); only the measured one runs its FFmpeg (the other's process is stopped), ` +
         `levels ${levels.join(', ')}; paths interleaved per level, order alternating. Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
-        `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). Generator = this process: ${settings.workers} piscina workers of werift viewers that decrypt every packet.\n`,
+        `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). Generator = this process: ${settings.workers} piscina workers of werift viewers (decrypting every packet until their first keyframe, then 1 in 32; the rest counted from the clear RTP header).\n`,
     );
     out(tables);
     out(`\n${limits}\n`);
@@ -240,6 +246,7 @@ try {
       method: method(),
       summary: summarize(results),
       results,
+      failures,
       table: tables,
       limits,
     });
@@ -339,6 +346,7 @@ try {
   const total = (performance.now() - t0) / 1000;
   out(`Total runtime ${fmt(total, 0)} s. Files:\n${files.map((f) => `- ${f}`).join('\n')}`);
   await cleanup();
+  if (profDir) out(`CPU profiles (one per drake thread, written as drake stopped): ${profDir}\nsummary: node --import tsx bench/profileTop.ts ${profDir}`);
   process.exit(0);
 } catch (err) {
   await fatal(1, err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -13,6 +13,12 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Every child still running, so that exit handlers can kill them. */
 const live = new Set<DrakeChild>();
 
+/** Extra node flags for every drake started from now on (e.g. --cpu-prof from `npm run bench -- --cpu-prof`). */
+let nodeArgs: string[] = [];
+export function setDrakeNodeArgs(args: string[]): void {
+  nodeArgs = [...args];
+}
+
 export interface ProcSample {
   at: number;
   drakeCpu: number;
@@ -50,7 +56,7 @@ export class DrakeChild {
   }
 
   static async start(label: string, config: Record<string, unknown>, timeoutMs = 30_000): Promise<DrakeChild> {
-    const child = spawn(process.execPath, ['--import', 'tsx', SERVE, JSON.stringify(config)], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SERVE, JSON.stringify(config)], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       detached: true, // own process group: FFmpeg can be killed with it as a last resort

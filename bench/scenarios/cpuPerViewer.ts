@@ -104,7 +104,17 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
   const rssBefore = d.child.sample().rss;
   const t0 = Date.now();
   const session = n > 0 ? gen.join(d.whepUrl, n, { joinTimeoutMs: 20_000, maxMs: 120_000 + n * 1000, joinConcurrency: opts.joinConcurrency, retries: 3 }) : null;
-  const joined = session ? await session.joined(30_000 + n * 600) : { ok: 0, failed: 0 };
+  let joined = { ok: 0, failed: 0 };
+  if (session) {
+    try {
+      joined = await session.joined(30_000 + n * 600);
+    } catch (err) {
+      // The level is not measured; its viewers leave (or time out in drake) before anything else runs.
+      await Promise.race([session.leave(), sleep(30_000)]);
+      await waitNoViewers(d, 60_000);
+      throw new Error(`joining ${n} viewers: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const joinWallMs = Date.now() - t0;
   await sleep(opts.settleMs);
   const marksA = session?.mark('start');
@@ -194,17 +204,38 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
   return r;
 }
 
-export async function runCpuPerViewer(drakes: Partial<Record<SendPath, BenchDrake>>, gen: Generator, opts: CpuOptions, log: (s: string) => void): Promise<LevelResult[]> {
-  const out: LevelResult[] = [];
+/** A level that could not be measured (its viewers did not all join or fail in time), and why. */
+export interface LevelFailure {
+  path: SendPath;
+  viewers: number;
+  error: string;
+}
+
+/** Every level on every path; a path that fails a level skips its higher levels (the others go on). */
+export async function runCpuPerViewer(
+  drakes: Partial<Record<SendPath, BenchDrake>>,
+  gen: Generator,
+  opts: CpuOptions,
+  log: (s: string) => void,
+): Promise<{ results: LevelResult[]; failures: LevelFailure[] }> {
+  const results: LevelResult[] = [];
+  const failures: LevelFailure[] = [];
   for (let i = 0; i < opts.levels.length; i++) {
     const n = opts.levels[i]!;
     const order = i % 2 === 0 ? SEND_PATHS : [...SEND_PATHS].reverse();
     for (const p of order) {
+      if (failures.some((f) => f.path === p)) continue;
       await activate(drakes, p);
-      out.push(await measure(drakes[p]!, gen, n, opts, log));
+      try {
+        results.push(await measure(drakes[p]!, gen, n, opts, log));
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        failures.push({ path: p, viewers: n, error });
+        log(`cpu-per-viewer ${p} N=${n}: not measured (${error}); its higher levels are skipped`);
+      }
     }
   }
-  return out;
+  return { results, failures };
 }
 
 export interface CpuSummary {
