@@ -30,9 +30,13 @@ const MAX_QUEUE = 4096;
 const PLI_MIN_INTERVAL_MS = 1000;
 /** A packet is re-sent at most once per this interval (≈ a loopback-to-continent RTT); receivers repeat NACKs every few ms. */
 const RESEND_GAP_MS = 100;
-/** At most this many retransmits per second per viewer, bursting up to RESEND_BURST. */
-const RESEND_PER_SECOND = 400;
-const RESEND_BURST = 200;
+/**
+ * Retransmits are earned by live video sent to the viewer: RESEND_SHARE of a packet each, saved up to
+ * RESEND_BURST (a lost keyframe). A viewer that loses because it is overloaded NACKs most of the
+ * stream; answering all of it would add that much again to the load it is losing under.
+ */
+const RESEND_SHARE = 0.2;
+const RESEND_BURST = 150;
 const DISCONNECTED_GRACE_MS = 8000;
 
 export class CodecMismatchError extends Error {}
@@ -105,7 +109,8 @@ export class PeerSession {
   readonly #histResentAt = new Float64Array(NACK_HISTORY);
   /** Retransmit budget (token bucket): NACK storms must not multiply the load they come from. */
   #resendTokens = RESEND_BURST;
-  #resendRefillAt = 0;
+  /** counters.videoPackets when the budget was last topped up. */
+  #resendEarnedAt = 0;
   /** Native-SRTP senders (send_path lean), set once DTLS is up. */
   #leanVideo: LeanSender | null = null;
   #leanAudio: LeanSender | null = null;
@@ -419,8 +424,9 @@ export class PeerSession {
   #onNack(lost: number[]): void {
     this.counters.nacks++;
     const now = Date.now();
-    this.#resendTokens = Math.min(RESEND_BURST, this.#resendTokens + ((now - this.#resendRefillAt) * RESEND_PER_SECOND) / 1000);
-    this.#resendRefillAt = now;
+    const sent = this.counters.videoPackets;
+    this.#resendTokens = Math.min(RESEND_BURST, this.#resendTokens + (sent - this.#resendEarnedAt) * RESEND_SHARE);
+    this.#resendEarnedAt = sent;
     for (const seq of lost) {
       const slot = seq & (NACK_HISTORY - 1);
       const pkt = this.#histPkt[slot];
