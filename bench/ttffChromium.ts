@@ -1,11 +1,11 @@
 // Time to first decoded frame in a real Chromium, GOP cache ON vs OFF, for a 2 s-GOP source.
 //
-//   node --import tsx bench/ttffChromium.ts [--joins N] [--warmup W] [--modes on,off[,lean][,werift]] [--json FILE]
+//   node --import tsx bench/ttffChromium.ts [--joins N] [--warmup W] [--modes on,off[,lean][,lean-solo][,werift]] [--json FILE]
 //
 // Two drakes run side by side (webrtc.gop_cache true / false), each with one 640x360@30 testsrc2 +
 // sine process (H264 + Opus, gop_seconds 2). `--modes` picks the drakes: on (drake send path, GOP
 // cache on), off (drake send path, GOP cache off), lean (drake's lean send path, GOP cache on),
-// werift (werift's stock send path: no join burst);
+// lean-solo (lean without the shared port), werift (werift's stock send path: no join burst);
 // default on,off. Joins are interleaved: join i goes to every mode,
 // the order alternating (ABBA...) so that drift in the machine's load hits both alike. A join opens
 // /player/<id> in a fresh page of one shared browser, waits for drakePlayer.ttffMs (measured by the
@@ -23,6 +23,7 @@ import type { WhepStatsDto } from '../src/shared/protocol.ts';
 import { chromiumPath, launchChromium } from '../test/helpers/chromium.ts';
 import { startDrake, waitFor, type TestDrake } from '../test/helpers/drake.ts';
 import { webrtcProcess } from '../test/helpers/webrtcProcess.ts';
+import { pathConfig, type SendPath } from './lib/source.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,9 +38,9 @@ const JOINS = Number(values.joins);
 const WARMUP = Number(values.warmup);
 if (!Number.isInteger(JOINS) || JOINS < 1) throw new Error(`--joins must be a positive integer, got ${values.joins}`);
 if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
-const MODE_KEYS = { on: 'gop_cache on', off: 'gop_cache off', lean: 'lean path', werift: 'werift path' } as const;
+const MODE_KEYS = { on: 'gop_cache on', off: 'gop_cache off', lean: 'lean path', 'lean-solo': 'lean-solo path', werift: 'werift path' } as const;
 const MODES = values.modes.split(',').map((m) => m.trim());
-for (const m of MODES) if (!(m in MODE_KEYS)) throw new Error(`--modes: unknown mode ${m} (on, off, lean, werift)`);
+for (const m of MODES) if (!(m in MODE_KEYS)) throw new Error(`--modes: unknown mode ${m} (${Object.keys(MODE_KEYS).join(', ')})`);
 if (MODES.length === 0 || new Set(MODES).size !== MODES.length) throw new Error('--modes must list distinct modes');
 if (!chromiumPath()) {
   console.error('Chromium not found: apt-get install -y chromium, or set CHROMIUM_PATH');
@@ -76,8 +77,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
-async function startMode(name: ModeName, gopCache: boolean, sendPath: 'drake' | 'lean' | 'werift' = 'drake'): Promise<Mode> {
-  const drake = await startDrake({ webrtc: { gop_cache: gopCache, send_path: sendPath } });
+async function startMode(name: ModeName, gopCache: boolean, path: SendPath = 'drake'): Promise<Mode> {
+  const webrtc = pathConfig(path);
+  const sendPath = webrtc.send_path;
+  const drake = await startDrake({ webrtc: { gop_cache: gopCache, ...webrtc } });
   const res = await drake.api(
     'POST',
     '/api/v3/process',
@@ -130,7 +133,7 @@ const startedAt = new Date();
 try {
   for (const m of MODES) {
     // werift mode keeps the GOP cache filled (so media readiness reads the same) but never bursts from it.
-    if (m === 'werift' || m === 'lean') modes.push(await startMode(MODE_KEYS[m], true, m));
+    if (m === 'werift' || m === 'lean' || m === 'lean-solo') modes.push(await startMode(MODE_KEYS[m], true, m));
     else modes.push(await startMode(MODE_KEYS[m as 'on' | 'off'], m === 'on'));
   }
   for (const m of modes) await waitFor(`${m.name}: media`, () => hasMedia(m), 20_000);

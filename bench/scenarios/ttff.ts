@@ -71,7 +71,7 @@ export async function runTtff(opts: TtffOptions, log: (s: string) => void): Prom
 
 export function ttffChart(outcome: TtffOutcome, subtitle: string): string | null {
   if (!outcome.data) return null;
-  const colors: Record<string, string> = { 'gop_cache on': COLORS.drake, 'gop_cache off': COLORS.extra, 'lean path': COLORS.lean, 'werift path': COLORS.werift };
+  const colors: Record<string, string> = { 'gop_cache on': COLORS.drake, 'gop_cache off': COLORS.extra, 'lean path': COLORS.lean, 'lean-solo path': COLORS['lean-solo'], 'werift path': COLORS.werift };
   const series: Series[] = outcome.data.modes.map((m) => {
     const xs = [...m.samples].sort((a, b) => a - b);
     return {
