@@ -165,6 +165,12 @@ export interface GlassCell {
   receiveP95: number | null;
   receiveMax: number | null;
   receiveToDisplayP50: number | null;
+  /** Chromium's getStats() in the window: jitter-buffer delay per emitted frame/sample, mean and worst 1 s. */
+  jitterBuffer: {
+    video: { meanMs: number | null; maxSecondMs: number | null };
+    audio: { meanMs: number | null; maxSecondMs: number | null };
+    videoFreezes: number | null;
+  };
   /** drake's server-added latency in the window (RTP socket → viewer socket, every viewer-packet), bucket upper bounds in µs. */
   serverP50Us: number | null;
   serverP99Us: number | null;
@@ -197,6 +203,21 @@ const COLLECT = `(async ({ ms, tsBits, nBits, box, nRowY }) => {
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const out = [];
   const skew = [];
+  // Chromium's inbound-rtp counters, every second: tells the jitter buffer (and A/V sync, which
+  // raises the video buffer to match audio's) apart from decode and compositing in receive→display.
+  const pc = window.drakePlayer && window.drakePlayer.pc;
+  const jb = [];
+  const readJb = async () => {
+    if (!pc) return;
+    const o = { at: performance.now() };
+    (await pc.getStats()).forEach((x) => {
+      if (x.type === 'inbound-rtp' && (x.kind === 'video' || x.kind === 'audio'))
+        o[x.kind] = { delay: x.jitterBufferDelay || 0, emitted: x.jitterBufferEmittedCount || 0, freezes: x.freezeCount || 0 };
+    });
+    jb.push(o);
+  };
+  await readJb();
+  const jbTimer = setInterval(readJb, 1000);
   const end = performance.now() + ms;
   await new Promise((done) => {
     const onFrame = (now, meta) => {
@@ -220,8 +241,32 @@ const COLLECT = `(async ({ ms, tsBits, nBits, box, nRowY }) => {
     };
     video.requestVideoFrameCallback(onFrame);
   });
-  return { samples: out, skew, width: video.videoWidth, height: video.videoHeight };
+  clearInterval(jbTimer);
+  await readJb();
+  return { samples: out, skew, width: video.videoWidth, height: video.videoHeight, jb };
 })`;
+
+interface JbRead {
+  at: number;
+  video?: { delay: number; emitted: number; freezes: number };
+  audio?: { delay: number; emitted: number; freezes: number };
+}
+
+/** Mean jitter-buffer delay (ms) over the window and its largest 1 s interval, per kind; video freezes in the window. */
+function jitterBuffer(reads: JbRead[]): GlassCell['jitterBuffer'] {
+  const kind = (k: 'video' | 'audio') => {
+    const r = reads.filter((x) => x[k]);
+    const mean = (a: JbRead, b: JbRead) => {
+      const n = b[k]!.emitted - a[k]!.emitted;
+      return n > 0 ? ((b[k]!.delay - a[k]!.delay) / n) * 1000 : null;
+    };
+    if (r.length < 2) return { meanMs: null, maxSecondMs: null };
+    const seconds = r.slice(1).map((b, i) => mean(r[i]!, b)).filter((x): x is number => x !== null);
+    return { meanMs: r1(mean(r[0]!, r[r.length - 1]!)), maxSecondMs: seconds.length ? r1(Math.max(...seconds)) : null };
+  };
+  const v = reads.filter((x) => x.video);
+  return { video: kind('video'), audio: kind('audio'), videoFreezes: v.length >= 2 ? v[v.length - 1]!.video!.freezes - v[0]!.video!.freezes : null };
+}
 
 const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
 
@@ -490,6 +535,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
         skew: number[];
         width: number;
         height: number;
+        jb: JbRead[];
       };
       const s1 = await d.whepStats(id);
       const m1 = machineCpu();
@@ -520,6 +566,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
         receiveP95: r1(percentile(recv, 95)),
         receiveMax: recv.length ? r1(Math.max(...recv)) : null,
         receiveToDisplayP50: r1(percentile(r2d, 50)),
+        jitterBuffer: jitterBuffer(got.jb),
         serverP50Us: server.p50,
         serverP99Us: server.p99,
         machineCpuPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * os.cpus().length * 100 : NaN,
@@ -541,7 +588,8 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
       log(`glass ${tag}: failed: ${msg}`);
       results.push({
         ...c, loadJoined: 0, loadFailed: c.load, frames: 0, unreadable: 0, skipped: 0, p50: null, p95: null, max: null, min: null,
-        receiveP50: null, receiveP95: null, receiveMax: null, receiveToDisplayP50: null, serverP50Us: null, serverP99Us: null,
+        receiveP50: null, receiveP95: null, receiveMax: null, receiveToDisplayP50: null,
+        jitterBuffer: { video: { meanMs: null, maxSecondMs: null }, audio: { meanMs: null, maxSecondMs: null }, videoFreezes: null }, serverP50Us: null, serverP99Us: null,
         machineCpuPct: NaN, drakeCpuPct: NaN, clockSkewMs: { min: 0, max: 0 }, video: '', phasesMs: { source: 0, load: 0, play: 0, total: 0 }, error: msg.split('\n')[0]!, samples: [],
       });
       // A failed start leaves state unknown: let the next cell start its source afresh.
@@ -571,7 +619,7 @@ export function glassTables(o: GlassOutcome): string {
   const cells = o.cells;
   const paths = [...new Set(cells.map((c) => c.path))];
   const detail = table(
-    ['ingest', 'load viewers', 'path', 'frames', 'p50 ms', 'p95 ms', 'max ms', 'stamp→received p50 / p95 / max ms', 'received→display p50 ms', 'drake-added p50 / p99', 'machine CPU %', 'skipped / unreadable'],
+    ['ingest', 'load viewers', 'path', 'frames', 'p50 ms', 'p95 ms', 'max ms', 'stamp→received p50 / p95 / max ms', 'received→display p50 ms', 'jitter buffer video / audio mean (worst 1 s) ms', 'freezes', 'drake-added p50 / p99', 'machine CPU %', 'skipped / unreadable'],
     cells.map((c) => [
       INGEST_LABEL[c.ingest],
       c.load ? `${c.load}${c.loadJoined < c.load ? ` (${c.loadJoined} joined)` : ''}` : 0,
@@ -582,6 +630,8 @@ export function glassTables(o: GlassOutcome): string {
       fmt(c.max),
       `${fmt(c.receiveP50)} / ${fmt(c.receiveP95)} / ${fmt(c.receiveMax)}`,
       fmt(c.receiveToDisplayP50),
+      `${fmt(c.jitterBuffer.video.meanMs)} (${fmt(c.jitterBuffer.video.maxSecondMs)}) / ${fmt(c.jitterBuffer.audio.meanMs)} (${fmt(c.jitterBuffer.audio.maxSecondMs)})`,
+      c.jitterBuffer.videoFreezes ?? '–',
       `${us(c.serverP50Us)} / ${us(c.serverP99Us)}`,
       fmt(c.machineCpuPct, 0),
       `${c.skipped} / ${c.unreadable}`,
@@ -623,7 +673,7 @@ export function glassTables(o: GlassOutcome): string {
   );
   const notes =
     'latency = performance.timeOrigin + expectedDisplayTime (Chromium) − the wall-clock ms the source stamped into the frame (nearest-rank percentiles over the window). ' +
-    "stamp→received = until the frame's last packet reached Chromium (rVFC receiveTime): the arrival at the viewer, from the frame entering the encoder; the werift load viewers decode nothing, so they have no such figure. received→display = Chromium's jitter buffer, decode and A/V sync (the stream has audio). " +
+    "stamp→received = until the frame's last packet reached Chromium (rVFC receiveTime): the arrival at the viewer, from the frame entering the encoder; the werift load viewers decode nothing, so they have no such figure. received→display = Chromium's jitter buffer, decode and A/V sync (the stream has audio). jitter buffer = getStats() inbound-rtp jitterBufferDelay / jitterBufferEmittedCount over the window (worst 1 s interval in brackets), video and audio; A/V sync shows as a video buffer that follows audio's. freezes = video freezeCount in the window. " +
     "drake-added = drake's own histogram over every viewer-packet of the window, load viewers included: arrival at its RTP socket → hand-off to the viewer's socket (log buckets, upper bounds). " +
     "RTP: the stamped source is drake's process, which transcodes it; RTMP/SRT: a separate FFmpeg encodes (same x264 settings) and pushes to drake's process, which listens and copies the H264 (`webrtc.video: copy`); SRT at libsrt's default latency (120 ms receive buffer). " +
     'machine CPU: /proc/stat over the window, % of one core (Chromium, the encoder, drake and the load generator together).';
