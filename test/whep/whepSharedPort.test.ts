@@ -12,6 +12,7 @@ import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { ndcView } from '../helpers/ndcViewer.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
+import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
 
 function candidatePorts(answer: string): number[] {
   return [...answer.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)].map((m) => Number(m[1]));
@@ -20,6 +21,47 @@ function candidatePorts(answer: string): number[] {
 function assertContinuous(v: WhepViewer, from: number): void {
   const seqs = v.video.slice(from).map((p) => p.readUInt16BE(2));
   for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1]! + 1) & 0xffff, `seq continuous at ${i}`);
+}
+
+/**
+ * The viewer restarts ICE through PATCH: new ufrag/pwd and its candidates from a fresh gathering (werift
+ * keeps its sockets, browsers may not). Media must resume on the session, through drake's same port.
+ */
+async function iceRestartResumes(drake: TestDrake): Promise<void> {
+  const v = await whepView(`${drake.url}/whep/cam`);
+  try {
+    await waitFor('media', async () => videoCount(v) > 30, 15_000);
+    const pc = v.pc;
+    pc.restartIce();
+    const offer = await pc.createOffer();
+    dropDefaultStun(pc);
+    await pc.setLocalDescription(offer);
+    await waitFor('client gathering', async () => pc.iceGatheringState === 'complete', 10_000);
+    const local = pc.localDescription!.sdp;
+    const ufrag = /a=ice-ufrag:(\S+)/.exec(local)![1]!;
+    const pwd = /a=ice-pwd:(\S+)/.exec(local)![1]!;
+    const candidates = [...local.matchAll(/^a=candidate:.*$/gm)].map((m) => `${m[0]}\r\n`).join('');
+    const res = await fetch(`${drake.url}${v.location}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! },
+      body: `a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\na=mid:0\r\n${candidates}a=end-of-candidates\r\n`,
+    });
+    assert.equal(res.status, 200);
+    const frag = await res.text();
+    const answer = v.answer
+      .replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(frag)![1]}`)
+      .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${/a=ice-pwd:(\S+)/.exec(frag)![1]}`);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    const mark = videoCount(v);
+    await waitFor('media after the restart', async () => videoCount(v) > mark + 60, 15_000);
+    assert.equal(pc.connectionState, 'connected');
+    // The same session carried on (WHEP keeps the resource across a restart).
+    const id = v.location!.split('/').pop();
+    const sessions = (await drake.supervisor.snapshot()).flatMap((p) => p.sessions);
+    assert.ok(sessions.some((x) => x.id === id && x.connected), `session ${id} still connected`);
+  } finally {
+    await v.close();
+  }
 }
 
 describe('shared_port off: one ICE port per viewer', () => {
@@ -45,6 +87,8 @@ describe('shared_port off: one ICE port per viewer', () => {
       await Promise.all(viewers.map((v) => v.close()));
     }
   });
+
+  test('ICE restart through PATCH: media resumes', () => iceRestartResumes(drake));
 });
 
 describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
@@ -128,6 +172,8 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       await v.close();
     }
   });
+  test('ICE restart through PATCH: media resumes on the shared port (new ufrag routed to the same viewer)', () => iceRestartResumes(drake));
+
   // Last in the file on purpose: libdatachannel and werift viewers in one test process do not mix. A
   // libdatachannel viewer joined after a werift one receives nothing, and a werift viewer after closed
   // libdatachannel ones ends the process with SIGSEGV/SIGBUS at exit — with shared_port on and off alike.

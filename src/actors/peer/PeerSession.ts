@@ -447,7 +447,11 @@ export class PeerSession {
   /** Trickled candidates; answered before werift resolves them (mDNS lookups can take seconds). */
   addCandidates(frag: SdpFrag): void {
     for (const c of frag.candidates) {
-      void this.#pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.mid ?? '0' }).catch((err: unknown) => {
+      // werift nominates a pair only if its remote candidate's generation equals its own restart count;
+      // browsers write "generation 0" on every candidate, also after an ICE restart. Without the field
+      // werift takes the candidate for the current generation (the ufrag check is done by the route).
+      const candidate = c.candidate.replace(/ generation \d+/, '');
+      void this.#pc.addIceCandidate({ candidate, sdpMid: c.mid ?? '0' }).catch((err: unknown) => {
         log.debug(`session ${this.id}: candidate ignored: ${String(err)}`);
       });
     }
@@ -457,7 +461,12 @@ export class PeerSession {
   async restartIce(frag: SdpFrag): Promise<string> {
     const remote = this.#pc.remoteDescription;
     if (!remote || !frag.ufrag || !frag.pwd) throw new SdpError('ICE restart needs a=ice-ufrag and a=ice-pwd');
-    const offer = remote.sdp.replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${frag.ufrag}`).replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${frag.pwd}`);
+    // The previous offer with the new credentials and none of its candidates: they belong to the old
+    // generation, and its end-of-candidates would make werift drop the new ones added below.
+    const offer = remote.sdp
+      .replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${frag.ufrag}`)
+      .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${frag.pwd}`)
+      .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, '');
     this.#pc.restartIce();
     await this.#pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await this.#pc.createAnswer();
