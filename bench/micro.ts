@@ -185,7 +185,7 @@ function fakeSender(send: (data: Buffer) => Promise<void>, remotePort = 9): RTCR
     octetCount: 0,
     runRtcp() {},
     // nominated: where LeanSender.stage() addresses a batched copy (the drain thread's socket).
-    dtlsTransport: { iceTransport: { connection: { send, nominated: { remoteCandidate: { host: '127.0.0.1', port: remotePort } } } } },
+    dtlsTransport: { iceTransport: { connection: { send, nominated: { protocol: { type: 'stun' }, remoteCandidate: { host: '127.0.0.1', port: remotePort } } } } },
   } as unknown as RTCRtpSender;
 }
 

@@ -104,6 +104,8 @@ export interface WhepStatsDto {
   sharedPort: number | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;
+  /** Viewer-packets that left in batches (shared port: one protect + one sendmmsg per live packet). */
+  batched: number;
   /** Threads serving this stream's viewers: the stream actor's own plus its shard workers. */
   shards?: number;
   /** Packets shard workers lost because the packet ring lapped their reader. */

@@ -82,6 +82,7 @@ describe('shared_port off: one ICE port per viewer', () => {
       const all = new Set(perViewer.flatMap((s) => [...s]));
       assert.ok(all.size >= 3, `distinct ports per viewer: ${[...all]}`);
       assert.equal((await drake.supervisor.whepStats('cam')).sharedPort, null);
+      assert.equal((await drake.supervisor.whepStats('cam')).batched, 0);
       await waitFor('media', async () => viewers.every((v) => videoCount(v) > 30), 15_000);
     } finally {
       await Promise.all(viewers.map((v) => v.close()));
@@ -121,6 +122,8 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       const stats = await drake.supervisor.whepStats('cam');
       assert.equal(stats.viewers, 4);
       assert.equal(stats.batchDrops, 0);
+      // Live packets really went through the batch (not werift's per-viewer send).
+      assert.ok(stats.batched > stats.packets / 2, `batched ${stats.batched} of ${stats.packets} viewer-packets`);
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {

@@ -19,6 +19,8 @@ export class BatchSend {
   #count = 0;
   /** Viewer-packets the kernel did not take (socket buffer full): the viewers NACK them. */
   drops = 0;
+  /** Viewer-packets the kernel took. */
+  sent = 0;
 
   constructor(socket: Socket, initialCapacity = 64) {
     this.#socket = socket;
@@ -54,6 +56,7 @@ export class BatchSend {
     protectBatch(this.#ctxs, src, this.#headers, this.#out, STRIDE, this.#lengths, k);
     const sent = sendBatch(this.#socket, this.#out, STRIDE, this.#lengths, this.#dests, k);
     this.drops += k - sent;
+    this.sent += sent;
     return sent;
   }
 

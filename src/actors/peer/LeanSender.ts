@@ -3,8 +3,9 @@
 // context that lives across packets, and handed to the viewer's ICE connection. It replaces werift's
 // sendRtp (which re-parses, rebuilds extensions and creates a cipher per packet). werift keeps ICE,
 // DTLS, RTCP; its sender-report fields are fed here so SRs stay right for A/V sync.
+import type { Socket } from 'node:dgram';
 import { ntpTime, type RTCRtpSender } from 'werift';
-import { createContext, Destinations, protect, SALT_LENGTH, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+import { createContext, Destinations, protect, SALT_LENGTH, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
 import type { BatchSend } from './BatchSend.ts';
 
 const MTU = 1500;
@@ -23,7 +24,7 @@ interface DtlsInternals {
 
 interface IceConnectionInternals {
   send(data: Buffer): Promise<void>;
-  nominated?: { remoteCandidate: { host: string; port: number } };
+  nominated?: { protocol?: { type?: string }; remoteCandidate: { host: string; port: number } };
 }
 
 interface SenderInternals {
@@ -59,8 +60,12 @@ export class LeanSender {
   #at = 0;
   #count = 0;
   #started = false;
+  /** The shard's shared socket (shared-port path): single packets go out on it directly, not through werift's send. */
+  readonly #socket: Socket | null;
+  readonly #length = new Uint32Array(1);
 
-  constructor(sender: RTCRtpSender, ctx: SrtpContext) {
+  constructor(sender: RTCRtpSender, ctx: SrtpContext, socket: Socket | null = null) {
+    this.#socket = socket;
     this.#sender = sender as unknown as SenderInternals;
     this.#ctx = ctx;
     this.#connection = (sender.dtlsTransport as unknown as DtlsInternals).iceTransport.connection;
@@ -80,7 +85,14 @@ export class LeanSender {
     const out = this.#ring[this.#at]!;
     this.#at = (this.#at + 1) & (OUT_RING - 1);
     const n = protect(this.#ctx, plain.subarray(0, len), out);
-    void this.#connection.send(out.subarray(0, n)).catch(() => undefined);
+    if (this.#socket && this.#refreshDest()) {
+      // Bursts and NACK answers on the shared port: one synchronous native send, without dgram's
+      // per-packet address lookup and promise (a join burst is hundreds of packets per viewer).
+      this.#length[0] = n;
+      sendBatch(this.#socket, out, out.length, this.#length, this.#dest, 1);
+    } else {
+      void this.#connection.send(out.subarray(0, n)).catch(() => undefined);
+    }
     this.#account(len, ts);
     return n;
   }
@@ -90,16 +102,7 @@ export class LeanSender {
    * ICE has no nominated pair yet: send it with write() instead.
    */
   stage(batch: BatchSend, pkt: Buffer, seq: number, ts: number): boolean {
-    const pair = this.#connection.nominated;
-    if (!pair) return false;
-    if (pair !== this.#destPair) {
-      try {
-        this.#dest.set(0, pair.remoteCandidate.host, pair.remoteCandidate.port);
-      } catch {
-        return false; // not a numeric IPv4 address (an unresolved name): werift's own send handles it
-      }
-      this.#destPair = pair;
-    }
+    if (!this.#refreshDest()) return false;
     const at = batch.stage(this.#ctx, this.#dest);
     const h = batch.headers;
     h[at + 1] = (pkt[1]! & 0x80) | this.#pt;
@@ -107,6 +110,24 @@ export class LeanSender {
     h.writeUInt32BE(ts >>> 0, at + 4);
     h.writeUInt32BE(this.#sender.ssrc >>> 0, at + 8);
     this.#account(pkt.length, ts);
+    return true;
+  }
+
+  /**
+   * #dest = the nominated pair's remote address. false without a pair, for a pair through a TURN relay
+   * (its packets must go to the relay, which werift's send does) or for a name instead of an IPv4 address.
+   */
+  #refreshDest(): boolean {
+    const pair = this.#connection.nominated;
+    if (!pair || pair.protocol?.type !== 'stun') return false;
+    if (pair !== this.#destPair) {
+      try {
+        this.#dest.set(0, pair.remoteCandidate.host, pair.remoteCandidate.port);
+      } catch {
+        return false; // werift's own send resolves it
+      }
+      this.#destPair = pair;
+    }
     return true;
   }
 

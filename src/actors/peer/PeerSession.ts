@@ -354,8 +354,9 @@ export class PeerSession {
       log.warn(`session ${this.id}: no SRTP keys from DTLS, staying on werift's sender`);
       return;
     }
-    this.#leanVideo = new LeanSender(this.#video, ctx);
-    this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx) : null;
+    const socket = this.#opts.mux?.socket ?? null;
+    this.#leanVideo = new LeanSender(this.#video, ctx, socket);
+    this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx, socket) : null;
   }
 
   /**

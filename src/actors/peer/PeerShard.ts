@@ -300,6 +300,7 @@ export class PeerShard {
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxPort || null,
       batchDrops: this.#batch?.drops ?? 0,
+      batched: this.#batch?.sent ?? 0,
       ...t,
       latency: this.#latency.snapshot(),
     };

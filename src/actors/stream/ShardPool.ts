@@ -195,6 +195,7 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
     out.plis += p.plis;
     out.bursts += p.bursts;
     out.batchDrops += p.batchDrops;
+    out.batched += p.batched;
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);
     if (p.latency) {
       if (!out.latency) out.latency = { ...p.latency, counts: [...p.latency.counts] };
