@@ -32,8 +32,8 @@ export class BatchSend {
   }
 
   /**
-   * Reserves the next viewer slot; the caller writes bytes 1..11 of the RTP header into `headers` at the
-   * returned offset (marker/PT, seq, timestamp, SSRC) and the destination via `setDestination`.
+   * Reserves the next viewer slot with its SRTP context and address; the caller writes bytes 1..11 of the
+   * RTP header into `headers` at the returned offset (marker/PT, seq, timestamp, SSRC).
    */
   stage(ctx: SrtpContext, dest: Destinations): number {
     if (this.#count === this.#capacity) this.#grow(this.#capacity * 2);

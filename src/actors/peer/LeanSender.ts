@@ -97,6 +97,11 @@ export class LeanSender {
     return n;
   }
 
+  /** Live packets: into the shard's batch when there is one (shared port) and a pair to address, else write(). */
+  send(pkt: Buffer, seq: number, ts: number, batch: BatchSend | null): void {
+    if (!batch || !this.stage(batch, pkt, seq, ts)) this.write(pkt, seq, ts);
+  }
+
   /**
    * Stages `pkt` with this viewer's seq and timestamp into a shard batch (shared-port path). false when
    * ICE has no nominated pair yet: send it with write() instead.

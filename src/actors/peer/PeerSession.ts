@@ -312,7 +312,7 @@ export class PeerSession {
     this.counters.bytes += pkt.length;
     if (this.#leanAudio) {
       const ts = rtpTimestamp(pkt);
-      if (!(batch && this.#opts.mux && this.#leanAudio.stage(batch, pkt, seq, ts))) this.#leanAudio.write(pkt, seq, ts);
+      this.#leanAudio.send(pkt, seq, ts, batch);
       return true;
     }
     const rtp = RtpPacket.deSerialize(pkt);
@@ -338,7 +338,7 @@ export class PeerSession {
 
   #sendVideoAs(pkt: Buffer, seq: number, ts: number, batch: BatchSend | null = null): void {
     if (this.#leanVideo) {
-      if (!(batch && this.#opts.mux && this.#leanVideo.stage(batch, pkt, seq, ts))) this.#leanVideo.write(pkt, seq, ts);
+      this.#leanVideo.send(pkt, seq, ts, batch);
       return;
     }
     const rtp = RtpPacket.deSerialize(pkt);

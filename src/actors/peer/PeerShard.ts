@@ -93,27 +93,25 @@ export class PeerShard {
 
   video(pkt: Buffer, arrivedAt: number): void {
     if (this.#opts.gopCache) this.#gop.push(pkt);
-    const batch = this.#batch;
-    for (const s of this.#sessions.values()) {
-      const staged = batch ? batch.pending : 0;
-      if (s.sendVideo(pkt, batch) && (!batch || batch.pending === staged)) this.#latency.record((performance.now() - arrivedAt) * 1000);
-    }
-    if (batch) this.#flush(batch, pkt, arrivedAt);
+    this.#fanOut(pkt, arrivedAt, true);
   }
 
   audio(pkt: Buffer, arrivedAt: number): void {
+    this.#fanOut(pkt, arrivedAt, false);
+  }
+
+  /** Every session sends or stages `pkt`; the staged ones leave in one flush. Latency per viewer-packet sent. */
+  #fanOut(pkt: Buffer, arrivedAt: number, video: boolean): void {
     const batch = this.#batch;
     for (const s of this.#sessions.values()) {
       const staged = batch ? batch.pending : 0;
-      if (s.sendAudio(pkt, batch) && (!batch || batch.pending === staged)) this.#latency.record((performance.now() - arrivedAt) * 1000);
+      const sent = video ? s.sendVideo(pkt, batch) : s.sendAudio(pkt, batch);
+      // Staged copies are timed once, at the flush below.
+      if (sent && (!batch || batch.pending === staged)) this.#latency.record((performance.now() - arrivedAt) * 1000);
     }
-    if (batch) this.#flush(batch, pkt, arrivedAt);
-  }
-
-  #flush(batch: BatchSend, pkt: Buffer, arrivedAt: number): void {
-    const staged = batch.pending;
+    const staged = batch ? batch.pending : 0;
     if (staged === 0) return;
-    batch.flush(pkt);
+    batch!.flush(pkt);
     this.#latency.record((performance.now() - arrivedAt) * 1000, staged);
   }
 

@@ -12,9 +12,8 @@ import type {
   StreamInit,
   StreamSettings,
 } from '../../shared/protocol.ts';
-import { NotFoundError, NotReadyError } from '../../shared/errors.ts';
-import { CapacityError } from '../../shared/errors.ts';
-import { rtpTimestamp } from '../../shared/h264.ts';
+import { CapacityError, NotFoundError, NotReadyError } from '../../shared/errors.ts';
+import { rtpMarker, rtpSeq, rtpTimestamp } from '../../shared/h264.ts';
 import { PacketRing, type MediaKind } from '../../shared/ring.ts';
 import { PeerShard, type ShardStats, type WhepCreated, type WhepPatched } from '../peer/PeerShard.ts';
 import { mergeStats, ShardPool } from './ShardPool.ts';
@@ -218,11 +217,11 @@ export class StreamActor {
     const ring = (this.#ring ??= PacketRing.create());
     const meta = { seq: 0, timestamp: 0, arrivedAt: 0, kind: 'video' as MediaKind, keyframeStart: false, marker: false };
     const ingest = new RtpIngest((kind, pkt, at) => {
-      meta.seq = pkt.readUInt16BE(2);
+      meta.seq = rtpSeq(pkt);
       meta.timestamp = rtpTimestamp(pkt);
       meta.arrivedAt = performance.timeOrigin + at;
       meta.kind = kind;
-      meta.marker = (pkt[1]! & 0x80) !== 0;
+      meta.marker = rtpMarker(pkt);
       ring.write(pkt, meta);
       ring.notify();
       if (kind === 'video') shard.video(pkt, at);
