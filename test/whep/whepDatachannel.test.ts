@@ -6,14 +6,13 @@ import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL, rtpPayloadType } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { ndcView } from '../helpers/ndcViewer.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 
 describe('WHEP with a node-datachannel (libdatachannel) viewer', () => {
   let drake: TestDrake;
   before(async () => {
     drake = await startDrake();
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
   });
   after(async () => {
     ndc.cleanup();

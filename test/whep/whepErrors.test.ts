@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDrake, testProcess, waitFor, type TestDrake } from '../helpers/drake.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess, webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { whepView, type WhepViewer } from '../helpers/whepClient.ts';
 
 const post = (url: string, body: string, type = 'application/sdp', headers: Record<string, string> = {}) =>
@@ -105,8 +105,7 @@ describe('WHEP limits that need their own drake', () => {
     const drake = await startDrake({ webrtc: { max_viewers_total: 1 } });
     const viewers: WhepViewer[] = [];
     try {
-      await drake.api('POST', '/api/v3/process', webrtcProcess('a'));
-      await waitFor('media', async () => (await drake.supervisor.whepStats('a')).gopPackets > 0, 30_000);
+      await addLiveProcess(drake, 'a');
       viewers.push(await whepView(`${drake.url}/whep/a`));
       assert.equal(viewers[0]!.status, 201);
       await waitFor('counted', async () => drake.supervisor.totalViewers === 1);
@@ -123,8 +122,7 @@ describe('WHEP limits that need their own drake', () => {
     // A STUN server that never answers (the discard port on loopback) keeps gathering open.
     const drake = await startDrake({ webrtc: { ice_gathering_timeout_ms: 300, ice_servers: [{ urls: 'stun:127.0.0.1:9' }] } });
     try {
-      await drake.api('POST', '/api/v3/process', webrtcProcess('a'));
-      await waitFor('media', async () => (await drake.supervisor.whepStats('a')).gopPackets > 0, 30_000);
+      await addLiveProcess(drake, 'a');
       const v = await whepView(`${drake.url}/whep/a`);
       assert.equal(v.status, 504, v.answer);
       const options = await fetch(`${drake.url}/whep/a`, { method: 'OPTIONS' });

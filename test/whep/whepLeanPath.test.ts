@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { ndcView } from '../helpers/ndcViewer.ts';
 import { videoCount, whepView } from '../helpers/whepClient.ts';
 
@@ -13,8 +13,7 @@ describe('the lean send path (drake\'s SRTP)', () => {
   let drake: TestDrake;
   before(async () => {
     drake = await startDrake({ webrtc: { send_path: 'lean' } });
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
   });
   after(async () => {
     ndc.cleanup();

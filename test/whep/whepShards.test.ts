@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { latencyPercentile } from '../../src/shared/latencyHistogram.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 
 function hostPort(answer: string): number {
@@ -19,8 +19,7 @@ describe('peer shard workers on the packet ring (viewers_per_shard 2)', () => {
   const viewers: WhepViewer[] = [];
   before(async () => {
     drake = await startDrake({ webrtc: { send_path: 'lean', viewers_per_shard: 2 } });
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
   });
   after(async () => {
     await Promise.all(viewers.map((v) => v.close()));

@@ -10,7 +10,7 @@ import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { ndcView } from '../helpers/ndcViewer.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
 
@@ -68,8 +68,7 @@ describe('shared_port off: one ICE port per viewer', () => {
   let drake: TestDrake;
   before(async () => {
     drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: false } });
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
   });
   after(async () => {
     await drake.stop(true);
@@ -97,8 +96,7 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
   const base = 41_000 + Math.floor(Math.random() * 2000);
   before(async () => {
     drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: true, port_min: base, port_max: base + 20 } });
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
   });
   after(async () => {
     ndc.cleanup();

@@ -3,14 +3,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startDrake, waitFor } from '../helpers/drake.ts';
-import { webrtcProcess } from '../helpers/webrtcProcess.ts';
+import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView } from '../helpers/whepClient.ts';
 
 test('the stock werift send path delivers video and audio, without a join burst', async () => {
   const drake = await startDrake({ webrtc: { send_path: 'werift' } });
   try {
-    await drake.api('POST', '/api/v3/process', webrtcProcess('cam'));
-    await waitFor('media', async () => (await drake.supervisor.whepStats('cam')).gopPackets > 0, 30_000);
+    await addLiveProcess(drake, 'cam');
     const v = await whepView(`${drake.url}/whep/cam`);
     assert.equal(v.status, 201);
     await waitFor('video and audio', async () => videoCount(v) > 30 && v.audio > 20, 15_000);
