@@ -4,6 +4,7 @@ import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
+import { DrakeError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
 import type { DiskFs } from './fs/DiskFs.ts';
@@ -20,6 +21,12 @@ import { processRoutes } from './routes/processRoutes.ts';
 import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
+
+/** uWS's listen(host, port, options, cb): its typings only declare the options form without a host. */
+interface ExclusiveListen {
+  listen(host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void): void;
+}
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 export interface GatewayOptions {
   host: string;
@@ -124,9 +131,16 @@ export class Gateway {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#app.listen(this.#opts.host, this.#opts.port, (socket) => {
+      // Exclusive: uWS sets SO_REUSEPORT by default, and a second drake on the same port would then
+      // take half of the connections instead of failing.
+      (this.#app as unknown as ExclusiveListen).listen(this.#opts.host, this.#opts.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`cannot listen on ${this.#opts.host}:${this.#opts.port} (in use or not an address of this machine)`));
+          reject(
+            new DrakeError(
+              `cannot listen on ${this.#opts.host}:${this.#opts.port} (in use, e.g. by another drake, or not an address of this machine): ` +
+                'stop the other server or choose another api.port (DRAKE_API_PORT)',
+            ),
+          );
           return;
         }
         this.#listen = socket;

@@ -65,14 +65,43 @@ test('a bad config value stops drake with the field path', async () => {
   assert.match(drake.output(), /invalid configuration\n\s+- ffmpeg\.log\.max_lines:/);
 });
 
-test('PUT /api/v3/config then /api/v3/config/reload restarts drake in place; processes stay', async () => {
-  // A fixed free port: DRAKE_API_PORT=0 would give the reloaded drake another one.
-  const port = await new Promise<number>((resolve) => {
+/** A port that was free a moment ago (another test may take it in between; the tests here do not). */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const p = (srv.address() as AddressInfo).port;
       srv.close(() => resolve(p));
     });
   });
+}
+
+test('a second drake on a port in use stops with "cannot listen" instead of sharing it', async () => {
+  const port = await freePort();
+  const first = runDrake({ DRAKE_DEMO: 'false', DRAKE_API_PORT: String(port) });
+  try {
+    const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(first.output())?.[1], 20_000);
+    const second = runDrake({ DRAKE_DEMO: 'false', DRAKE_API_PORT: String(port) });
+    const code = await Promise.race([second.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+    if (code === 'still running') second.child.kill('SIGKILL');
+    assert.equal(code, 1, second.output());
+    assert.match(second.output(), new RegExp(`drake: cannot listen on 127\\.0\\.0\\.1:${port} \\(in use`));
+    assert.doesNotMatch(second.output(), /listening on/);
+    // Every request reaches the one drake that listens (with SO_REUSEPORT the kernel would have split them).
+    const ids = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${url}/api`, { headers: { connection: 'close' } });
+      ids.add(((await res.json()) as { id: string }).id);
+    }
+    assert.equal(ids.size, 1);
+  } finally {
+    first.child.kill('SIGINT');
+    await first.exited;
+  }
+});
+
+test('PUT /api/v3/config then /api/v3/config/reload restarts drake in place; processes stay', async () => {
+  // A fixed free port: DRAKE_API_PORT=0 would give the reloaded drake another one.
+  const port = await freePort();
   const drake = runDrake({ DRAKE_DEMO: 'false', DRAKE_API_PORT: String(port) });
   try {
     const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(drake.output())?.[1], 20_000);
@@ -115,7 +144,10 @@ test('Ctrl-C on `npm start` (SIGINT to the whole process group, relayed by npm a
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(output)?.[1], 30_000);
   await waitFor('the demo running', async () => ((await (await fetch(`${url}/api/v3/process/demo/state`)).json()) as { exec: string }).exec === 'running', 20_000);
-  const ffmpegPids = spawnSync('pgrep', ['-f', `${join(dir, 'config')}|testsrc2=size=640x360`], { encoding: 'utf8' }).stdout.trim();
+  // Only this npm start's FFmpeg: its process group (FFmpeg is not detached from drake), not any
+  // other drake demo running on the machine.
+  const ffmpegPids = spawnSync('pgrep', ['-g', String(child.pid), '-x', 'ffmpeg'], { encoding: 'utf8' }).stdout.trim();
+  assert.notEqual(ffmpegPids, '', 'the demo FFmpeg runs in the process group of npm start');
   process.kill(-child.pid!, 'SIGINT');
   await exited;
   await waitFor('drake stopped', async () => /\[drake\] stopped/.test(output), 10_000);

@@ -91,6 +91,30 @@ describe('shared_port off: one ICE port per viewer', () => {
   test('ICE restart through PATCH: media resumes', () => iceRestartResumes(drake));
 });
 
+test('the shared port is never shared with another socket, even one that allows address reuse', async () => {
+  const base = 44_000 + Math.floor(Math.random() * 2000);
+  const foreign = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((resolve) => foreign.bind(base, '0.0.0.0', resolve));
+  let stolen = 0;
+  foreign.on('message', () => stolen++);
+  const drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: true, port_min: base, port_max: base + 1 } });
+  try {
+    await addLiveProcess(drake, 'cam');
+    const v = await whepView(`${drake.url}/whep/cam`);
+    try {
+      assert.equal(v.status, 201);
+      assert.equal((await drake.supervisor.whepStats('cam')).sharedPort, base + 1, 'the port in use is skipped');
+      await waitFor('media', async () => videoCount(v) > 30, 15_000);
+      assert.equal(stolen, 0);
+    } finally {
+      await v.close();
+    }
+  } finally {
+    foreign.close();
+    await drake.stop(true);
+  }
+});
+
 describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
   let drake: TestDrake;
   const base = 41_000 + Math.floor(Math.random() * 2000);
