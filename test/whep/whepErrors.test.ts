@@ -84,19 +84,30 @@ describe('WHEP error matrix', () => {
     assert.equal((await view('/whep/secret', { headers: { authorization: 'Bearer wrong' } })).status, 401);
     assert.equal((await view('/whep/secret', { headers: { authorization: 'Bearer let-me-in' } })).status, 201);
   });
-  test('OPTIONS → 204 with Accept-Post and CORS; GET/HEAD/PUT → 405, never 404', async () => {
+  test('OPTIONS → 204 with Accept-Post and CORS; GET/HEAD → 2xx without content (the draft); PUT → 405', async () => {
     const res = await fetch(`${drake.url}/whep/cam`, { method: 'OPTIONS' });
     assert.equal(res.status, 204);
     assert.equal(res.headers.get('accept-post'), 'application/sdp');
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.match(res.headers.get('access-control-expose-headers') ?? '', /Location.*ETag.*Link/);
-    for (const method of ['GET', 'HEAD', 'PUT']) {
+    const v = await view('/whep/cam');
+    assert.equal(v.status, 201);
+    for (const method of ['GET', 'HEAD']) {
       const r = await fetch(`${drake.url}/whep/cam`, { method });
-      assert.equal(r.status, 405, method);
-      assert.ok(r.headers.get('allow'));
-      const s = await fetch(`${drake.url}/whep/cam/${'a'.repeat(32)}`, { method });
-      assert.equal(s.status, 405, `${method} on a session`);
+      assert.equal(r.status, 204, method);
+      assert.equal(r.headers.get('accept-post'), 'application/sdp', `${method}: the headers OPTIONS gives`);
+      assert.equal(await r.text(), '');
+      const live = await fetch(`${drake.url}${v.location}`, { method });
+      assert.equal(live.status, 204, `${method} on a live session`);
+      assert.equal(live.headers.get('accept-patch'), 'application/trickle-ice-sdpfrag');
+      assert.equal((await fetch(`${drake.url}/whep/cam/${'a'.repeat(32)}`, { method })).status, 404, `${method} on an unknown session`);
+      assert.equal((await fetch(`${drake.url}/whep/nosuchstream`, { method })).status, 404, `${method} on an unknown stream`);
+      assert.equal((await fetch(`${drake.url}/whep/secret`, { method })).status, 401, `${method} needs the stream's token`);
     }
+    const put = await fetch(`${drake.url}/whep/cam`, { method: 'PUT' });
+    assert.equal(put.status, 405);
+    assert.ok(put.headers.get('allow'));
+    assert.equal((await fetch(`${drake.url}${v.location}`, { method: 'PUT' })).status, 405);
   });
 });
 

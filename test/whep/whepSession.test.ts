@@ -70,7 +70,8 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
     const frag = 'a=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n';
     let res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! }, body: frag });
     assert.equal(res.status, 204);
-    assert.equal(res.headers.get('etag'), v.etag);
+    assert.equal(res.headers.get('etag'), null, 'the draft: a trickle 204 carries no ETag');
+    assert.equal(await res.text(), '');
     res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': '"nope"' }, body: frag });
     assert.equal(res.status, 412);
     res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'garbage here' });
@@ -81,21 +82,30 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
     assert.equal(res.status, 404);
   });
 
-  test('PATCH with new ufrag/pwd restarts ICE → 200 with drake\'s new credentials and a new ETag', async () => {
+  test('PATCH with new ufrag/pwd restarts ICE → 200 with drake\'s new credentials, candidates and a new ETag', async () => {
     const v = await view();
     const oldUfrag = /a=ice-ufrag:(\S+)/.exec(v.answer)![1];
-    const res = await fetch(`${drake.url}${v.location}`, {
-      method: 'PATCH',
-      headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! },
-      body: 'a=ice-ufrag:newU\r\na=ice-pwd:newpasswordnewpasswordxx\r\na=mid:0\r\n',
-    });
-    assert.equal(res.status, 200);
-    assert.equal(res.headers.get('content-type'), 'application/trickle-ice-sdpfrag');
-    const body = await res.text();
-    const ufrag = /a=ice-ufrag:(\S+)/.exec(body)?.[1];
-    assert.ok(ufrag && /a=ice-pwd:\S+/.test(body));
-    assert.notEqual(ufrag, oldUfrag);
-    assert.notEqual(res.headers.get('etag'), v.etag);
+    // If-Match "*" as the draft's restart example writes it (quoted), then bare * as RFC 9110 does.
+    let etag = v.etag!;
+    for (const [i, ifMatch] of ['"*"', '*'].entries()) {
+      const res = await fetch(`${drake.url}${v.location}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': ifMatch },
+        body: `m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:newU${i}\r\na=ice-pwd:newpasswordnewpasswordxx${i}\r\n`,
+      });
+      assert.equal(res.status, 200, ifMatch);
+      assert.equal(res.headers.get('content-type'), 'application/trickle-ice-sdpfrag');
+      const body = await res.text();
+      const ufrag = /a=ice-ufrag:(\S+)/.exec(body)?.[1];
+      assert.ok(ufrag && /a=ice-pwd:\S+/.test(body));
+      assert.notEqual(ufrag, oldUfrag);
+      assert.match(body, /^m=(video|audio) /m, 'the bundle-tagged m-section');
+      assert.match(body, /^a=mid:\S+/m);
+      assert.match(body, /^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/m, "drake's candidates after the restart");
+      assert.match(body, /a=end-of-candidates\r\n$/);
+      assert.notEqual(res.headers.get('etag'), etag);
+      etag = res.headers.get('etag')!;
+    }
   });
 
   test('DELETE → 200, then 204 for the same session (idempotent); the count drops', async () => {

@@ -24,8 +24,10 @@ function assertContinuous(v: WhepViewer, from: number): void {
 }
 
 /**
- * The viewer restarts ICE through PATCH: new ufrag/pwd and its candidates from a fresh gathering (werift
- * keeps its sockets, browsers may not). Media must resume on the session, through drake's same port.
+ * The viewer restarts ICE through PATCH exactly as the WHEP draft describes: If-Match "*", the
+ * bundle-tagged m-section with its mid, new ufrag/pwd and its candidates from a fresh gathering
+ * (werift keeps its sockets, browsers may not). The client then replaces drake's ICE credentials and
+ * candidates with those of the 200 answer only. Media must resume on the session.
  */
 async function iceRestartResumes(drake: TestDrake): Promise<void> {
   const v = await whepView(`${drake.url}/whep/cam`);
@@ -41,15 +43,25 @@ async function iceRestartResumes(drake: TestDrake): Promise<void> {
     const ufrag = /a=ice-ufrag:(\S+)/.exec(local)![1]!;
     const pwd = /a=ice-pwd:(\S+)/.exec(local)![1]!;
     const candidates = [...local.matchAll(/^a=candidate:.*$/gm)].map((m) => `${m[0]}\r\n`).join('');
+    const mline = /^m=.*$/m.exec(local)![0];
     const res = await fetch(`${drake.url}${v.location}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! },
-      body: `a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\na=mid:0\r\n${candidates}a=end-of-candidates\r\n`,
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': '"*"' },
+      body: `${mline}\r\na=mid:0\r\na=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\n${candidates}`,
     });
     assert.equal(res.status, 200);
     const frag = await res.text();
+    const newCandidates = [...frag.matchAll(/^a=candidate:.*$/gm)].map((m) => m[0]);
+    assert.ok(newCandidates.length > 0, `the 200 answer lists drake's candidates:\n${frag}`);
+    // Old candidates out, the answer's in (in the first m-section: bundle), new credentials everywhere.
+    let first = true;
     const answer = v.answer
-      .replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(frag)![1]}`)
+      .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, '')
+      .replace(/^a=ice-ufrag:\S+\r?\n/gm, () => {
+        const lines = [`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(frag)![1]}`, ...(first ? [...newCandidates, 'a=end-of-candidates'] : [])];
+        first = false;
+        return `${lines.join('\r\n')}\r\n`;
+      })
       .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${/a=ice-pwd:(\S+)/.exec(frag)![1]}`);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     const mark = videoCount(v);

@@ -19,7 +19,7 @@ import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
 import { LeanSender, srtpContextFor } from './LeanSender.ts';
 import type { UdpMux } from './UdpMux.ts';
-import { editAnswer, parseOffer, pickH264, pickOpus, SdpError, type SdpFrag } from './sdp.ts';
+import { editAnswer, parseOffer, pickH264, pickOpus, restartAnswerFrag, SdpError, type SdpFrag } from './sdp.ts';
 
 const log = new Logger('PeerSession');
 
@@ -471,15 +471,14 @@ export class PeerSession {
     this.#pc.restartIce();
     await this.#pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await this.#pc.createAnswer();
-    await this.#pc.setLocalDescription(answer);
+    await this.#withinGatheringTimeout(this.#pc.setLocalDescription(answer).then(() => this.#gathered()));
     for (const t of this.#pc.iceTransports) void t.start().catch(() => undefined);
     this.addCandidates(frag);
     this.#remoteUfrag = frag.ufrag;
     this.etag = newEtag();
-    const local = this.#pc.localDescription!.sdp;
-    const ufrag = /a=ice-ufrag:(\S+)/.exec(local)?.[1] ?? '';
-    const pwd = /a=ice-pwd:(\S+)/.exec(local)?.[1] ?? '';
-    return `a=ice-ufrag:${ufrag}\r\na=ice-pwd:${pwd}\r\n`;
+    // The client replaces every remote candidate with what this answer lists (draft: after a restart
+    // both sides discard candidates not in the new set), so it carries the full list.
+    return restartAnswerFrag(editAnswer(this.#pc.localDescription!.sdp, { streamId: 'restart', announceIps: this.#opts.ice.announceIps }));
   }
 
   /** Idempotent; tells the owner once. */

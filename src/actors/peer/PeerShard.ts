@@ -206,7 +206,7 @@ export class PeerShard {
   async patch(id: string, fragText: string, ifMatch: string | null): Promise<WhepPatched> {
     const session = this.#get(id);
     if (ifMatch === null && this.#opts.strictIfMatch) throw new PreconditionRequiredError('If-Match with the session ETag is required');
-    if (ifMatch !== null && ifMatch !== '*' && ifMatch !== session.etag) {
+    if (ifMatch !== null && !ifMatchAllows(ifMatch, session.etag)) {
       throw new PreconditionFailedError(`If-Match ${ifMatch} does not match the session ETag ${session.etag}`);
     }
     let frag;
@@ -303,4 +303,14 @@ export class PeerShard {
       latency: this.#latency.snapshot(),
     };
   }
+}
+
+/**
+ * If-Match per RFC 9110 13.1.1: "*" (the draft's ICE restart sends it, some clients quoted) or a list
+ * of entity tags, one of which must be the session's; weak tags never match (strong comparison).
+ */
+export function ifMatchAllows(header: string, etag: string): boolean {
+  const value = header.trim();
+  if (value === '*' || value === '"*"') return true;
+  return value.split(',').some((tag) => tag.trim() === etag);
 }

@@ -150,6 +150,27 @@ export function editAnswer(sdp: string, edits: AnswerEdits): string {
   return `${out.join('\r\n')}\r\n`;
 }
 
+/**
+ * The 200 body of an ICE restart (WHEP draft, RFC 8840 shape): the session's ICE attributes, then the
+ * first (bundle-tagged) m-section with its mid, the new ufrag/pwd and the full new candidate list.
+ */
+export function restartAnswerFrag(answer: string): string {
+  const lines = answer.split(/\r?\n/).filter((l) => l.length > 0);
+  const session = lines.filter((l) => l === 'a=ice-lite' || l.startsWith('a=ice-options:') || l.startsWith('a=group:BUNDLE'));
+  const first = lines.findIndex((l) => l.startsWith('m='));
+  const next = lines.findIndex((l, i) => i > first && l.startsWith('m='));
+  const media = first < 0 ? [] : lines.slice(first, next < 0 ? undefined : next);
+  const pick = (prefix: string) => media.find((l) => l.startsWith(prefix)) ?? lines.find((l) => l.startsWith(prefix));
+  const out = [...session];
+  if (media[0]) out.push(media[0]);
+  for (const prefix of ['a=mid:', 'a=ice-ufrag:', 'a=ice-pwd:']) {
+    const line = pick(prefix);
+    if (line) out.push(line);
+  }
+  out.push(...media.filter((l) => l.startsWith('a=candidate:')), 'a=end-of-candidates');
+  return `${out.join('\r\n')}\r\n`;
+}
+
 function rewriteCandidate(line: string, ips: string[]): string {
   const parts = line.split(' ');
   // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...

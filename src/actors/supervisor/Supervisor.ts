@@ -566,6 +566,14 @@ export class Supervisor {
     return this.#get(id).handle.whepPatch(sessionId, frag, ifMatch);
   }
 
+  /** Whether the WHEP session is live on the process (GET/HEAD on a session URL, the SSE extension). */
+  async whepHasSession(id: string, sessionId: string): Promise<boolean> {
+    const entry = this.#entries.get(id);
+    if (!entry || !entry.stored.config.webrtc.enabled) return false;
+    const sessions = await entry.handle.whepSessions().catch(() => []);
+    return sessions.some((s) => s.id === sessionId);
+  }
+
   /** false for an unknown process or session (WHEP DELETE is idempotent). */
   async whepDelete(id: string, sessionId: string): Promise<boolean> {
     const entry = this.#entries.get(id);

@@ -12,7 +12,7 @@ const SESSION_ID = /^[0-9a-f]{32}$/;
 
 export const WHEP_CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'OPTIONS, POST, PATCH, DELETE',
+  'access-control-allow-methods': 'OPTIONS, POST, PATCH, DELETE, GET, HEAD',
   'access-control-allow-headers': 'Content-Type, Authorization, If-Match',
   'access-control-expose-headers': 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After',
   'access-control-max-age': '86400',
@@ -68,6 +68,17 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     const s = req.params.session ?? '';
     return SESSION_ID.test(s) ? s : null;
   };
+  const endpointInfo = (req: Request): Reply => {
+    authorize(req, processId(req));
+    return { status: 204, headers: { 'accept-post': 'application/sdp', ...(link ? { link } : {}) } };
+  };
+  const sessionInfo = async (req: Request): Promise<Reply> => {
+    const id = processId(req);
+    authorize(req, id);
+    const sid = sessionId(req);
+    if (!sid || !(await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
+    return { status: 204, headers: { 'accept-patch': 'application/trickle-ice-sdpfrag' } };
+  };
   return [
     {
       method: 'options',
@@ -119,7 +130,8 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         authorize(req, id);
         if (contentType(req) !== 'application/trickle-ice-sdpfrag') throw new UnsupportedMediaTypeError('Content-Type must be application/trickle-ice-sdpfrag');
         const patched = await sup.whepPatch(id, sid, req.body.toString('utf8'), req.headers['if-match'] ?? null);
-        if (patched.status === 204) return { status: 204, headers: { etag: patched.etag } };
+        // The draft: a trickle answer (204) carries no ETag; only a restart's 200 has the new one.
+        if (patched.status === 204) return { status: 204 };
         return { status: 200, headers: { 'content-type': 'application/trickle-ice-sdpfrag', etag: patched.etag }, body: patched.body ?? '' };
       },
     },
@@ -135,11 +147,13 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         return { status: removed ? 200 : 204 };
       },
     },
-    { method: 'get', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
-    { method: 'head', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
-    { method: 'put', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS') },
-    { method: 'get', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
-    { method: 'head', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
-    { method: 'put', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS') },
+    // The draft: endpoints and sessions have no representation, so GET answers 2xx with no content.
+    // HEAD answers the same, with the headers OPTIONS would give (what a client may send there).
+    { method: 'get', pattern: endpoint, summary: 'WHEP endpoint: no representation (204)', handler: (req) => endpointInfo(req) },
+    { method: 'head', pattern: endpoint, summary: 'WHEP endpoint: no representation (204)', handler: (req) => endpointInfo(req) },
+    { method: 'put', pattern: endpoint, summary: 'not allowed on a WHEP endpoint', handler: () => notAllowed('POST, OPTIONS, GET, HEAD') },
+    { method: 'get', pattern: session, summary: 'WHEP session: no representation (204)', handler: (req) => sessionInfo(req) },
+    { method: 'head', pattern: session, summary: 'WHEP session: no representation (204)', handler: (req) => sessionInfo(req) },
+    { method: 'put', pattern: session, summary: 'not allowed on a WHEP session', handler: () => notAllowed('PATCH, DELETE, OPTIONS, GET, HEAD') },
   ];
 }
