@@ -12,7 +12,7 @@ import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
-import { ValidationError } from './shared/errors.ts';
+import { StartingError, ValidationError } from './shared/errors.ts';
 import { Logger, setLogLevel } from './shared/log.ts';
 
 const log = new Logger('drake');
@@ -72,7 +72,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   let supervisor: Supervisor | null = null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
-      if (!supervisor) throw new Error('drake is still starting');
+      if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
       const value = Reflect.get(supervisor, prop, supervisor) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(supervisor) : value;
     },
@@ -86,6 +86,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     instanceId: randomUUID(),
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
+    ready: () => supervisor !== null,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },

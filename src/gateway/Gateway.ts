@@ -42,6 +42,8 @@ export interface GatewayOptions {
   config: ConfigHolder;
   skills: SkillsCache;
   fs: { mem: MemFs; disk: DiskFs; routes: FsRoutesOptions };
+  /** false while the store loads and actors start: the API then answers 503 and /ping does not say pong. */
+  ready: () => boolean;
 }
 
 const CORS_API = {
@@ -159,7 +161,12 @@ export class Gateway {
 
 function systemRoutes(opts: GatewayOptions): Route[] {
   return [
-    { method: 'get', pattern: '/ping', summary: 'Liveness: "pong"', handler: () => text(200, 'pong') },
+    {
+      method: 'get',
+      pattern: '/ping',
+      summary: 'Readiness: "pong" once the API takes work; 503 + Retry-After while drake starts',
+      handler: () => (opts.ready() ? text(200, 'pong') : { status: 503, headers: { 'retry-after': '1', 'content-type': 'text/plain' }, body: 'starting' }),
+    },
     {
       method: 'get',
       pattern: '/api',

@@ -21,12 +21,13 @@ const STATUS_BY_NAME: Record<string, number> = {
   PreconditionRequiredError: 428,
   UnauthorizedError: 401,
   WorkerClosedError: 503,
+  StartingError: 503,
   FfmpegMissingError: 500,
   NotImplementedError: 501,
 };
 
 /** Conditions that pass: the reply tells the client when to try again. */
-const RETRY_LATER = new Set(['NotReadyError', 'CapacityError', 'LimitError', 'WorkerClosedError']);
+const RETRY_LATER = new Set(['NotReadyError', 'CapacityError', 'LimitError', 'WorkerClosedError', 'StartingError']);
 
 export function statusOf(err: unknown): number {
   if (err instanceof Error) return STATUS_BY_NAME[err.name] ?? 500;

@@ -58,6 +58,8 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** drake is still starting (the store is being loaded, actors spawned): retry in a moment. */
+export class StartingError extends DrakeError {}
 /** A body in a content type the route does not take. */
 export class UnsupportedMediaTypeError extends DrakeError {}
 /** The thing exists but cannot serve yet (process not running, no media): retry later. */
