@@ -1,4 +1,6 @@
 // drake's own log: one line per event on stderr, plus a bounded ring the API can serve later.
+import { redact } from './redact.ts';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -41,10 +43,10 @@ export class Logger {
   #write(level: LogLevel, message: string): void {
     // The ring (served by /api/v3/log) keeps info and above whatever the console shows.
     if (LEVELS[level] < Math.min(threshold, LEVELS.info)) return;
-    const entry = { ts: Date.now(), level, component: this.#component, message };
+    const entry = { ts: Date.now(), level, component: this.#component, message: redact(message) };
     ring.push(entry);
     if (ring.length > RING_SIZE) ring.shift();
     if (LEVELS[level] < threshold) return;
-    process.stderr.write(`${new Date(entry.ts).toISOString()} ${level.padEnd(5)} [${this.#component}] ${message}\n`);
+    process.stderr.write(`${new Date(entry.ts).toISOString()} ${level.padEnd(5)} [${this.#component}] ${entry.message}\n`);
   }
 }

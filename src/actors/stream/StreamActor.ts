@@ -1,5 +1,6 @@
 // The stream actor: owns one process's FFmpeg child and everything about its life: the wanted order
 // (start/stop) kept apart from the observed exec state, reconnect, stale detection and limits.
+import { redact } from '../../shared/redact.ts';
 import type { ExecState, ProcessConfig, ProcessOrder } from '../../shared/processConfig.ts';
 import { errorText } from '../../shared/errors.ts';
 import type {
@@ -171,7 +172,7 @@ export class StreamActor {
       progress,
       memory_bytes: running ? this.#resources.memory_bytes : 0,
       cpu_usage: running ? this.#resources.cpu_usage : 0,
-      command: this.#command.length ? this.#command : this.#tryBuildCommand(),
+      command: (this.#command.length ? this.#command : this.#tryBuildCommand()).map(redact),
     };
   }
 

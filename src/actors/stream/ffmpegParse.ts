@@ -2,6 +2,7 @@
 // stream dump before it starts ("the prelude") and then one stats line per half second; it has no
 // per-stream counters, so the per-IO progress below is mostly layout and zeros, unlike datarhei's patched
 // FFmpeg that prints JSON. Every entry point is total: garbage, truncated or hostile text never throws.
+import { redact } from '../../shared/redact.ts';
 import type { ProgressIODto, ProgressSampleDto } from '../../shared/protocol.ts';
 
 export type IoKind = 'input' | 'output';
@@ -323,7 +324,7 @@ export class FfmpegParser {
   /** One line, without its terminator. */
   feed(line: string): void {
     if (typeof line !== 'string') return;
-    const text = line.length > MAX_LINE_CHARS ? line.slice(0, MAX_LINE_CHARS) : line;
+    const text = redact(line.length > MAX_LINE_CHARS ? line.slice(0, MAX_LINE_CHARS) : line);
     const bare = text.replace(LEVEL_PREFIX, '');
 
     if (STATS_START.test(bare) && bare.includes(' time=')) {

@@ -4,6 +4,7 @@
 // from FfmpegParser (the one place that reads FFmpeg's text); only the container's "Duration:" line, which
 // the parser has no use for, is read here. Never throws: Core always answers 200 and reports problems in
 // `log` (spawn errors, unreachable inputs, the timeout).
+import { redact } from '../../shared/redact.ts';
 import { execa } from 'execa';
 import type { ProcessConfig } from '../../shared/processConfig.ts';
 import type { ProbeDto, ProbeStreamDto } from '../../shared/protocol.ts';
@@ -46,6 +47,7 @@ export async function probeInputs(binary: string, resolved: ProcessConfig, opts:
 
   const onLine = (line: string): void => {
     if (line.trim() === '') return;
+    line = redact(line);
     parser.feed(line);
     if (head.length < LOG_HEAD) head.push(line);
     else {

@@ -59,7 +59,9 @@ export class ApiAuth {
       stored.password = randomBytes(18).toString('base64url');
       changed = true;
       // Printed once, when made: it is in auth.json (0600) afterwards.
-      log.warn(`API auth is on and no password was configured: generated one for "${cfg.username}": ${stored.password}  (kept in ${file})`);
+      // The password goes to the console once and never into the log ring that /api/v3/log serves.
+      log.warn(`API auth is on and no password was configured: generated one for "${cfg.username}" (kept in ${file}; printed below, once)`);
+      process.stderr.write(`  API password for "${cfg.username}": ${stored.password}\n`);
     }
     if (!cfg.jwt.secret && !stored.jwt_secret) {
       stored.jwt_secret = randomBytes(32).toString('base64url');
