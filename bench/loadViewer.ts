@@ -36,6 +36,8 @@ export interface ViewerTask {
   retries?: number;
   /** Make every offer first, report 'prepared', POST on 'go' (join storm). Needs a port. */
   waitGo?: boolean;
+  /** Send a PLI this often once video arrives (libwebrtc that cannot decode sends about 4 a second). 0: never. */
+  pliEveryMs?: number;
   port?: MessagePort;
 }
 
@@ -51,6 +53,8 @@ export interface ViewerCounters {
   videoDup: number;
   /** RTCP NACK packets this viewer's receiver sent. */
   nacksSent: number;
+  /** PLIs this viewer sent (pliEveryMs). */
+  plisSent: number;
 }
 
 export interface ViewerResult extends ViewerCounters {
@@ -138,8 +142,13 @@ class LoadViewer {
   /** Resolves once the viewer has video, or failed. */
   readonly settled: Promise<void>;
 
-  constructor(index: number) {
+  readonly #pliEveryMs: number;
+  #pliTimer: NodeJS.Timeout | null = null;
+  plisSent = 0;
+
+  constructor(index: number, pliEveryMs = 0) {
     this.index = index;
+    this.#pliEveryMs = pliEveryMs;
     this.settled = new Promise((r) => (this.#done = r));
   }
 
@@ -211,6 +220,7 @@ class LoadViewer {
     if (!this.firstVideoAt) {
       this.firstVideoAt = Date.now();
       this.#done();
+      if (this.#pliEveryMs > 0) this.#startPliFlood(rtp.header.ssrc);
     }
     if (!this.firstKeyframeAt && startsKeyframe(rtp.payload)) this.firstKeyframeAt = Date.now();
     const seq = rtp.header.sequenceNumber;
@@ -238,6 +248,15 @@ class LoadViewer {
     this.videoUnique++;
   }
 
+  #startPliFlood(ssrc: number): void {
+    const receiver = this.pc?.getTransceivers().find((t) => t.kind === 'video')?.receiver;
+    if (!receiver) return;
+    this.#pliTimer = setInterval(() => {
+      this.plisSent++;
+      void Promise.resolve(receiver.sendRtcpPLI(ssrc)).catch(() => undefined);
+    }, this.#pliEveryMs);
+  }
+
   #audio(rtp: RtpPacket): void {
     this.#count(rtp);
     this.audioPackets++;
@@ -258,6 +277,7 @@ class LoadViewer {
       videoExpected: this.#firstExt < 0 ? 0 : this.#highestExt - this.#firstExt + 1,
       videoDup: this.videoDup,
       nacksSent: this.nacksSent,
+      plisSent: this.plisSent,
     };
   }
 
@@ -311,6 +331,7 @@ class LoadViewer {
   }
 
   async leave(): Promise<void> {
+    if (this.#pliTimer) clearInterval(this.#pliTimer);
     if (this.location) await fetch(this.location, { method: 'DELETE' }).catch(() => undefined);
     await this.pc?.close().catch(() => undefined);
   }
@@ -354,7 +375,7 @@ async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): 
 export default async function runViewers(task: ViewerTask): Promise<ViewerResult[]> {
   const { port } = task;
   const post = (m: WorkerToMain) => port?.postMessage(m);
-  const viewers = Array.from({ length: task.viewers }, (_, i) => new LoadViewer(task.firstIndex + i));
+  const viewers = Array.from({ length: task.viewers }, (_, i) => new LoadViewer(task.firstIndex + i, task.pliEveryMs ?? 0));
   const inbox: MainToWorker[] = [];
   let wake: (() => void) | null = null;
   const nextMessage = async (type: MainToWorker['type'], timeoutMs: number): Promise<boolean> => {

@@ -1,7 +1,8 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass   run one (default: all)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood   run one (default: all)
+//   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
@@ -19,9 +20,10 @@ import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
+import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -39,6 +41,9 @@ const { values } = parseArgs({
     'glass-levels': { type: 'string' },
     'glass-window': { type: 'string' },
     'glass-ingest': { type: 'string' },
+    'pli-viewers': { type: 'string' },
+    'pli-flooders': { type: 'string' },
+    'pli-every': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -88,6 +93,9 @@ const settings = {
   glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp' : 'rtp,srt')).split(',').map((x) => x.trim()) as Ingest[],
   // RTMP/SRT rows (load 0): lean and werift by default, every path with --full.
   glassIngestPaths: full ? [...SEND_PATHS] : defaultIngestPaths(SEND_PATHS),
+  pliViewers: int('pli-viewers', values['pli-viewers'], 10, 0),
+  pliFlooders: int('pli-flooders', values['pli-flooders'], 2, 1),
+  pliEveryMs: int('pli-every', values['pli-every'], 250, 20),
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -102,7 +110,8 @@ const estimateS =
       ((settings.glassIngests.includes('rtp') ? settings.glassLevels.length * SEND_PATHS.length : 0) + settings.glassIngests.filter((i) => i !== 'rtp').length * settings.glassIngestPaths.length) *
         (settings.glassWindowMs / 1000 + 12) +
       settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
-    : 0);
+    : 0) +
+  (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -341,6 +350,25 @@ try {
       const json = writeJson(`glass-${stamp}.json`, { bench: 'glass', startedAt: new Date(gs).toISOString(), durationS: (Date.now() - gs) / 1000, machine, settings, ...glassJson(o) });
       files.push(json, writeText(`glass-${stamp}.svg`, glassChart(o, `${machine.cpu}, ${machine.cores} cores; ${settings.glassWindowMs / 1000} s per bar`)));
     }
+  }
+
+  if (scenarios.includes('pli-flood')) {
+    const ps = Date.now();
+    gen = new Generator(settings.workers);
+    const rows = await runPliFlood(SEND_PATHS, gen, { normal: settings.pliViewers, flooders: settings.pliFlooders, pliEveryMs: settings.pliEveryMs, windowMs: settings.windowMs, settleMs: settings.settleMs }, log);
+    await gen.close();
+    gen = null;
+    const t = pliFloodTable(rows);
+    out(`## pli-flood
+`);
+    out(
+      `Source: ${SOURCE.video}. ${settings.pliViewers} quiet werift viewers (RTCP RR and NACK from werift) and ${settings.pliFlooders} that also send a PLI every ${settings.pliEveryMs} ms, ` +
+        `as libwebrtc does when it cannot decode, on the same stream; per send path (werift's stock path has no GOP bursts and is left out). Window ${settings.windowMs / 1000} s after ${settings.settleMs / 1000} s settle. ` +
+        `What each viewer received per second (RTP payload + 12-byte header); a flooder ÷ quiet ratio near 1 means PLIs no longer buy extra egress.\n`,
+    );
+    out(t);
+    out();
+    files.push(writeJson(`pli-flood-${stamp}.json`, { bench: 'pli-flood', startedAt: new Date(ps).toISOString(), durationS: (Date.now() - ps) / 1000, machine, settings, results: rows, table: t }));
   }
 
   const total = (performance.now() - t0) / 1000;

@@ -17,6 +17,8 @@ export interface JoinOptions {
   /** Retries of a failed POST per viewer. */
   retries?: number;
   waitGo?: boolean;
+  /** The viewers send a PLI this often (PLI flood); 0 or absent: never. */
+  pliEveryMs?: number;
 }
 
 export class Generator {
@@ -79,6 +81,7 @@ export class LoadSession {
         joinConcurrency: opts.joinConcurrency,
         retries: opts.retries ?? 0,
         waitGo: opts.waitGo ?? false,
+        pliEveryMs: opts.pliEveryMs ?? 0,
         port: port2,
       };
       h.result = gen.pool.run(task, { transferList: [port2] }).then(

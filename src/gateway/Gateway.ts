@@ -21,6 +21,7 @@ import { processRoutes } from './routes/processRoutes.ts';
 import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
+import { WhepEvents } from './whepEvents.ts';
 
 /** uWS's listen(host, port, options, cb): its typings only declare the options form without a host. */
 interface ExclusiveListen {
@@ -55,6 +56,8 @@ const CORS_API = {
 };
 
 export class Gateway {
+  /** WHEP server-sent event streams (the draft's SSE extension). */
+  readonly events: WhepEvents;
   readonly #app: TemplatedApp;
   readonly #opts: GatewayOptions;
   readonly routes: Route[];
@@ -72,7 +75,8 @@ export class Gateway {
     }
     this.#opts = opts;
     this.#app = uWS.App();
-    const whep = { iceServers: opts.iceServers };
+    this.events = new WhepEvents(sup);
+    const whep = { iceServers: opts.iceServers, events: this.events };
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
@@ -154,6 +158,7 @@ export class Gateway {
 
   close(): void {
     this.#closed = true;
+    this.events.close();
     if (this.#listen) uWS.us_listen_socket_close(this.#listen);
     this.#listen = null;
   }

@@ -22,6 +22,20 @@ export interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: string | Buffer;
+  /**
+   * A streamed body (server-sent events): status and headers are written, then `stream` gets the open
+   * response and writes until it ends it or the client goes away. `body` is ignored.
+   */
+  stream?: (out: StreamOut) => void;
+}
+
+/** An open streamed response. Writes after the client left or after end() are dropped. */
+export interface StreamOut {
+  write(chunk: string): void;
+  end(): void;
+  /** Called once when the client goes away (not after end()). */
+  onClose(cb: () => void): void;
+  readonly open: boolean;
 }
 
 export type Handler = (req: Request) => Reply | Promise<Reply>;
@@ -81,8 +95,10 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
     const started = performance.now();
     let aborted = false;
     let answered = false;
+    let onAbort: (() => void) | null = null;
     res.onAborted(() => {
       aborted = true;
+      onAbort?.();
     });
     const send = (reply: Reply): void => {
       if (aborted || answered) return;
@@ -91,6 +107,36 @@ export function mount(app: TemplatedApp, route: Route, server: MountOptions): vo
       const headers = { ...(opts.commonHeaders?.(req) ?? {}), ...(reply.headers ?? {}) };
       const closing = opts.isClosed?.() ?? false;
       const head = req.method === 'head';
+      if (reply.stream && !head) {
+        res.cork(() => {
+          res.writeStatus(statusLine(reply.status));
+          for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+          // Flush the head now: an EventSource fires 'open' on it, before the first event.
+          res.write('');
+        });
+        let open = true;
+        const out: StreamOut = {
+          get open() {
+            return open && !aborted;
+          },
+          write(chunk) {
+            if (open && !aborted) res.cork(() => res.write(chunk));
+          },
+          end() {
+            if (!open || aborted) return;
+            open = false;
+            res.cork(() => res.end());
+          },
+          onClose(cb) {
+            onAbort = () => {
+              if (open) cb();
+              open = false;
+            };
+          },
+        };
+        reply.stream(out);
+        return;
+      }
       res.cork(() => {
         res.writeStatus(statusLine(reply.status));
         for (const [k, v] of Object.entries(headers)) if (!head || k.toLowerCase() !== 'content-length') res.writeHeader(k, v);

@@ -109,6 +109,7 @@ export function collectMetrics(
   m.describe('drake_whep_retransmits_total', 'counter', 'Packets re-sent for NACKs', ['process']);
   m.describe('drake_whep_plis_total', 'counter', 'PLI/FIR received from viewers', ['process']);
   m.describe('drake_whep_bursts_total', 'counter', 'Keyframe bursts sent (joins and PLIs)', ['process']);
+  m.describe('drake_whep_plis_ignored_total', 'counter', 'PLI/FIR answered without a burst (viewer had the keyframe and lost nothing since, or over its repair budget)', ['process']);
   m.describe('drake_whep_gop_cache_packets', 'gauge', 'Packets in the GOP cache', ['process']);
   m.describe('drake_rtp_ingest_packets_total', 'counter', 'RTP packets FFmpeg sent to drake', ['process', 'media']);
   m.describe('drake_rtp_ingest_dropped_total', 'counter', 'Packets on the RTP sockets that were not RTP (RTCP, garbage)', ['process', 'media']);
@@ -147,6 +148,7 @@ export function collectMetrics(
     m.add('drake_whep_retransmits_total', { process }, w.retransmits);
     m.add('drake_whep_plis_total', { process }, w.plis);
     m.add('drake_whep_bursts_total', { process }, w.bursts);
+    m.add('drake_whep_plis_ignored_total', { process }, w.plisIgnored);
     m.add('drake_whep_gop_cache_packets', { process }, w.gopPackets);
     for (const media of ['video', 'audio'] as const) {
       const c = w.ingest?.[media];

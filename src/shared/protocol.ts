@@ -89,6 +89,9 @@ export interface WhepSessionDto {
   packets_tx: number;
   nacks: number;
   plis: number;
+  /** Keyframe bursts sent to this viewer (its join, and PLIs that needed one). */
+  bursts: number;
+  plis_ignored: number;
 }
 
 export interface WhepStatsDto {
@@ -98,6 +101,8 @@ export interface WhepStatsDto {
   nacks: number;
   retransmits: number;
   plis: number;
+  /** PLI/FIR answered with no burst (the viewer had the keyframe and lost nothing since; or over its repair budget). */
+  plisIgnored: number;
   bursts: number;
   gopPackets: number;
   /** The UDP port all of this stream's viewers share (webrtc.shared_port), null when each has its own. */

@@ -20,7 +20,7 @@ describe('the lean send path (drake\'s SRTP)', () => {
     await drake.stop(true);
   });
 
-  test('a werift viewer decrypts video (SPS/PPS first, continuous seq) and audio; a PLI gets a burst', async () => {
+  test('a werift viewer decrypts video (SPS/PPS first, continuous seq) and audio; a PLI after an unrepairable loss gets a burst', async () => {
     const v = await whepView(`${drake.url}/whep/cam`, { keepVideo: 100_000 });
     try {
       assert.equal(v.status, 201);
@@ -30,6 +30,8 @@ describe('the lean send path (drake\'s SRTP)', () => {
       for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1]! + 1) & 0xffff);
       const before = (await drake.supervisor.whepStats('cam')).bursts;
       const mark = v.video.length;
+      // A NACK beyond drake's history: the loss cannot be repaired by retransmission, so the PLI needs the GOP.
+      await v.sendNack([(v.video[mark - 1]!.readUInt16BE(2) + 20_000) & 0xffff]);
       await v.sendPli();
       await waitFor('keyframe burst after PLI', async () => (await drake.supervisor.whepStats('cam')).bursts > before && v.video.slice(mark).some((p) => h264NalTypesStarting(p).includes(NAL.SPS)), 5000);
     } finally {

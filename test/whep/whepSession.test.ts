@@ -119,17 +119,34 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
     assert.equal((await stats()).viewers, before - 1);
   });
 
-  test('a PLI gets the cached keyframe re-sent to that viewer', async () => {
-    const v = await view('/whep/cam', { keepVideo: 100_000 });
-    await waitFor('connected and receiving', async () => videoCount(v) > 40);
-    await waitFor('join burst finished', async () => true);
-    const burstsBefore = (await stats()).bursts;
-    const mark = v.video.length;
-    await v.sendPli();
-    await waitFor('a burst for the PLI', async () => (await stats()).bursts > burstsBefore, 5000);
-    const after = v.video.slice(mark).map((p) => h264NalTypesStarting(p));
-    await waitFor('SPS after the PLI', async () => v.video.slice(mark).some((p) => h264NalTypesStarting(p).includes(NAL.SPS)), 3000);
-    assert.ok(after.length >= 0);
+  test('PLI floods get no bursts while the viewer lacks nothing; a PLI after a loss drake cannot repair gets the keyframe', async () => {
+    const normal = await view('/whep/cam', { keepVideo: 0 });
+    const flooder = await view('/whep/cam', { keepVideo: 100_000 });
+    const session = async (v: WhepViewer) => {
+      const id = v.location!.split('/').pop();
+      return (await drake.supervisor.snapshot()).flatMap((p) => p.sessions).find((s) => s.id === id)!;
+    };
+    await waitFor('both receiving', async () => videoCount(normal) > 40 && videoCount(flooder) > 40);
+    await waitFor('join bursts done', async () => (await session(flooder)).bursts === 1 && (await session(normal)).bursts === 1);
+    // libwebrtc that cannot decode sends PLI about 4 times a second: 3 s of that.
+    const n0 = videoCount(normal);
+    const f0 = videoCount(flooder);
+    for (let i = 0; i < 12; i++) {
+      await flooder.sendPli();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const flood = await session(flooder);
+    assert.equal(flood.bursts, 1, 'no burst for PLIs while the viewer has the keyframe and lost nothing');
+    assert.ok(flood.plis >= 12 && flood.plis_ignored >= 12, JSON.stringify(flood));
+    const ratio = (videoCount(flooder) - f0) / (videoCount(normal) - n0);
+    assert.ok(ratio < 1.1, `the flooder received ${ratio.toFixed(2)}× what a quiet viewer did`);
+    // A NACK drake cannot answer (not in its history): the picture is broken, the next PLI repairs it.
+    const mark = flooder.video.length;
+    const newest = flooder.video[flooder.video.length - 1]!.readUInt16BE(2);
+    await flooder.sendNack([(newest + 20_000) & 0xffff]);
+    await flooder.sendPli();
+    await waitFor('a burst for the PLI after the loss', async () => (await session(flooder)).bursts === 2, 5000);
+    await waitFor('SPS after the PLI', async () => flooder.video.slice(mark).some((p) => h264NalTypesStarting(p).includes(NAL.SPS)), 3000);
   });
 
   test('a NACK gets the packet again, once: a repeat within 100 ms is not answered', async () => {

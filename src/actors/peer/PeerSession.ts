@@ -13,7 +13,7 @@ import {
   type RTCRtpSender,
   type RTCRtpTransceiver,
 } from 'werift';
-import { rtpTimestamp } from '../../shared/h264.ts';
+import { h264NalTypeMask, NAL, rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
@@ -37,6 +37,16 @@ const RESEND_GAP_MS = 100;
  */
 const RESEND_SHARE = 0.2;
 const RESEND_BURST = 150;
+/**
+ * Repair bursts (a GOP re-sent on PLI/FIR) are earned the same way: REPAIR_SHARE of a packet per live
+ * video packet, saved up to REPAIR_SAVED. Whatever a viewer sends, repairs add at most a quarter of the
+ * stream's video rate to its egress (retransmits at most another fifth).
+ */
+const REPAIR_SHARE = 0.25;
+const REPAIR_SAVED = 600;
+/** A new viewer may need a repair before it earned one: about one 720p GOP. */
+const REPAIR_START = 300;
+const KEYFRAME_START = (1 << NAL.IDR) | (1 << NAL.SPS);
 const DISCONNECTED_GRACE_MS = 8000;
 
 export class CodecMismatchError extends Error {}
@@ -76,6 +86,8 @@ export interface SessionCounters {
   burstDrops: number;
   /** NACKed packets not re-sent because the retransmit budget was spent. */
   resendsSkipped: number;
+  /** PLI/FIR that got no burst: the viewer had the current keyframe and lost nothing since, or its repair budget was spent. */
+  plisIgnored: number;
 }
 
 const h264Codec = () =>
@@ -90,7 +102,7 @@ const opusCodec = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', cloc
 export class PeerSession {
   readonly id: string;
   readonly createdAt = Date.now();
-  readonly counters: SessionCounters = { videoPackets: 0, audioPackets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, burstDrops: 0, resendsSkipped: 0 };
+  readonly counters: SessionCounters = { videoPackets: 0, audioPackets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, burstDrops: 0, resendsSkipped: 0, plisIgnored: 0 };
   etag: string;
   readonly #pc: RTCPeerConnection;
   readonly #opts: PeerSessionOptions;
@@ -118,6 +130,13 @@ export class PeerSession {
   #queue: Array<[Buffer, number]> = [];
   #bursting = false;
   #lastPliAt = 0;
+  /** A keyframe (SPS or IDR start) reached the viewer since it joined or since its picture broke. */
+  #hasKeyframe = false;
+  /** Video the viewer asked for and did not get again (beyond the history, or over budget) since its last keyframe. */
+  #lostSinceKeyframe = false;
+  /** Repair-burst budget in packets (see REPAIR_SHARE). */
+  #repairTokens = REPAIR_START;
+  #repairEarnedAt = 0;
   #connected = false;
   #closed = false;
   #disconnectTimer: NodeJS.Timeout | null = null;
@@ -288,6 +307,8 @@ export class PeerSession {
       if (this.#queue.length >= MAX_QUEUE) {
         this.counters.burstDrops++;
         this.#stopBurst();
+        // Packets were dropped mid-picture: the next PLI deserves a keyframe.
+        this.#lostSinceKeyframe = true;
         return false;
       }
       this.#queue.push([pkt, -1]);
@@ -331,6 +352,10 @@ export class PeerSession {
     this.#histSeq[slot] = seq;
     this.#histTs[slot] = ts;
     this.#histResentAt[slot] = 0;
+    if (h264NalTypeMask(pkt) & KEYFRAME_START) {
+      this.#hasKeyframe = true;
+      this.#lostSinceKeyframe = false;
+    }
     this.counters.videoPackets++;
     this.counters.bytes += pkt.length;
     this.#sendVideoAs(pkt, seq, ts, batch);
@@ -414,12 +439,31 @@ export class PeerSession {
     this.#queue = [];
   }
 
+  /**
+   * A PLI/FIR gets the GOP again only when that helps: the viewer has not had a keyframe yet, or lost
+   * video it could not get back since its last one. libwebrtc sends PLI several times a second when it
+   * cannot decode for other reasons; answering each with a GOP doubled such viewers' egress.
+   */
   #onPli(): void {
     this.counters.plis++;
     const now = Date.now();
     if (this.#bursting || now - this.#lastPliAt < PLI_MIN_INTERVAL_MS) return;
+    if (this.#hasKeyframe && !this.#lostSinceKeyframe) {
+      this.counters.plisIgnored++;
+      return;
+    }
+    const sent = this.counters.videoPackets;
+    this.#repairTokens = Math.min(REPAIR_SAVED, this.#repairTokens + (sent - this.#repairEarnedAt) * REPAIR_SHARE);
+    this.#repairEarnedAt = sent;
+    const burst = this.#opts.keyframeBurst();
+    // Before its first keyframe a viewer shows nothing at all: that repair is not budgeted.
+    if (this.#hasKeyframe && burst.length > this.#repairTokens) {
+      this.counters.plisIgnored++;
+      return;
+    }
+    if (this.#hasKeyframe) this.#repairTokens -= burst.length;
     this.#lastPliAt = now;
-    this.#startBurst(this.#opts.keyframeBurst(), 'pli');
+    this.#startBurst(burst, 'pli');
   }
 
   #onNack(lost: number[]): void {
@@ -431,10 +475,14 @@ export class PeerSession {
     for (const seq of lost) {
       const slot = seq & (NACK_HISTORY - 1);
       const pkt = this.#histPkt[slot];
-      if (!pkt || this.#histSeq[slot] !== seq) continue;
+      if (!pkt || this.#histSeq[slot] !== seq) {
+        this.#lostSinceKeyframe = true;
+        continue;
+      }
       if (now - this.#histResentAt[slot]! < RESEND_GAP_MS) continue;
       if (this.#resendTokens < 1) {
         this.counters.resendsSkipped++;
+        this.#lostSinceKeyframe = true;
         continue;
       }
       this.#resendTokens--;

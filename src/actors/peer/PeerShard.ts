@@ -59,7 +59,7 @@ export class PeerShard {
   readonly #sessions = new Map<string, PeerSession>();
   readonly #gop = new GopCache();
   /** Counters of sessions that are gone, so totals do not drop when viewers leave. */
-  readonly #past = { packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0 };
+  readonly #past = { packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, plisIgnored: 0, bursts: 0 };
   #pending = 0;
   /** Arrival → hand-off to the viewer's socket, for packets sent live (not queued behind a burst). */
   readonly #latency = new LatencyHistogram();
@@ -260,6 +260,7 @@ export class PeerShard {
     this.#past.retransmits += c.retransmits;
     this.#past.plis += c.plis;
     this.#past.bursts += c.bursts;
+    this.#past.plisIgnored += c.plisIgnored;
     log.debug(`session ${s.id} closed: ${reason}`);
     this.#opts.onClosed?.(s.id);
     if (this.#sessions.size === 0 && this.#sweeper) {
@@ -279,6 +280,8 @@ export class PeerShard {
       packets_tx: s.counters.videoPackets + s.counters.audioPackets,
       nacks: s.counters.nacks,
       plis: s.counters.plis,
+      bursts: s.counters.bursts,
+      plis_ignored: s.counters.plisIgnored,
     }));
   }
 
@@ -292,6 +295,7 @@ export class PeerShard {
       t.retransmits += c.retransmits;
       t.plis += c.plis;
       t.bursts += c.bursts;
+      t.plisIgnored += c.plisIgnored;
     }
     return {
       viewers: this.#sessions.size,

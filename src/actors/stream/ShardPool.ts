@@ -194,6 +194,7 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
     out.retransmits += p.retransmits;
     out.plis += p.plis;
     out.bursts += p.bursts;
+    out.plisIgnored += p.plisIgnored;
     out.batchDrops += p.batchDrops;
     out.batched += p.batched;
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);

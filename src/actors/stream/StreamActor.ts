@@ -279,7 +279,7 @@ export class StreamActor {
   }
 
   async whepStats(): Promise<ShardStats> {
-    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, bursts: 0, gopPackets: 0, sharedPort: null, batchDrops: 0, batched: 0, latency: null };
+    const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, plisIgnored: 0, bursts: 0, gopPackets: 0, sharedPort: null, batchDrops: 0, batched: 0, latency: null };
     const own = this.#shard?.stats() ?? empty;
     const all = this.#pool ? mergeStats([own, ...(await this.#pool.stats())]) : { ...own, shards: 1 };
     return { ...all, ingest: this.#ingest?.counters ?? null };

@@ -5,7 +5,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
+import { z } from 'zod';
 import type { Reply, Request, Route } from '../http.ts';
+import { SSE_EVENTS, SSE_REL, type WhepEvents } from '../whepEvents.ts';
 
 export const WHEP_MAX_BODY = 64 * 1024;
 const SESSION_ID = /^[0-9a-f]{32}$/;
@@ -20,7 +22,10 @@ export const WHEP_CORS: Record<string, string> = {
 
 export interface WhepRouteOptions {
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+  events: WhepEvents;
 }
+
+const sseRequestSchema = z.array(z.enum(SSE_EVENTS)).max(16);
 
 function contentType(req: Request): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -98,14 +103,16 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         if (req.body.length === 0) throw new ValidationError('empty SDP offer');
         authorize(req, id);
         const created = await sup.whepCreate(id, req.body.toString('utf8'));
+        const location = `${base}/${id}/${created.id}`;
+        const sse = `<${location}/sse>; rel="${SSE_REL}"; events="${SSE_EVENTS.join(',')}"`;
         return {
           status: 201,
           headers: {
             'content-type': 'application/sdp',
-            location: `${base}/${id}/${created.id}`,
+            location,
             etag: created.etag,
             'accept-patch': 'application/trickle-ice-sdpfrag',
-            ...(link ? { link } : {}),
+            link: link ? `${link}, ${sse}` : sse,
           },
           body: created.answer,
         };
@@ -144,7 +151,65 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         const sid = sessionId(req);
         if (sid && sup.has(id)) authorize(req, id);
         const removed = sid ? await sup.whepDelete(id, sid) : false;
+        if (sid) opts.events.endSession(sid);
         return { status: removed ? 200 : 204 };
+      },
+    },
+    {
+      method: 'post',
+      pattern: `${session}/sse`,
+      body: true,
+      maxBodyBytes: 4096,
+      summary: 'WHEP server-sent events: create an event stream for the session (JSON array of event types, or empty for all) → 201 + Location',
+      handler: async (req): Promise<Reply> => {
+        const id = processId(req);
+        authorize(req, id);
+        const sid = sessionId(req);
+        if (!sid || !(await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
+        let wanted: Array<(typeof SSE_EVENTS)[number]> | null = null;
+        if (req.body.length > 0) {
+          if (contentType(req) !== 'application/json') throw new UnsupportedMediaTypeError('Content-Type must be application/json');
+          let raw: unknown;
+          try {
+            raw = JSON.parse(req.body.toString('utf8'));
+          } catch {
+            throw new ValidationError('the body is not JSON');
+          }
+          const parsed = sseRequestSchema.safeParse(raw);
+          if (!parsed.success) throw new ValidationError(`expected a JSON array of event types out of ${SSE_EVENTS.join(', ')}`, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+          wanted = parsed.data;
+        }
+        const streamId = await opts.events.create(id, sid, wanted);
+        return { status: 201, headers: { location: `${base}/${id}/${sid}/sse/${streamId}` } };
+      },
+    },
+    {
+      method: 'get',
+      pattern: `${session}/sse/:stream`,
+      summary: 'WHEP server-sent events: the event stream (text/event-stream; its URL is the credential)',
+      handler: (req): Reply => {
+        const id = processId(req);
+        const sid = sessionId(req);
+        const stream = req.params.stream ?? '';
+        if (!sid || !SESSION_ID.test(stream) || !opts.events.has(id, sid, stream)) throw new NotFoundError('unknown event stream');
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+          stream: (out) => opts.events.attach(stream, out),
+        };
+      },
+    },
+    {
+      method: 'del',
+      pattern: `${session}/sse/:stream`,
+      summary: 'WHEP server-sent events: end the event stream (200; 404 when unknown)',
+      handler: (req): Reply => {
+        const id = processId(req);
+        const sid = sessionId(req);
+        const stream = req.params.stream ?? '';
+        if (!sid || !opts.events.has(id, sid, stream)) throw new NotFoundError('unknown event stream');
+        opts.events.delete(stream);
+        return { status: 200 };
       },
     },
     // The draft: endpoints and sessions have no representation, so GET answers 2xx with no content.
