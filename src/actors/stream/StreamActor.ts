@@ -20,7 +20,7 @@ import { mergeStats, ShardPool } from './ShardPool.ts';
 import { buildArgs, resolveConfig } from './command.ts';
 import { probeInputs } from './probe.ts';
 import { RtpIngest } from './RtpIngest.ts';
-import { webrtcOutputArgs } from './webrtcOutputs.ts';
+import { BOTH_LEGS, isListeningInput, legsFromProbe, webrtcOutputArgs, webrtcOutputIds, type WebrtcLegs } from './webrtcOutputs.ts';
 import { ExecStates } from './execStates.ts';
 import { FfmpegParser } from './ffmpegParse.ts';
 import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
@@ -29,6 +29,12 @@ import { ResourceSampler } from './resources.ts';
 const TICK_MS = 1000;
 /** A stream whose last video packet is older than this has "no media" for new viewers. */
 const MEDIA_FRESH_MS = 3000;
+/**
+ * The probe that decides the WebRTC legs. Local inputs answer in ≈ 50 ms; a network input costs its
+ * connect and stream analysis once (the verdict is kept until the config changes or a run fails).
+ * A probe that takes longer than this is abandoned and both legs are tried, as without a probe.
+ */
+const LEG_PROBE_TIMEOUT_MS = 5000;
 
 interface Run {
   runner: FfmpegRunner;
@@ -77,6 +83,10 @@ export class StreamActor {
   /** Every RTP packet once, for shard workers (made with the ingest sockets; cheap enough to always fill). */
   #ring: PacketRing | null = null;
   #pool: ShardPool | null = null;
+  /** The legs the current (or last) run carries. */
+  #legs: WebrtcLegs = { ...BOTH_LEGS };
+  /** The last probe verdict and the inputs it was made for: reconnects of the same inputs reuse it. */
+  #legsFor: { key: string; legs: WebrtcLegs; notes: string[] } | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -118,6 +128,7 @@ export class StreamActor {
           return;
         case 'reload':
           this.#cancelReconnect();
+          this.#legsFor = null;
           if (this.#order !== 'start') {
             this.#command = buildArgs(resolveConfig(this.#config, this.#ctx()));
             return;
@@ -138,6 +149,7 @@ export class StreamActor {
       if (!config.webrtc.enabled) await this.#closeViewers('WebRTC disabled by a config update');
       this.#config = config;
       this.#command = [];
+      this.#legsFor = null;
       if (this.#order === 'start' && (wasRunning || config.autostart)) await this.#spawn();
     });
   }
@@ -149,7 +161,7 @@ export class StreamActor {
     if (sample) Object.assign(progress, sample);
     progress.inputs = parser.progressIO('input', this.#config.input.map((io) => io.id));
     const outIds = this.#config.output.map((io) => io.id);
-    if (this.#config.webrtc.enabled) outIds.push('webrtc:video', 'webrtc:audio');
+    if (this.#config.webrtc.enabled) outIds.push(...webrtcOutputIds(this.#config.webrtc, this.#legs));
     progress.outputs = parser.progressIO('output', outIds);
     // drake receives the WebRTC legs itself, so their packet and byte counts are exact.
     const ingest = this.#ingest?.counters;
@@ -204,7 +216,7 @@ export class StreamActor {
   #tryBuildCommand(): string[] {
     try {
       const args = buildArgs(resolveConfig(this.#config, this.#ctx()));
-      if (this.#config.webrtc.enabled && this.#ports) args.push(...webrtcOutputArgs(this.#config.webrtc, this.#ports));
+      if (this.#config.webrtc.enabled && this.#ports) args.push(...webrtcOutputArgs(this.#config.webrtc, this.#ports, this.#legs));
       return args;
     } catch {
       return [];
@@ -244,11 +256,14 @@ export class StreamActor {
     if (!this.#run || this.#exec.state !== 'running') {
       throw new NotReadyError(`process ${this.#config.id} is not running (${this.#exec.state})`);
     }
-    const lastVideo = this.#ingest?.counters.video.lastAt ?? 0;
-    if (Date.now() - lastVideo > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
+    const legs = this.#legs;
+    const counters = this.#ingest?.counters;
+    // A run without a video leg (audio-only input) is ready with audio alone.
+    const lastMedia = legs.video ? (counters?.video.lastAt ?? 0) : (counters?.audio.lastAt ?? 0);
+    if (Date.now() - lastMedia > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
     const max = cfg.max_viewers > 0 ? cfg.max_viewers : this.#settings.webrtc.maxViewersPerStream;
     const local = this.#ensureShard();
-    const hasAudio = cfg.audio !== 'none';
+    const hasAudio = cfg.audio !== 'none' && legs.audio;
     const perShard = this.#settings.webrtc.viewersPerShard;
     if (perShard === 0 || !this.#ring) return local.create(offer, hasAudio, max);
     if (local.size + (this.#pool?.viewers ?? 0) >= max) throw new CapacityError(`this stream has reached its viewer limit (${max})`);
@@ -337,8 +352,16 @@ export class StreamActor {
     this.#setState('starting');
     let args: string[];
     try {
-      args = buildArgs(resolveConfig(this.#config, this.#ctx()));
-      if (this.#config.webrtc.enabled) args.push(...webrtcOutputArgs(this.#config.webrtc, await this.#openIngest()));
+      const resolved = resolveConfig(this.#config, this.#ctx());
+      args = buildArgs(resolved);
+      if (this.#config.webrtc.enabled) {
+        const ports = await this.#openIngest();
+        const { legs, notes } = await this.#webrtcLegs(resolved);
+        if (this.#closed) return;
+        for (const note of notes) parser.feed(`[drake] ${note}`);
+        this.#legs = legs;
+        args.push(...webrtcOutputArgs(this.#config.webrtc, ports, legs));
+      }
     } catch (err) {
       const text = `invalid process config: ${errorText(err)}`;
       parser.feed(`[drake] ${text}`);
@@ -377,6 +400,28 @@ export class StreamActor {
     void runner.exited.then((exit) => this.#onExit(run, exit));
   }
 
+  /**
+   * FFmpeg ends a run at once when an output has no stream to carry ("Output file #N does not
+   * contain any stream"), so a leg whose medium the inputs lack is left out. Optional maps (`0:a?`)
+   * do not help: the output is still there, only empty. The verdict comes from FFmpeg itself, run
+   * on the inputs with their options, and is kept for the same inputs until a run fails.
+   */
+  async #webrtcLegs(resolved: ProcessConfig): Promise<{ legs: WebrtcLegs; notes: string[] }> {
+    const cfg = this.#config.webrtc;
+    const key = JSON.stringify([resolved.options, resolved.input.map((io) => [io.address, io.options]), cfg.audio, cfg.video_map, cfg.audio_map]);
+    if (this.#legsFor?.key === key) return this.#legsFor;
+    if (resolved.input.some(isListeningInput)) return { legs: { ...BOTH_LEGS }, notes: [] };
+    // The streams are read from FFmpeg's input dump, which a quieter -loglevel of the process hides.
+    const loud = { ...resolved, options: [...resolved.options, '-loglevel', 'info'] };
+    const probe = await probeInputs(this.#settings.ffmpegBinary, loud, { timeoutMs: LEG_PROBE_TIMEOUT_MS });
+    if (probe.streams.length === 0) {
+      const why = probe.log.at(-1) ?? 'no output';
+      return { legs: { ...BOTH_LEGS }, notes: [`WebRTC: probing the inputs found no streams (${why}); both legs are tried`] };
+    }
+    this.#legsFor = { key, ...legsFromProbe(cfg, probe.streams) };
+    return this.#legsFor;
+  }
+
   #onExit(run: Run, exit: ExitInfo): void {
     if (this.#run === run) this.#run = null;
     this.#stopTicker();
@@ -405,6 +450,8 @@ export class StreamActor {
       event: 'stream.runended',
       entry: { created_at: run.createdAt, prelude: run.parser.prelude, log: run.parser.log, ...this.#lastExit },
     });
+    // The inputs may have changed under a verdict that ended in failure: probe them again next time.
+    if (to === 'failed') this.#legsFor = null;
     if (!run.intentional) this.#afterExit(reason);
   }
 
