@@ -31,6 +31,14 @@ test('webrtcOutputArgs() leaves out the leg the run does not carry', () => {
   assert.deepEqual(webrtcOutputIds(webrtc({ audio: 'none' }), { video: true, audio: true }), ['webrtc:video']);
 });
 
+test('webrtcOutputArgs() copies H264 without a -bsf:v chain (FFmpeg 5 ends it at a -stream_loop rewind)', () => {
+  const args = webrtcOutputArgs(webrtc({ video: 'copy' }), ports);
+  assert.deepEqual(args.slice(0, args.indexOf(`udp://127.0.0.1:${ports.video}?pkt_size=1200`) + 1), [
+    '-an', '-sn', '-dn', '-c:v', 'copy', '-payload_type', '96', '-f', 'rtp', `udp://127.0.0.1:${ports.video}?pkt_size=1200`,
+  ]);
+  assert.ok(!args.some((a) => a.startsWith('-bsf')));
+});
+
 test('legsFromProbe() skips a leg whose medium the inputs lack, with a note', () => {
   assert.deepEqual(legsFromProbe(webrtc(), [stream(0, 'video'), stream(1, 'audio')]), { legs: { video: true, audio: true }, notes: [] });
   assert.deepEqual(legsFromProbe(webrtc(), [stream(0, 'video')]), {

@@ -1,5 +1,9 @@
 // The stream actor: owns one process's FFmpeg child and everything about its life: the wanted order
 // (start/stop) kept apart from the observed exec state, reconnect, stale detection and limits.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ExecState, ProcessConfig, ProcessOrder } from '../../shared/processConfig.ts';
 import { errorText } from '../../shared/errors.ts';
 import type {
@@ -20,7 +24,8 @@ import { mergeStats, ShardPool } from './ShardPool.ts';
 import { buildArgs, resolveConfig } from './command.ts';
 import { probeInputs } from './probe.ts';
 import { RtpIngest } from './RtpIngest.ts';
-import { BOTH_LEGS, isListeningInput, legsFromProbe, webrtcOutputArgs, webrtcOutputIds, type WebrtcLegs } from './webrtcOutputs.ts';
+import { ParamSetInjector, parameterSetsFromSdp } from './ParamSetInjector.ts';
+import { BOTH_LEGS, isListeningInput, legsFromProbe, VIDEO_PT, webrtcOutputArgs, webrtcOutputIds, type WebrtcLegs } from './webrtcOutputs.ts';
 import { ExecStates } from './execStates.ts';
 import { FfmpegParser } from './ffmpegParse.ts';
 import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
@@ -49,6 +54,8 @@ interface Run {
   lastProgressKey: string;
   cpuOverSince: number | null;
   memOverSince: number | null;
+  /** video: copy: where FFmpeg writes its SDP (the parameter sets the injector needs). */
+  sdpFile: string | null;
 }
 
 function emptyProgress(): ProgressDto {
@@ -87,6 +94,10 @@ export class StreamActor {
   #legs: WebrtcLegs = { ...BOTH_LEGS };
   /** The last probe verdict and the inputs it was made for: reconnects of the same inputs reuse it. */
   #legsFor: { key: string; legs: WebrtcLegs; notes: string[] } | null = null;
+  /** video: copy: puts SPS/PPS in front of the current run's keyframes. */
+  #injector: ParamSetInjector | null = null;
+  /** The ingest's video path past the injector. */
+  #deliverVideo: ((pkt: Buffer, at: number) => void) | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -228,7 +239,7 @@ export class StreamActor {
     const shard = this.#ensureShard();
     const ring = (this.#ring ??= PacketRing.create());
     const meta = { seq: 0, timestamp: 0, arrivedAt: 0, kind: 'video' as MediaKind, keyframeStart: false, marker: false };
-    const ingest = new RtpIngest((kind, pkt, at) => {
+    const deliver = (kind: MediaKind, pkt: Buffer, at: number): void => {
       meta.seq = rtpSeq(pkt);
       meta.timestamp = rtpTimestamp(pkt);
       meta.arrivedAt = performance.timeOrigin + at;
@@ -238,7 +249,12 @@ export class StreamActor {
       ring.notify();
       if (kind === 'video') shard.video(pkt, at);
       else shard.audio(pkt, at);
+    };
+    const ingest = new RtpIngest((kind, pkt, at) => {
+      if (kind === 'video' && this.#injector) this.#injector.push(pkt, at);
+      else deliver(kind, pkt, at);
     });
+    this.#deliverVideo = (pkt, at) => deliver('video', pkt, at);
     this.#ports = await ingest.open();
     this.#ingest = ingest;
     return this.#ports;
@@ -351,6 +367,7 @@ export class StreamActor {
     this.#lastCreatedAt = Math.floor(Date.now() / 1000);
     this.#setState('starting');
     let args: string[];
+    let sdpFile: string | null = null;
     try {
       const resolved = resolveConfig(this.#config, this.#ctx());
       args = buildArgs(resolved);
@@ -361,6 +378,10 @@ export class StreamActor {
         for (const note of notes) parser.feed(`[drake] ${note}`);
         this.#legs = legs;
         args.push(...webrtcOutputArgs(this.#config.webrtc, ports, legs));
+        if (legs.video && this.#config.webrtc.video === 'copy') {
+          sdpFile = join(tmpdir(), `drake-${this.#id.replace(/[^\w.-]/g, '_').slice(0, 64)}-${randomBytes(6).toString('hex')}.sdp`);
+          args.unshift('-sdp_file', sdpFile);
+        }
       }
     } catch (err) {
       const text = `invalid process config: ${errorText(err)}`;
@@ -371,6 +392,9 @@ export class StreamActor {
       return;
     }
     this.#command = args;
+    const deliverVideo = this.#deliverVideo;
+    const sdpPath = sdpFile;
+    this.#injector = sdpPath && deliverVideo ? new ParamSetInjector(deliverVideo, () => readParameterSets(sdpPath)) : null;
     this.#shard?.resetMedia();
     this.#pool?.resetMedia();
     const runner = new FfmpegRunner({
@@ -390,6 +414,7 @@ export class StreamActor {
       lastProgressKey: '',
       cpuOverSince: null,
       memOverSince: null,
+      sdpFile,
     };
     this.#run = run;
     if (runner.pid) {
@@ -424,6 +449,7 @@ export class StreamActor {
 
   #onExit(run: Run, exit: ExitInfo): void {
     if (this.#run === run) this.#run = null;
+    if (run.sdpFile) rmSync(run.sdpFile, { force: true });
     this.#stopTicker();
     if (run.runner.pid) this.#emit({ event: 'stream.exited', pid: run.runner.pid });
     let to: ExecState;
@@ -538,5 +564,14 @@ export class StreamActor {
       const mb = (sample.memory_bytes / 1048576).toFixed(1);
       this.#abortRun(run, `killed: memory limit exceeded (${mb} MB > ${memLimit} MB for ${waitfor} s)`, false);
     }
+  }
+}
+
+/** FFmpeg's SDP of a run, read when the first keyframe needs the parameter sets (FFmpeg writes it before any packet). */
+function readParameterSets(sdpFile: string): ReturnType<typeof parameterSetsFromSdp> {
+  try {
+    return parameterSetsFromSdp(readFileSync(sdpFile, 'utf8'), VIDEO_PT);
+  } catch {
+    return null;
   }
 }

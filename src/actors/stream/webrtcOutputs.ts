@@ -31,8 +31,10 @@ export function webrtcOutputArgs(cfg: WebrtcConfig, ports: { video: number; audi
         '-payload_type', String(VIDEO_PT), '-f', 'rtp', url,
       );
     } else {
-      // Copied H264 may carry SPS/PPS only out of band (MP4, RTMP): put them in front of every keyframe.
-      video.push('-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe', '-payload_type', String(VIDEO_PT), '-f', 'rtp', url);
+      // No -bsf:v: FFmpeg 5.x kills an output's bitstream filters at every -stream_loop rewind. The
+      // RTP muxer packetizes avcC input itself; ParamSetInjector puts the SPS/PPS (out of band in MP4
+      // and RTMP) in front of every keyframe.
+      video.push('-c:v', 'copy', '-payload_type', String(VIDEO_PT), '-f', 'rtp', url);
     }
   }
   if (cfg.audio === 'none' || !legs.audio) return video;
