@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import type { ReportDto } from '../../src/actors/supervisor/Supervisor.ts';
 import type { ProcessStateDto } from '../../src/shared/protocol.ts';
 import { h264NalTypesStarting, NAL, rtpTimestamp } from '../../src/shared/h264.ts';
-import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
+import { alive, startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 
 const CLIP_SECONDS = 2;
@@ -83,5 +83,37 @@ describe('WebRTC legs that stop: looped files and stale legs', () => {
     assert.ok(idr.size >= 3 * CLIP_SECONDS, `keyframes went on (${idr.size})`);
     for (const ts of idr) assert.ok(sps.has(ts), `keyframe at ${ts} has SPS/PPS in band`);
     await drake.api('DELETE', '/api/v3/process/loop');
+  });
+
+  test('a leg that stops while FFmpeg runs makes the process stale: FFmpeg is restarted', async () => {
+    const res = await drake.api('POST', '/api/v3/process', {
+      id: 'deaf',
+      input: [
+        { id: 'v', address: 'testsrc=size=320x240:rate=25', options: ['-re', '-f', 'lavfi'] },
+        // The audio ends after 2 s; the video (and FFmpeg) go on.
+        { id: 'a', address: 'sine=frequency=440:sample_rate=48000:duration=2', options: ['-re', '-f', 'lavfi'] },
+      ],
+      output: [{ id: 'null', address: '-', options: ['-map', '0:v', '-f', 'null'] }],
+      stale_timeout_seconds: 2,
+      webrtc: { enabled: true, gop_seconds: 1, video_bitrate_kbit: 500 },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await waitFor('running', async () => (await state('deaf')).exec === 'running');
+    const firstPid = drake.supervisor.pidOf('deaf');
+    const r = await waitFor('a stale run in the history', async () => {
+      const rep = await report('deaf');
+      return rep.history.some((h) => (h.exit_reason ?? '').startsWith('stale')) ? rep : null;
+    }, 20_000);
+    const entry = r.history.find((h) => (h.exit_reason ?? '').startsWith('stale'))!;
+    assert.match(entry.exit_reason!, /^stale: the WebRTC audio leg has sent no RTP for 2 s while FFmpeg runs/);
+    assert.ok(allLines(r).some((l) => l.includes('stale: the WebRTC audio leg')));
+    // Restarted although reconnect is off: the order is still start.
+    await waitFor('running again', async () => (await state('deaf')).exec === 'running' && drake.supervisor.pidOf('deaf') !== firstPid, 10_000);
+    assert.equal(firstPid !== null && alive(firstPid), false);
+    await waitFor('audio again', async () => {
+      const ingest = (await drake.supervisor.whepStats('deaf')).ingest;
+      return ingest && Date.now() - ingest.audio.lastAt < 500;
+    }, 10_000);
+    await drake.api('DELETE', '/api/v3/process/deaf');
   });
 });

@@ -40,6 +40,13 @@ const MEDIA_FRESH_MS = 3000;
  * A probe that takes longer than this is abandoned and both legs are tried, as without a probe.
  */
 const LEG_PROBE_TIMEOUT_MS = 5000;
+/**
+ * A WebRTC leg that carried packets in a run and then none for this long, while FFmpeg lives, makes
+ * the run stale when the process has no stale_timeout_seconds of its own. FFmpeg's progress cannot
+ * show it: the other outputs move on. Opus sends a packet every 20 ms even in silence, and H264 at
+ * least one per frame, so 10 s of nothing is not a quiet source.
+ */
+const LEG_STALE_DEFAULT_S = 10;
 
 interface Run {
   runner: FfmpegRunner;
@@ -54,6 +61,10 @@ interface Run {
   lastProgressKey: string;
   cpuOverSince: number | null;
   memOverSince: number | null;
+  /** The ingest's packet counts when the run started: a leg counts as live once it passed them. */
+  legBase: Record<MediaKind, number>;
+  /** Start FFmpeg again when this run ends, also with reconnect off (a stale leg). */
+  restart: boolean;
   /** video: copy: where FFmpeg writes its SDP (the parameter sets the injector needs). */
   sdpFile: string | null;
 }
@@ -414,6 +425,8 @@ export class StreamActor {
       lastProgressKey: '',
       cpuOverSince: null,
       memOverSince: null,
+      legBase: { video: this.#ingest?.counters.video.packets ?? 0, audio: this.#ingest?.counters.audio.packets ?? 0 },
+      restart: false,
       sdpFile,
     };
     this.#run = run;
@@ -478,13 +491,18 @@ export class StreamActor {
     });
     // The inputs may have changed under a verdict that ended in failure: probe them again next time.
     if (to === 'failed') this.#legsFor = null;
-    if (!run.intentional) this.#afterExit(reason);
+    if (!run.intentional) this.#afterExit(reason, run.restart);
   }
 
-  /** Exit that drake did not ask for: reconnect if the order is still start. */
-  #afterExit(_reason: string): void {
+  /**
+   * Exit that drake did not ask for: reconnect if the order is still start. `restart`: drake ended the
+   * run to repair it, so it comes back at once when reconnect is off (a leg's stall is no reason to
+   * leave a process stopped that nobody asked to stop).
+   */
+  #afterExit(_reason: string, restart = false): void {
     if (this.#closed || this.#order !== 'start') return;
     if (this.#config.reconnect) this.#scheduleReconnect();
+    else if (restart) void this.#enqueue(() => this.#spawn());
   }
 
   #scheduleReconnect(): void {
@@ -533,6 +551,19 @@ export class StreamActor {
     this.#ticker = null;
   }
 
+  /** Why the run is stale because one of its WebRTC legs went silent, or null. */
+  #staleLeg(run: Run, now: number): string | null {
+    const counters = this.#ingest?.counters;
+    if (!this.#config.webrtc.enabled || !counters) return null;
+    const seconds = this.#config.stale_timeout_seconds > 0 ? this.#config.stale_timeout_seconds : LEG_STALE_DEFAULT_S;
+    for (const kind of ['video', 'audio'] as const) {
+      const c = counters[kind];
+      if (!this.#legs[kind] || c.packets <= run.legBase[kind] || now - c.lastAt <= seconds * 1000) continue;
+      return `stale: the WebRTC ${kind} leg has sent no RTP for ${seconds} s while FFmpeg runs, restarting FFmpeg`;
+    }
+    return null;
+  }
+
   async #tick(): Promise<void> {
     const run = this.#run;
     if (!run || run.endReason !== null) return;
@@ -547,6 +578,12 @@ export class StreamActor {
     }
     if (cfg.stale_timeout_seconds > 0 && now - run.lastProgressAt > cfg.stale_timeout_seconds * 1000) {
       this.#abortRun(run, `stale: no progress for ${cfg.stale_timeout_seconds} s, stopping FFmpeg`, true);
+      return;
+    }
+    const stale = this.#staleLeg(run, now);
+    if (stale) {
+      this.#abortRun(run, stale, true);
+      run.restart = true;
       return;
     }
 
