@@ -1,5 +1,9 @@
 // The stream actor: owns one process's FFmpeg child and everything about its life: the wanted order
 // (start/stop) kept apart from the observed exec state, reconnect, stale detection and limits.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { redact } from '../../shared/redact.ts';
 import type { ExecState, ProcessConfig, ProcessOrder } from '../../shared/processConfig.ts';
 import { errorText } from '../../shared/errors.ts';
@@ -21,7 +25,8 @@ import { mergeStats, ShardPool } from './ShardPool.ts';
 import { buildArgs, resolveConfig } from './command.ts';
 import { probeInputs } from './probe.ts';
 import { RtpIngest } from './RtpIngest.ts';
-import { webrtcOutputArgs } from './webrtcOutputs.ts';
+import { ParamSetInjector, parameterSetsFromSdp } from './ParamSetInjector.ts';
+import { BOTH_LEGS, isListeningInput, legsFromProbe, VIDEO_PT, webrtcOutputArgs, webrtcOutputIds, type WebrtcLegs } from './webrtcOutputs.ts';
 import { ExecStates } from './execStates.ts';
 import { FfmpegParser } from './ffmpegParse.ts';
 import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
@@ -30,6 +35,19 @@ import { ResourceSampler } from './resources.ts';
 const TICK_MS = 1000;
 /** A stream whose last video packet is older than this has "no media" for new viewers. */
 const MEDIA_FRESH_MS = 3000;
+/**
+ * The probe that decides the WebRTC legs. Local inputs answer in ≈ 50 ms; a network input costs its
+ * connect and stream analysis once (the verdict is kept until the config changes or a run fails).
+ * A probe that takes longer than this is abandoned and both legs are tried, as without a probe.
+ */
+const LEG_PROBE_TIMEOUT_MS = 5000;
+/**
+ * A WebRTC leg that carried packets in a run and then none for this long, while FFmpeg lives, makes
+ * the run stale when the process has no stale_timeout_seconds of its own. FFmpeg's progress cannot
+ * show it: the other outputs move on. Opus sends a packet every 20 ms even in silence, and H264 at
+ * least one per frame, so 10 s of nothing is not a quiet source.
+ */
+const LEG_STALE_DEFAULT_S = 10;
 
 interface Run {
   runner: FfmpegRunner;
@@ -44,6 +62,12 @@ interface Run {
   lastProgressKey: string;
   cpuOverSince: number | null;
   memOverSince: number | null;
+  /** The ingest's packet counts when the run started: a leg counts as live once it passed them. */
+  legBase: Record<MediaKind, number>;
+  /** Start FFmpeg again when this run ends, also with reconnect off (a stale leg). */
+  restart: boolean;
+  /** video: copy: where FFmpeg writes its SDP (the parameter sets the injector needs). */
+  sdpFile: string | null;
 }
 
 function emptyProgress(): ProgressDto {
@@ -78,6 +102,14 @@ export class StreamActor {
   /** Every RTP packet once, for shard workers (made with the ingest sockets; cheap enough to always fill). */
   #ring: PacketRing | null = null;
   #pool: ShardPool | null = null;
+  /** The legs the current (or last) run carries. */
+  #legs: WebrtcLegs = { ...BOTH_LEGS };
+  /** The last probe verdict and the inputs it was made for: reconnects of the same inputs reuse it. */
+  #legsFor: { key: string; legs: WebrtcLegs; notes: string[] } | null = null;
+  /** video: copy: puts SPS/PPS in front of the current run's keyframes. */
+  #injector: ParamSetInjector | null = null;
+  /** The ingest's video path past the injector. */
+  #deliverVideo: ((pkt: Buffer, at: number) => void) | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -119,6 +151,7 @@ export class StreamActor {
           return;
         case 'reload':
           this.#cancelReconnect();
+          this.#legsFor = null;
           if (this.#order !== 'start') {
             this.#command = buildArgs(resolveConfig(this.#config, this.#ctx()));
             return;
@@ -139,6 +172,7 @@ export class StreamActor {
       if (!config.webrtc.enabled) await this.#closeViewers('WebRTC disabled by a config update');
       this.#config = config;
       this.#command = [];
+      this.#legsFor = null;
       if (this.#order === 'start' && (wasRunning || config.autostart)) await this.#spawn();
     });
   }
@@ -150,7 +184,7 @@ export class StreamActor {
     if (sample) Object.assign(progress, sample);
     progress.inputs = parser.progressIO('input', this.#config.input.map((io) => io.id));
     const outIds = this.#config.output.map((io) => io.id);
-    if (this.#config.webrtc.enabled) outIds.push('webrtc:video', 'webrtc:audio');
+    if (this.#config.webrtc.enabled) outIds.push(...webrtcOutputIds(this.#config.webrtc, this.#legs));
     progress.outputs = parser.progressIO('output', outIds);
     // drake receives the WebRTC legs itself, so their packet and byte counts are exact.
     const ingest = this.#ingest?.counters;
@@ -205,7 +239,7 @@ export class StreamActor {
   #tryBuildCommand(): string[] {
     try {
       const args = buildArgs(resolveConfig(this.#config, this.#ctx()));
-      if (this.#config.webrtc.enabled && this.#ports) args.push(...webrtcOutputArgs(this.#config.webrtc, this.#ports));
+      if (this.#config.webrtc.enabled && this.#ports) args.push(...webrtcOutputArgs(this.#config.webrtc, this.#ports, this.#legs));
       return args;
     } catch {
       return [];
@@ -217,7 +251,7 @@ export class StreamActor {
     const shard = this.#ensureShard();
     const ring = (this.#ring ??= PacketRing.create());
     const meta = { seq: 0, timestamp: 0, arrivedAt: 0, kind: 'video' as MediaKind, keyframeStart: false, marker: false };
-    const ingest = new RtpIngest((kind, pkt, at) => {
+    const deliver = (kind: MediaKind, pkt: Buffer, at: number): void => {
       meta.seq = rtpSeq(pkt);
       meta.timestamp = rtpTimestamp(pkt);
       meta.arrivedAt = performance.timeOrigin + at;
@@ -227,7 +261,12 @@ export class StreamActor {
       ring.notify();
       if (kind === 'video') shard.video(pkt, at);
       else shard.audio(pkt, at);
+    };
+    const ingest = new RtpIngest((kind, pkt, at) => {
+      if (kind === 'video' && this.#injector) this.#injector.push(pkt, at);
+      else deliver(kind, pkt, at);
     });
+    this.#deliverVideo = (pkt, at) => deliver('video', pkt, at);
     this.#ports = await ingest.open();
     this.#ingest = ingest;
     return this.#ports;
@@ -245,11 +284,14 @@ export class StreamActor {
     if (!this.#run || this.#exec.state !== 'running') {
       throw new NotReadyError(`process ${this.#config.id} is not running (${this.#exec.state})`);
     }
-    const lastVideo = this.#ingest?.counters.video.lastAt ?? 0;
-    if (Date.now() - lastVideo > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
+    const legs = this.#legs;
+    const counters = this.#ingest?.counters;
+    // A run without a video leg (audio-only input) is ready with audio alone.
+    const lastMedia = legs.video ? (counters?.video.lastAt ?? 0) : (counters?.audio.lastAt ?? 0);
+    if (Date.now() - lastMedia > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
     const max = cfg.max_viewers > 0 ? cfg.max_viewers : this.#settings.webrtc.maxViewersPerStream;
     const local = this.#ensureShard();
-    const hasAudio = cfg.audio !== 'none';
+    const hasAudio = cfg.audio !== 'none' && legs.audio;
     const perShard = this.#settings.webrtc.viewersPerShard;
     if (perShard === 0 || !this.#ring) return local.create(offer, hasAudio, max);
     if (local.size + (this.#pool?.viewers ?? 0) >= max) throw new CapacityError(`this stream has reached its viewer limit (${max})`);
@@ -337,9 +379,22 @@ export class StreamActor {
     this.#lastCreatedAt = Math.floor(Date.now() / 1000);
     this.#setState('starting');
     let args: string[];
+    let sdpFile: string | null = null;
     try {
-      args = buildArgs(resolveConfig(this.#config, this.#ctx()));
-      if (this.#config.webrtc.enabled) args.push(...webrtcOutputArgs(this.#config.webrtc, await this.#openIngest()));
+      const resolved = resolveConfig(this.#config, this.#ctx());
+      args = buildArgs(resolved);
+      if (this.#config.webrtc.enabled) {
+        const ports = await this.#openIngest();
+        const { legs, notes } = await this.#webrtcLegs(resolved);
+        if (this.#closed) return;
+        for (const note of notes) parser.feed(`[drake] ${note}`);
+        this.#legs = legs;
+        args.push(...webrtcOutputArgs(this.#config.webrtc, ports, legs));
+        if (legs.video && this.#config.webrtc.video === 'copy') {
+          sdpFile = join(tmpdir(), `drake-${this.#id.replace(/[^\w.-]/g, '_').slice(0, 64)}-${randomBytes(6).toString('hex')}.sdp`);
+          args.unshift('-sdp_file', sdpFile);
+        }
+      }
     } catch (err) {
       const text = `invalid process config: ${errorText(err)}`;
       parser.feed(`[drake] ${text}`);
@@ -349,6 +404,9 @@ export class StreamActor {
       return;
     }
     this.#command = args;
+    const deliverVideo = this.#deliverVideo;
+    const sdpPath = sdpFile;
+    this.#injector = sdpPath && deliverVideo ? new ParamSetInjector(deliverVideo, () => readParameterSets(sdpPath)) : null;
     this.#shard?.resetMedia();
     this.#pool?.resetMedia();
     const runner = new FfmpegRunner({
@@ -368,6 +426,9 @@ export class StreamActor {
       lastProgressKey: '',
       cpuOverSince: null,
       memOverSince: null,
+      legBase: { video: this.#ingest?.counters.video.packets ?? 0, audio: this.#ingest?.counters.audio.packets ?? 0 },
+      restart: false,
+      sdpFile,
     };
     this.#run = run;
     if (runner.pid) {
@@ -378,8 +439,31 @@ export class StreamActor {
     void runner.exited.then((exit) => this.#onExit(run, exit));
   }
 
+  /**
+   * FFmpeg ends a run at once when an output has no stream to carry ("Output file #N does not
+   * contain any stream"), so a leg whose medium the inputs lack is left out. Optional maps (`0:a?`)
+   * do not help: the output is still there, only empty. The verdict comes from FFmpeg itself, run
+   * on the inputs with their options, and is kept for the same inputs until a run fails.
+   */
+  async #webrtcLegs(resolved: ProcessConfig): Promise<{ legs: WebrtcLegs; notes: string[] }> {
+    const cfg = this.#config.webrtc;
+    const key = JSON.stringify([resolved.options, resolved.input.map((io) => [io.address, io.options]), cfg.audio, cfg.video_map, cfg.audio_map]);
+    if (this.#legsFor?.key === key) return this.#legsFor;
+    if (resolved.input.some(isListeningInput)) return { legs: { ...BOTH_LEGS }, notes: [] };
+    // The streams are read from FFmpeg's input dump, which a quieter -loglevel of the process hides.
+    const loud = { ...resolved, options: [...resolved.options, '-loglevel', 'info'] };
+    const probe = await probeInputs(this.#settings.ffmpegBinary, loud, { timeoutMs: LEG_PROBE_TIMEOUT_MS });
+    if (probe.streams.length === 0) {
+      const why = probe.log.at(-1) ?? 'no output';
+      return { legs: { ...BOTH_LEGS }, notes: [`WebRTC: probing the inputs found no streams (${why}); both legs are tried`] };
+    }
+    this.#legsFor = { key, ...legsFromProbe(cfg, probe.streams) };
+    return this.#legsFor;
+  }
+
   #onExit(run: Run, exit: ExitInfo): void {
     if (this.#run === run) this.#run = null;
+    if (run.sdpFile) rmSync(run.sdpFile, { force: true });
     this.#stopTicker();
     if (run.runner.pid) this.#emit({ event: 'stream.exited', pid: run.runner.pid });
     let to: ExecState;
@@ -406,13 +490,20 @@ export class StreamActor {
       event: 'stream.runended',
       entry: { created_at: run.createdAt, prelude: run.parser.prelude, log: run.parser.log, ...this.#lastExit },
     });
-    if (!run.intentional) this.#afterExit(reason);
+    // The inputs may have changed under a verdict that ended in failure: probe them again next time.
+    if (to === 'failed') this.#legsFor = null;
+    if (!run.intentional) this.#afterExit(reason, run.restart);
   }
 
-  /** Exit that drake did not ask for: reconnect if the order is still start. */
-  #afterExit(_reason: string): void {
+  /**
+   * Exit that drake did not ask for: reconnect if the order is still start. `restart`: drake ended the
+   * run to repair it, so it comes back at once when reconnect is off (a leg's stall is no reason to
+   * leave a process stopped that nobody asked to stop).
+   */
+  #afterExit(_reason: string, restart = false): void {
     if (this.#closed || this.#order !== 'start') return;
     if (this.#config.reconnect) this.#scheduleReconnect();
+    else if (restart) void this.#enqueue(() => this.#spawn());
   }
 
   #scheduleReconnect(): void {
@@ -461,6 +552,19 @@ export class StreamActor {
     this.#ticker = null;
   }
 
+  /** Why the run is stale because one of its WebRTC legs went silent, or null. */
+  #staleLeg(run: Run, now: number): string | null {
+    const counters = this.#ingest?.counters;
+    if (!this.#config.webrtc.enabled || !counters) return null;
+    const seconds = this.#config.stale_timeout_seconds > 0 ? this.#config.stale_timeout_seconds : LEG_STALE_DEFAULT_S;
+    for (const kind of ['video', 'audio'] as const) {
+      const c = counters[kind];
+      if (!this.#legs[kind] || c.packets <= run.legBase[kind] || now - c.lastAt <= seconds * 1000) continue;
+      return `stale: the WebRTC ${kind} leg has sent no RTP for ${seconds} s while FFmpeg runs, restarting FFmpeg`;
+    }
+    return null;
+  }
+
   async #tick(): Promise<void> {
     const run = this.#run;
     if (!run || run.endReason !== null) return;
@@ -475,6 +579,12 @@ export class StreamActor {
     }
     if (cfg.stale_timeout_seconds > 0 && now - run.lastProgressAt > cfg.stale_timeout_seconds * 1000) {
       this.#abortRun(run, `stale: no progress for ${cfg.stale_timeout_seconds} s, stopping FFmpeg`, true);
+      return;
+    }
+    const stale = this.#staleLeg(run, now);
+    if (stale) {
+      this.#abortRun(run, stale, true);
+      run.restart = true;
       return;
     }
 
@@ -492,5 +602,14 @@ export class StreamActor {
       const mb = (sample.memory_bytes / 1048576).toFixed(1);
       this.#abortRun(run, `killed: memory limit exceeded (${mb} MB > ${memLimit} MB for ${waitfor} s)`, false);
     }
+  }
+}
+
+/** FFmpeg's SDP of a run, read when the first keyframe needs the parameter sets (FFmpeg writes it before any packet). */
+function readParameterSets(sdpFile: string): ReturnType<typeof parameterSetsFromSdp> {
+  try {
+    return parameterSetsFromSdp(readFileSync(sdpFile, 'utf8'), VIDEO_PT);
+  } catch {
+    return null;
   }
 }
