@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { alive, testProcess, waitFor } from '../helpers/drake.ts';
+import { alive, freePort, testProcess, waitFor } from '../helpers/drake.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -64,16 +63,6 @@ test('a bad config value stops drake with the field path', async () => {
   assert.equal(await drake.exited, 1);
   assert.match(drake.output(), /invalid configuration\n\s+- ffmpeg\.log\.max_lines:/);
 });
-
-/** A port that was free a moment ago (another test may take it in between; the tests here do not). */
-function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 test('a second drake on a port in use stops with "cannot listen" instead of sharing it', async () => {
   const port = await freePort();

@@ -1,18 +1,9 @@
 // A script that waits for /ping and then sends work must never see a 500 "still starting": while drake
 // loads its store and spawns its actors, /ping says 503 and the API answers 503 + Retry-After.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { startDrake, testProcess } from '../helpers/drake.ts';
+import { freePort, startDrake, testProcess } from '../helpers/drake.ts';
 
-function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 test('/ping says pong only once the API takes work; before that the API answers 503 + Retry-After', async () => {
   // A store with several processes makes the start (one stream actor thread each) take a while.

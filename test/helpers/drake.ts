@@ -1,5 +1,6 @@
 // Starts a real drake in-process on 127.0.0.1 with a random port and throw-away directories.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDrake, type Drake } from '../../src/app.ts';
@@ -62,6 +63,16 @@ export function testProcess(id: string, extra: Partial<ProcessConfigInput> = {})
 }
 
 export { waitFor } from './waitFor.ts';
+
+/** A loopback TCP port that was free a moment ago (for tests that need a fixed port up front). */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
 
 export function alive(pid: number): boolean {
   try {

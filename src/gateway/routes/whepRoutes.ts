@@ -73,6 +73,14 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     const s = req.params.session ?? '';
     return SESSION_ID.test(s) ? s : null;
   };
+  /** The event stream named by the URL, when it belongs to the URL's process and session. */
+  const eventStream = (req: Request): string => {
+    const id = processId(req);
+    const sid = sessionId(req);
+    const stream = req.params.stream ?? '';
+    if (!sid || !SESSION_ID.test(stream) || !opts.events.has(id, sid, stream)) throw new NotFoundError('unknown event stream');
+    return stream;
+  };
   const endpointInfo = (req: Request): Reply => {
     authorize(req, processId(req));
     return { status: 204, headers: { 'accept-post': 'application/sdp', ...(link ? { link } : {}) } };
@@ -188,10 +196,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       pattern: `${session}/sse/:stream`,
       summary: 'WHEP server-sent events: the event stream (text/event-stream; its URL is the credential)',
       handler: (req): Reply => {
-        const id = processId(req);
-        const sid = sessionId(req);
-        const stream = req.params.stream ?? '';
-        if (!sid || !SESSION_ID.test(stream) || !opts.events.has(id, sid, stream)) throw new NotFoundError('unknown event stream');
+        const stream = eventStream(req);
         return {
           status: 200,
           headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
@@ -204,11 +209,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       pattern: `${session}/sse/:stream`,
       summary: 'WHEP server-sent events: end the event stream (200; 404 when unknown)',
       handler: (req): Reply => {
-        const id = processId(req);
-        const sid = sessionId(req);
-        const stream = req.params.stream ?? '';
-        if (!sid || !opts.events.has(id, sid, stream)) throw new NotFoundError('unknown event stream');
-        opts.events.delete(stream);
+        opts.events.delete(eventStream(req));
         return { status: 200 };
       },
     },
