@@ -354,7 +354,8 @@ try {
 
   if (scenarios.includes('pli-flood')) {
     const ps = Date.now();
-    gen = new Generator(settings.workers);
+    // Two load sessions at once (quiet and flooding viewers).
+    gen = new Generator(settings.workers, 2);
     const rows = await runPliFlood(SEND_PATHS, gen, { normal: settings.pliViewers, flooders: settings.pliFlooders, pliEveryMs: settings.pliEveryMs, windowMs: settings.windowMs, settleMs: settings.settleMs }, log);
     await gen.close();
     gen = null;

@@ -25,13 +25,14 @@ export class Generator {
   readonly workers: number;
   readonly pool: Piscina<ViewerTask, ViewerResult[]>;
 
-  constructor(workers: number) {
+  /** `sessions`: how many LoadSessions may be open at once (each holds one task per worker until it leaves). */
+  constructor(workers: number, sessions = 1) {
     this.workers = workers;
     this.pool = new Piscina({
       filename: WORKER,
       minThreads: workers,
       maxThreads: workers,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: sessions,
       atomics: 'disabled',
       idleTimeout: 60_000,
     });
