@@ -1,13 +1,14 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass   run one (default: all)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|fuzz   run one (default: all but fuzz)
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
+//   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
@@ -19,10 +20,13 @@ import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
+import { runFuzz } from './scenarios/fuzz.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'fuzz'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** Asked for by name only: the fuzz campaign measures no performance. */
+const NOT_IN_ALL: readonly Scenario[] = ['fuzz'];
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +43,9 @@ const { values } = parseArgs({
     'glass-levels': { type: 'string' },
     'glass-window': { type: 'string' },
     'glass-ingest': { type: 'string' },
+    'fuzz-rounds': { type: 'string' },
+    minutes: { type: 'string' },
+    'fuzz-seed': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -47,7 +54,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -60,7 +67,7 @@ function int(name: string, raw: string | undefined, dflt: number, min = 0): numb
 }
 
 const full = values.full;
-const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : [...SCENARIOS];
+const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : SCENARIOS.filter((s) => !NOT_IN_ALL.includes(s));
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${s}`);
 if (values.paths !== undefined) {
   const paths = values.paths.split(',').map((p) => p.trim()) as SendPath[];
@@ -88,6 +95,10 @@ const settings = {
   glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp' : 'rtp,srt')).split(',').map((x) => x.trim()) as Ingest[],
   // RTMP/SRT rows (load 0): lean and werift by default, every path with --full.
   glassIngestPaths: full ? [...SEND_PATHS] : defaultIngestPaths(SEND_PATHS),
+  fuzzMinutes: int('minutes', values.minutes, 0),
+  fuzzRounds: int('fuzz-rounds', values['fuzz-rounds'], values.minutes !== undefined ? 1_000_000 : full ? 100 : 20, 1),
+  fuzzSeed: int('fuzz-seed', values['fuzz-seed'], 1),
+  fuzzSrtpCalls: full ? 200_000 : 50_000,
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -102,7 +113,8 @@ const estimateS =
       ((settings.glassIngests.includes('rtp') ? settings.glassLevels.length * SEND_PATHS.length : 0) + settings.glassIngests.filter((i) => i !== 'rtp').length * settings.glassIngestPaths.length) *
         (settings.glassWindowMs / 1000 + 12) +
       settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
-    : 0);
+    : 0) +
+  (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -341,6 +353,21 @@ try {
       const json = writeJson(`glass-${stamp}.json`, { bench: 'glass', startedAt: new Date(gs).toISOString(), durationS: (Date.now() - gs) / 1000, machine, settings, ...glassJson(o) });
       files.push(json, writeText(`glass-${stamp}.svg`, glassChart(o, `${machine.cpu}, ${machine.cores} cores; ${settings.glassWindowMs / 1000} s per bar`)));
     }
+  }
+
+  if (scenarios.includes('fuzz')) {
+    const fs = Date.now();
+    const o = await runFuzz({ seed: settings.fuzzSeed, rounds: settings.fuzzRounds, minutes: settings.fuzzMinutes, srtpCalls: settings.fuzzSrtpCalls }, log);
+    out(`## fuzz\n`);
+    out(
+      `test/fuzz/campaign.ts with bigger rounds: ${o.stats.rounds} round(s) from seed ${settings.fuzzSeed} against one drake (API auth on, one live WebRTC process, one werift viewer watching throughout). ` +
+        `After each round: /ping, the first viewer still connected and receiving, a new viewer gets a keyframe. SRTP: ${o.srtp.calls} random calls to the native addon and the JS backend in a child, canary-guarded buffers.\n`,
+    );
+    out(o.table);
+    out();
+    const findings = [...o.stats.findings.map((f) => `round ${f.round}, ${f.target}: ${f.what}${f.input ? ` — input: ${f.input}` : ''}`), ...o.srtp.findings, ...(o.srtp.crashed ? [`SRTP child: ${o.srtp.crashed}`] : [])];
+    out(findings.length ? `Findings:\n${findings.map((f) => `- ${f}`).join('\n')}\n` : 'No findings.\n');
+    files.push(writeJson(`fuzz-${stamp}.json`, { bench: 'fuzz', startedAt: new Date(fs).toISOString(), durationS: o.durationS, machine, settings, stats: o.stats, srtp: o.srtp, table: o.table }));
   }
 
   const total = (performance.now() - t0) / 1000;

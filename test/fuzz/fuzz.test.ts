@@ -97,6 +97,20 @@ describe('fuzz campaign against a live drake', () => {
     assert.equal((await rig.drake.api('PUT', '/api/v3/metadata/shallow', 'null', auth())).status, 200);
   });
 
+  test('PATCH with a new ufrag and no pwd → 400 (it answered 500)', async () => {
+    const created = await fetch(`${url()}/whep/${PROCESS}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: rig.offer });
+    assert.equal(created.status, 201);
+    const location = created.headers.get('location')!;
+    try {
+      const r = await fetch(`${url()}${location}`, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=ice-ufrag:newufrag\r\na=mid:0\r\n' });
+      const body = await r.text();
+      assert.equal(r.status, 400, body);
+      assert.match(body, /ice-ufrag and a=ice-pwd/);
+    } finally {
+      await fetch(`${url()}${location}`, { method: 'DELETE' });
+    }
+  });
+
   test('offers werift cannot parse → 400 malformed SDP offer (they answered 500)', async () => {
     const post = (sdp: string) => fetch(`${url()}/whep/${PROCESS}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: sdp });
     const broken = [
