@@ -1,7 +1,7 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood   run one (default: all)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz   run one (default: all but fuzz)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
@@ -9,6 +9,7 @@
 //   --ttff-joins 3   --timeout <s> (whole run)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
+//   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
@@ -21,10 +22,13 @@ import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } fro
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
+import { runFuzz } from './scenarios/fuzz.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** Asked for by name only: the fuzz campaign measures no performance. */
+const NOT_IN_ALL: readonly Scenario[] = ['fuzz'];
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +48,9 @@ const { values } = parseArgs({
     'pli-viewers': { type: 'string' },
     'pli-flooders': { type: 'string' },
     'pli-every': { type: 'string' },
+    'fuzz-rounds': { type: 'string' },
+    minutes: { type: 'string' },
+    'fuzz-seed': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -52,7 +59,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -65,7 +72,7 @@ function int(name: string, raw: string | undefined, dflt: number, min = 0): numb
 }
 
 const full = values.full;
-const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : [...SCENARIOS];
+const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : SCENARIOS.filter((s) => !NOT_IN_ALL.includes(s));
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${s}`);
 if (values.paths !== undefined) {
   const paths = values.paths.split(',').map((p) => p.trim()) as SendPath[];
@@ -96,6 +103,10 @@ const settings = {
   pliViewers: int('pli-viewers', values['pli-viewers'], 10, 0),
   pliFlooders: int('pli-flooders', values['pli-flooders'], 2, 1),
   pliEveryMs: int('pli-every', values['pli-every'], 250, 20),
+  fuzzMinutes: int('minutes', values.minutes, 0),
+  fuzzRounds: int('fuzz-rounds', values['fuzz-rounds'], values.minutes !== undefined ? 1_000_000 : full ? 100 : 20, 1),
+  fuzzSeed: int('fuzz-seed', values['fuzz-seed'], 1),
+  fuzzSrtpCalls: full ? 200_000 : 50_000,
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -111,7 +122,8 @@ const estimateS =
         (settings.glassWindowMs / 1000 + 12) +
       settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
     : 0) +
-  (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0);
+  (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0) +
+  (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -360,8 +372,7 @@ try {
     await gen.close();
     gen = null;
     const t = pliFloodTable(rows);
-    out(`## pli-flood
-`);
+    out(`## pli-flood\n`);
     out(
       `Source: ${SOURCE.video}. ${settings.pliViewers} quiet werift viewers (RTCP RR and NACK from werift) and ${settings.pliFlooders} that also send a PLI every ${settings.pliEveryMs} ms, ` +
         `as libwebrtc does when it cannot decode, on the same stream; per send path (werift's stock path has no GOP bursts and is left out). Window ${settings.windowMs / 1000} s after ${settings.settleMs / 1000} s settle. ` +
@@ -370,6 +381,21 @@ try {
     out(t);
     out();
     files.push(writeJson(`pli-flood-${stamp}.json`, { bench: 'pli-flood', startedAt: new Date(ps).toISOString(), durationS: (Date.now() - ps) / 1000, machine, settings, results: rows, table: t }));
+  }
+
+  if (scenarios.includes('fuzz')) {
+    const fs = Date.now();
+    const o = await runFuzz({ seed: settings.fuzzSeed, rounds: settings.fuzzRounds, minutes: settings.fuzzMinutes, srtpCalls: settings.fuzzSrtpCalls }, log);
+    out(`## fuzz\n`);
+    out(
+      `test/fuzz/campaign.ts with bigger rounds: ${o.stats.rounds} round(s) from seed ${settings.fuzzSeed} against one drake (API auth on, one live WebRTC process, one werift viewer watching throughout). ` +
+        `After each round: /ping, the first viewer still connected and receiving, a new viewer gets a keyframe. SRTP: ${o.srtp.calls} random calls to the native addon and the JS backend in a child, canary-guarded buffers.\n`,
+    );
+    out(o.table);
+    out();
+    const findings = [...o.stats.findings.map((f) => `round ${f.round}, ${f.target}: ${f.what}${f.input ? ` — input: ${f.input}` : ''}`), ...o.srtp.findings, ...(o.srtp.crashed ? [`SRTP child: ${o.srtp.crashed}`] : [])];
+    out(findings.length ? `Findings:\n${findings.map((f) => `- ${f}`).join('\n')}\n` : 'No findings.\n');
+    files.push(writeJson(`fuzz-${stamp}.json`, { bench: 'fuzz', startedAt: new Date(fs).toISOString(), durationS: o.durationS, machine, settings, stats: o.stats, srtp: o.srtp, table: o.table }));
   }
 
   const total = (performance.now() - t0) / 1000;

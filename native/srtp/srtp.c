@@ -474,7 +474,8 @@ static napi_value SetAddress(napi_env env, napi_callback_info info) {
   if (napi_get_value_uint32(env, argv[1], &index) != napi_ok || napi_get_value_uint32(env, argv[3], &port) != napi_ok || port > 65535)
     return throw_type(env, "index and port must be uint32 (port ≤ 65535)");
   if (napi_get_value_string_utf8(env, argv[2], ip, sizeof ip, &iplen) != napi_ok) return throw_type(env, "ip must be a string");
-  if ((size_t)(index + 1) * ADDRESS_SLOT > cap) return throw_range(env, "index is beyond addrs");
+  // index + 1 in 32 bits wraps to 0 for index 0xFFFFFFFF (and -1 reads as that): widen first.
+  if (((size_t)index + 1) * ADDRESS_SLOT > cap) return throw_range(env, "index is beyond addrs");
   uint8_t *rec = buf + (size_t)index * ADDRESS_SLOT;
   memset(rec, 0, ADDRESS_SLOT);
   struct sockaddr_in a4;

@@ -29,7 +29,8 @@ export interface ViewerOptions {
   keepVideo?: number;
 }
 
-export async function whepView(url: string, opts: ViewerOptions = {}): Promise<WhepViewer> {
+/** The viewer's werift peer: loopback only, H264 (or VP8) and Opus, no header extensions. */
+export function viewerPeer(opts: Pick<ViewerOptions, 'video'> = {}): RTCPeerConnection {
   const video =
     opts.video === 'vp8'
       ? new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] })
@@ -39,7 +40,7 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
           rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
           parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
         });
-  const pc = new RTCPeerConnection({
+  return new RTCPeerConnection({
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
@@ -47,6 +48,22 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
     codecs: { video: [video], audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] },
     headerExtensions: { video: [], audio: [] },
   });
+}
+
+/** Creates the offer, waits for gathering to finish and returns the local SDP (candidates included). */
+export async function gatheredOffer(pc: RTCPeerConnection): Promise<string> {
+  const offer = await pc.createOffer();
+  dropDefaultStun(pc);
+  await pc.setLocalDescription(offer);
+  await new Promise<void>((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && resolve());
+  });
+  return pc.localDescription!.sdp;
+}
+
+export async function whepView(url: string, opts: ViewerOptions = {}): Promise<WhepViewer> {
+  const pc = viewerPeer(opts);
   const viewer: WhepViewer = {
     status: 0,
     location: null,
@@ -90,15 +107,9 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
   pc.connectionStateChange.subscribe((s) => {
     if (s === 'connected') viewer.connectedAt = Date.now();
   });
-  const offer = await pc.createOffer();
-  dropDefaultStun(pc);
-  await pc.setLocalDescription(offer);
-  await new Promise<void>((resolve) => {
-    if (pc.iceGatheringState === 'complete') return resolve();
-    pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && resolve());
-  });
+  const sdp = await gatheredOffer(pc);
   viewer.postedAt = Date.now();
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp', ...(opts.headers ?? {}) }, body: pc.localDescription!.sdp });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp', ...(opts.headers ?? {}) }, body: sdp });
   viewer.status = res.status;
   viewer.headers = res.headers;
   viewer.location = res.headers.get('location');

@@ -99,6 +99,19 @@ const h264Codec = () =>
   });
 const opusCodec = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
 
+/**
+ * parseOffer checks only what drake reads; werift's parser throws plain Errors and TypeErrors ("SDP does
+ * not have enough properties", "mid not assigned", ...) on the rest. Those are the offer's fault: a 400.
+ */
+async function offerStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof Error && /negotiate codecs failed/.test(err.message)) throw err;
+    throw new SdpError(err instanceof Error ? err.message : String(err));
+  }
+}
+
 export class PeerSession {
   readonly id: string;
   readonly createdAt = Date.now();
@@ -179,12 +192,12 @@ export class PeerSession {
       const audioTrack = new MediaStreamTrack({ kind: 'audio' });
       const vt = pc.addTransceiver(videoTrack, { direction: 'sendonly' });
       const at = audioMedia ? pc.addTransceiver(audioTrack, { direction: 'sendonly' }) : null;
-      await pc.setRemoteDescription({ type: 'offer', sdp: opts.offer });
+      await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: opts.offer }));
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
       pinCodec(vt, h264.pt);
       if (at && opus) pinCodec(at, opus.pt);
-      const answer = await pc.createAnswer();
+      const answer = await offerStep(() => pc.createAnswer());
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift gathers inside setLocalDescription (a STUN server that never answers holds it there).
       await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));

@@ -216,7 +216,14 @@ export class PeerShard {
       throw new ValidationError(`malformed trickle-ice-sdpfrag: ${(err as Error).message}`);
     }
     if (frag.ufrag && frag.ufrag !== session.remoteUfrag) {
-      const body = await session.restartIce(frag);
+      let body: string;
+      try {
+        body = await session.restartIce(frag);
+      } catch (err) {
+        // A new ufrag without a pwd is the fragment's fault, like any parse error above: 400, not 500.
+        if (err instanceof SdpError) throw new ValidationError(`malformed trickle-ice-sdpfrag: ${err.message}`);
+        throw err;
+      }
       return { status: 200, body, etag: session.etag };
     }
     session.addCandidates(frag);

@@ -5,6 +5,7 @@
 // ufrag), and STUN responses go back to the transport that sent the request (by transaction id). DTLS,
 // SRTCP and consent checks then flow as usual. Operators get one port per shard to open or map (NAT,
 // containers) instead of one per viewer.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { UdpTransport } from 'werift';
 import { Logger } from '../../shared/log.ts';
@@ -13,12 +14,16 @@ const log = new Logger('UdpMux');
 
 const STUN_COOKIE = 0x2112a442;
 const ATTR_USERNAME = 0x0006;
+const ATTR_MESSAGE_INTEGRITY = 0x0008;
 /** Transactions remembered for routing responses; older ones are forgotten first (werift gives up after ~8 s). */
 const MAX_PENDING = 8192;
 
 type Address = [string, number];
-/** The part of werift's ICE Connection the mux reads: its current local ufrag (changes on ICE restart). */
-type IceAgent = { readonly localUsername: string };
+/**
+ * The part of werift's ICE Connection the mux reads: its current local ufrag and password (both change on
+ * ICE restart) and the passwords of earlier ufrags, which werift still answers with.
+ */
+type IceAgent = { readonly localUsername: string; readonly localPassword?: string; readonly userHistory?: Record<string, string> };
 
 /** What werift's StunProtocol uses of a UdpTransport. */
 export class MuxTransport {
@@ -174,10 +179,20 @@ export class UdpMux {
       if (cls === 0x0100 || cls === 0x0110) {
         t = this.#pending.get(data.toString('latin1', 8, 20));
       } else if (cls === 0) {
+        // werift answers and acts on a Binding request (new peer-reflexive pair, role switch, nomination)
+        // without checking its MESSAGE-INTEGRITY, and the address it came from would be routed to the
+        // viewer: anyone who saw a viewer's ufrag could then feed that viewer's DTLS/SRTP stack (a crafted
+        // datagram made its session fail). Only a request signed with the viewer's ICE password gets through.
         const ufrag = localUfrag(data);
-        t = ufrag ? this.#ownerOf(ufrag) : undefined;
-        // The latest valid-looking request decides where an address goes (werift checks the integrity).
-        if (t) this.#byRemote.set(key, t);
+        const owner = ufrag ? this.#ownerOf(ufrag) : undefined;
+        const target = owner ?? this.#byRemote.get(key);
+        if (!ufrag || !target?.owner || !integrityOk(data, passwordFor(target.owner, ufrag))) {
+          this.counters.dropped++;
+          return;
+        }
+        t = target;
+        // The latest authenticated request decides where an address goes.
+        if (owner) this.#byRemote.set(key, t);
       }
     }
     t ??= this.#byRemote.get(key);
@@ -230,6 +245,30 @@ function localUfrag(data: Buffer): string | null {
     at += 4 + ((len + 3) & ~3);
   }
   return null;
+}
+
+function passwordFor(agent: IceAgent, ufrag: string): string {
+  return (ufrag === agent.localUsername ? agent.localPassword : agent.userHistory?.[ufrag]) ?? agent.localPassword ?? '';
+}
+
+/** RFC 5389 §15.4: HMAC-SHA1 over the message up to MESSAGE-INTEGRITY, its length field covering that attribute. */
+function integrityOk(data: Buffer, password: string): boolean {
+  if (!password) return false;
+  const end = Math.min(data.length, 20 + data.readUInt16BE(2));
+  let at = 20;
+  while (at + 4 <= end) {
+    const type = data.readUInt16BE(at);
+    const len = data.readUInt16BE(at + 2);
+    if (at + 4 + len > end) return false;
+    if (type === ATTR_MESSAGE_INTEGRITY) {
+      if (len !== 20) return false;
+      const head = Buffer.from(data.subarray(0, at));
+      head.writeUInt16BE(at - 20 + 24, 2);
+      return timingSafeEqual(createHmac('sha1', password).update(head).digest(), data.subarray(at + 4, at + 24));
+    }
+    at += 4 + ((len + 3) & ~3);
+  }
+  return false;
 }
 
 function shuffledPorts([min, max]: [number, number]): number[] {

@@ -64,6 +64,9 @@ export function parseOffer(sdp: string): ParsedOffer {
     } else if ((m = /^a=ice-pwd:(\S+)/.exec(line))) {
       if (target) target.pwd = m[1]!;
       else session.pwd = m[1]!;
+    } else if (line.startsWith('a=fingerprint:') && !/^a=fingerprint:\S+ \S/.test(line)) {
+      // werift keeps a fingerprint without its value and later calls a string method on it: a 500.
+      throw new SdpError('a=fingerprint needs "<hash function> <fingerprint>"');
     } else if (!target) {
       continue;
     } else if ((m = /^a=mid:(\S+)/.exec(line))) {

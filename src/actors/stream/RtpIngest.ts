@@ -2,6 +2,7 @@
 // medium; RTCP sender reports (which FFmpeg sends to the same port with udp://) and anything that
 // is not RTP v2 are dropped and counted, never parsed further.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { rtpPayloadOffset } from '../../shared/h264.ts';
 
 export interface IngestCounters {
   packets: number;
@@ -49,7 +50,9 @@ export class RtpIngest {
     const arrivedAt = performance.now();
     const c = this.counters[kind];
     const pt = msg.length >= 2 ? msg[1]! & 0x7f : 0;
-    if (rinfo.address !== '127.0.0.1' || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76)) {
+    // Any local process can write to these ports. A header whose CSRC list, extension or padding runs
+    // past the datagram would make the batch SRTP step throw for every viewer and end the stream worker.
+    if (rinfo.address !== '127.0.0.1' || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76) || rtpPayloadOffset(msg) < 0) {
       c.dropped++;
       return;
     }
