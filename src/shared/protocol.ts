@@ -118,7 +118,7 @@ export interface WhepStatsDto {
   /** Server-added latency per viewer-packet (arrival at drake → hand-off to the viewer's socket), cumulative. */
   latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
-  ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number }> | null;
+  ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number; foreign: number }> | null;
 }
 
 export interface StreamInit {

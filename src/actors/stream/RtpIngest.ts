@@ -9,6 +9,8 @@ export interface IngestCounters {
   bytes: number;
   dropped: number;
   lastAt: number;
+  /** Datagrams from another source port than the FFmpeg run's (a stray or hostile local sender). */
+  foreign: number;
 }
 
 export type MediaKind = 'video' | 'audio';
@@ -16,9 +18,11 @@ export type MediaKind = 'video' | 'audio';
 export class RtpIngest {
   readonly #sockets = new Map<MediaKind, Socket>();
   readonly counters: Record<MediaKind, IngestCounters> = {
-    video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
-    audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0 },
+    video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
+    audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
   };
+  /** Per medium, the source port of this run's FFmpeg leg: its first valid RTP packet sets it. */
+  readonly #sender: Record<MediaKind, number> = { video: 0, audio: 0 };
   readonly #onPacket: (kind: MediaKind, pkt: Buffer, arrivedAt: number) => void;
 
   /** arrivedAt: performance.now() when the packet reached drake (for the latency histogram). */
@@ -56,10 +60,25 @@ export class RtpIngest {
       c.dropped++;
       return;
     }
+    // One FFmpeg leg per socket and run: another local process writing to the port must not splice
+    // its packets into the viewers' stream.
+    const from = this.#sender[kind];
+    if (from === 0) this.#sender[kind] = rinfo.port;
+    else if (from !== rinfo.port) {
+      c.dropped++;
+      c.foreign++;
+      return;
+    }
     c.packets++;
     c.bytes += msg.length;
     c.lastAt = Date.now();
     this.#onPacket(kind, msg, arrivedAt);
+  }
+
+  /** A new FFmpeg run: its legs send from new ports. */
+  expectNewSender(): void {
+    this.#sender.video = 0;
+    this.#sender.audio = 0;
   }
 
   close(): void {

@@ -409,6 +409,7 @@ export class StreamActor {
     this.#injector = sdpPath && deliverVideo ? new ParamSetInjector(deliverVideo, () => readParameterSets(sdpPath)) : null;
     this.#shard?.resetMedia();
     this.#pool?.resetMedia();
+    this.#ingest?.expectNewSender();
     const runner = new FfmpegRunner({
       binary: this.#settings.ffmpegBinary,
       args,
