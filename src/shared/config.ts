@@ -214,9 +214,10 @@ export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv
 function deepMerge(a: Record<string, Json>, b: Record<string, Json>): Record<string, Json> {
   const out: Record<string, Json> = { ...a };
   for (const [k, v] of Object.entries(b)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
     const cur = out[k];
-    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
-      out[k] = deepMerge(cur as Record<string, Json>, v as Record<string, Json>);
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      out[k] = deepMerge(cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, Json>) : {}, v as Record<string, Json>);
     } else if (v !== undefined) {
       out[k] = v;
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +77,10 @@ test('Jwt rejects expired, tampered and foreign tokens', () => {
   const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'root' })).toString('base64url');
   assert.deepEqual(jwt.verify(`${h}.${forged}.${s}`, 'access'), { ok: false, reason: 'invalid signature' });
   assert.equal(new Jwt('other').verify(token, 'access').ok, false);
+  // Correctly signed, but header or claims are JSON null (found by the fuzz review: it threw a TypeError → 500).
+  const mac = (data: string) => createHmac('sha256', 'secret').update(data).digest('base64url');
+  const nul = Buffer.from('null').toString('base64url');
+  for (const [hh, pp] of [[nul, p!], [h!, nul]]) assert.deepEqual(jwt.verify(`${hh}.${pp}.${mac(`${hh}.${pp}`)}`, 'access'), { ok: false, reason: 'malformed token' });
   now += 10 * 60 + 1;
   assert.deepEqual(jwt.verify(token, 'access'), { ok: false, reason: 'token expired' });
 });

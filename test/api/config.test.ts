@@ -35,6 +35,17 @@ describe('GET/PUT /api/v3/config', () => {
     assert.equal(saved.api?.auth?.password ?? '', '', 'the mask was not written as a password');
   });
 
+  test('PUT with __proto__ / constructor keys: they are not merged (no prototype swap), the rest is', async () => {
+    const res = await drake.api('PUT', '/api/v3/config', '{"name":"proto-safe","__proto__":{"polluted":true},"log":{"constructor":{"x":1},"level":"warn"}}');
+    assert.equal(res.status, 200);
+    const saved = JSON.parse(readFileSync(join(drake.config.db.dir, 'drake.json'), 'utf8'));
+    assert.equal(saved.name, 'proto-safe');
+    assert.equal(Object.getPrototypeOf(saved), Object.prototype);
+    assert.equal(Object.hasOwn(saved, '__proto__'), false);
+    assert.equal(Object.hasOwn(saved.log, 'constructor'), false);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
   test('reload is refused with 501 when drake is embedded (npm start has it)', async () => {
     assert.equal((await drake.api('GET', '/api/v3/config/reload')).status, 501);
   });

@@ -51,6 +51,8 @@ export class Jwt {
     } catch {
       return { ok: false, reason: 'malformed token' };
     }
+    // Signed but not objects (e.g. "null"): never a token drake made.
+    if (!header || typeof header !== 'object' || !claims || typeof claims !== 'object') return { ok: false, reason: 'malformed token' };
     if (header.alg !== 'HS256') return { ok: false, reason: 'unsupported algorithm' };
     if (claims.iss !== ISSUER || typeof claims.sub !== 'string') return { ok: false, reason: 'invalid claims' };
     if (claims.usefor !== usefor) return { ok: false, reason: `this is not an ${usefor} token` };

@@ -38,9 +38,16 @@ function setPath(o: Obj, path: string[], value: unknown): void {
   cur[path[path.length - 1]!] = value;
 }
 
+/** Keys that would set a prototype instead of a field when merged into a plain object. */
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function merge(a: Obj, b: Obj): Obj {
   const out: Obj = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k] as Obj, v) : v;
+  for (const [k, v] of Object.entries(b)) {
+    if (UNSAFE_KEYS.has(k)) continue;
+    // Objects are always rebuilt, so a nested unsafe key is dropped too.
+    out[k] = isObj(v) ? merge(isObj(out[k]) ? (out[k] as Obj) : {}, v) : v;
+  }
   return out;
 }
 
