@@ -29,12 +29,13 @@ interface EventStream {
   queue: string[];
   /** The process stopped running since this stream was made: its next run is a restart. */
   wasInactive: boolean;
-  viewerTimer: NodeJS.Timeout | null;
 }
 
 export class WhepEvents {
   readonly #sup: Supervisor;
   readonly #streams = new Map<string, EventStream>();
+  /** Per process, the pending viewer check (see #onViewers). */
+  readonly #viewerChecks = new Map<string, NodeJS.Timeout>();
   readonly #keepalive: NodeJS.Timeout;
   #subscribed = false;
 
@@ -72,7 +73,6 @@ export class WhepEvents {
       out: null,
       queue: [],
       wasInactive: false,
-      viewerTimer: null,
     };
     this.#streams.set(id, s);
     // The draft: "active" at the beginning of the playback when a publication is ongoing; no initial
@@ -120,6 +120,8 @@ export class WhepEvents {
 
   close(): void {
     clearInterval(this.#keepalive);
+    for (const t of this.#viewerChecks.values()) clearTimeout(t);
+    this.#viewerChecks.clear();
     this.#endWhere(() => true);
   }
 
@@ -129,7 +131,6 @@ export class WhepEvents {
 
   #end(s: EventStream): void {
     this.#streams.delete(s.id);
-    if (s.viewerTimer) clearTimeout(s.viewerTimer);
     s.out?.end();
     s.out = null;
   }
@@ -181,25 +182,27 @@ export class WhepEvents {
     return true;
   }
 
+  /**
+   * Viewers came or went: within a second, once per process however many changed (a join storm is
+   * one check), send the count and end the streams of sessions that are gone (DELETE ends them at
+   * once; this catches sessions that timed out or whose connection failed).
+   */
   #onViewers(id: string): void {
-    const mine = [...this.#streams.values()].filter((s) => s.processId === id);
-    if (mine.length === 0) return;
-    for (const s of mine) {
-      if (s.viewerTimer) continue;
-      s.viewerTimer = setTimeout(() => {
-        s.viewerTimer = null;
-        if (this.#streams.has(s.id)) this.#sendViewers(s);
-      }, VIEWERCOUNT_EVERY_MS);
-    }
-    // A viewer left: if it was one of ours, its streams end (DELETE ends them at once; this catches
-    // sessions that timed out or whose connection failed).
-    void this.#sup.snapshot().then(
-      (all) => {
-        const live = new Set(all.find((p) => p.id === id)?.sessions.map((x) => x.id) ?? []);
-        this.#endWhere((s) => s.processId === id && !live.has(s.sessionId));
-      },
-      () => undefined,
+    if (this.#viewerChecks.has(id) || ![...this.#streams.values()].some((s) => s.processId === id)) return;
+    this.#viewerChecks.set(
+      id,
+      setTimeout(() => {
+        this.#viewerChecks.delete(id);
+        void this.#checkViewers(id);
+      }, VIEWERCOUNT_EVERY_MS),
     );
+  }
+
+  async #checkViewers(id: string): Promise<void> {
+    const [live, stats] = await Promise.all([this.#sup.whepSessionIds(id), this.#sup.whepStats(id).catch(() => null)]);
+    this.#endWhere((s) => s.processId === id && !live.has(s.sessionId));
+    if (!stats) return;
+    for (const s of this.#streams.values()) if (s.processId === id) this.#send(s, 'viewercount', { viewercount: stats.viewers });
   }
 
   #sendViewers(s: EventStream): void {

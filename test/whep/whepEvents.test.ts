@@ -49,7 +49,7 @@ describe('WHEP server-sent events', () => {
   let drake: TestDrake;
   const viewers: WhepViewer[] = [];
   before(async () => {
-    drake = await startDrake();
+    drake = await startDrake({ webrtc: { viewer_timeout_seconds: 3 } });
     await addLiveProcess(drake, 'cam');
   });
   after(async () => {
@@ -113,5 +113,19 @@ describe('WHEP server-sent events', () => {
     assert.equal((await create(sse, ['active'], 'text/plain')).status, 415);
     assert.equal((await create(`/whep/cam/${'0'.repeat(32)}/sse`, ['active'])).status, 404);
     assert.equal((await fetch(`${drake.url}${v.location}/sse/${'0'.repeat(32)}`)).status, 404);
+  });
+
+  test('a session that ends without DELETE (the viewer hangs up) ends its event streams too', async () => {
+    const v = await view();
+    const made = await create(sseLink(v), ['viewercount']);
+    const loc = made.headers.get('location')!;
+    const s = await subscribe(`${drake.url}${loc}`);
+    await waitFor('a first viewercount', async () => s.names().includes('viewercount'), 5000);
+    // Let it send receiver reports first, then hang up without DELETE: drake drops the silent viewer
+    // after webrtc.viewer_timeout_seconds (3 here).
+    await new Promise((r) => setTimeout(r, 2000));
+    await v.pc.close();
+    await waitFor('the event stream ended with the session', async () => s.ended(), 15_000);
+    assert.equal((await fetch(`${drake.url}${loc}`)).status, 404);
   });
 });

@@ -568,10 +568,15 @@ export class Supervisor {
 
   /** Whether the WHEP session is live on the process (GET/HEAD on a session URL, the SSE extension). */
   async whepHasSession(id: string, sessionId: string): Promise<boolean> {
+    return (await this.whepSessionIds(id)).has(sessionId);
+  }
+
+  /** The live WHEP sessions of a process (empty when it is unknown or has WebRTC off). */
+  async whepSessionIds(id: string): Promise<Set<string>> {
     const entry = this.#entries.get(id);
-    if (!entry || !entry.stored.config.webrtc.enabled) return false;
+    if (!entry || !entry.stored.config.webrtc.enabled) return new Set();
     const sessions = await entry.handle.whepSessions().catch(() => []);
-    return sessions.some((s) => s.id === sessionId);
+    return new Set(sessions.map((s) => s.id));
   }
 
   /** false for an unknown process or session (WHEP DELETE is idempotent). */
