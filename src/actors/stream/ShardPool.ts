@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { NotFoundError, rebuildError, WorkerClosedError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
-import type { CallResult, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
+import type { CallResult, RuntimeDto, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { siblingModule, startWorker } from '../../shared/startWorker.ts';
 
 const log = new Logger('ShardPool');
@@ -158,6 +158,11 @@ export class ShardPool {
   async sessions(): Promise<WhepSessionDto[]> {
     const all = await Promise.all(this.#shards.map((s) => s.call(() => s.remote.sessions()).catch(() => [])));
     return all.flat();
+  }
+
+  async runtimes(): Promise<RuntimeDto[]> {
+    const all = await Promise.all(this.#shards.map((s) => s.call(() => s.remote.runtime()).catch(() => null)));
+    return all.filter((r): r is RuntimeDto => r !== null);
   }
 
   resetMedia(): void {
