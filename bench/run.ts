@@ -1,13 +1,14 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass   run one (default: all)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|soak   run one (default: all but soak)
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
+//   --minutes 10   --soak-viewers 12                 (the leak soak: churn length, viewer slots; only with --scenario soak)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
@@ -19,10 +20,13 @@ import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
+import { runSoak, SOAK_DEFAULTS, soakChart, soakTable } from './scenarios/soak.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+// The soak takes its own minutes (10 by default, more to be useful): only when asked for by name.
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== 'soak');
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +43,8 @@ const { values } = parseArgs({
     'glass-levels': { type: 'string' },
     'glass-window': { type: 'string' },
     'glass-ingest': { type: 'string' },
+    minutes: { type: 'string' },
+    'soak-viewers': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -47,7 +53,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|soak] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--minutes m] [--soak-viewers k] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -60,7 +66,7 @@ function int(name: string, raw: string | undefined, dflt: number, min = 0): numb
 }
 
 const full = values.full;
-const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : [...SCENARIOS];
+const scenarios: Scenario[] = values.scenario ? [values.scenario as Scenario] : [...DEFAULT_SCENARIOS];
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${s}`);
 if (values.paths !== undefined) {
   const paths = values.paths.split(',').map((p) => p.trim()) as SendPath[];
@@ -88,6 +94,8 @@ const settings = {
   glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp' : 'rtp,srt')).split(',').map((x) => x.trim()) as Ingest[],
   // RTMP/SRT rows (load 0): lean and werift by default, every path with --full.
   glassIngestPaths: full ? [...SEND_PATHS] : defaultIngestPaths(SEND_PATHS),
+  soakMinutes: int('minutes', values.minutes, SOAK_DEFAULTS.minutes, 0.1),
+  soakViewers: int('soak-viewers', values['soak-viewers'], SOAK_DEFAULTS.viewers, 1),
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -102,7 +110,8 @@ const estimateS =
       ((settings.glassIngests.includes('rtp') ? settings.glassLevels.length * SEND_PATHS.length : 0) + settings.glassIngests.filter((i) => i !== 'rtp').length * settings.glassIngestPaths.length) *
         (settings.glassWindowMs / 1000 + 12) +
       settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
-    : 0);
+    : 0) +
+  (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -341,6 +350,25 @@ try {
       const json = writeJson(`glass-${stamp}.json`, { bench: 'glass', startedAt: new Date(gs).toISOString(), durationS: (Date.now() - gs) / 1000, machine, settings, ...glassJson(o) });
       files.push(json, writeText(`glass-${stamp}.svg`, glassChart(o, `${machine.cpu}, ${machine.cores} cores; ${settings.glassWindowMs / 1000} s per bar`)));
     }
+  }
+
+  if (scenarios.includes('soak')) {
+    const ss = Date.now();
+    // One drake on drake's default path; the FFmpeg kills every 3 min and the shard crash at 40 % of the churn.
+    const opts = { ...SOAK_DEFAULTS, minutes: settings.soakMinutes, viewers: settings.soakViewers, workers: settings.workers, shardCrashAtS: Math.round(settings.soakMinutes * 60 * 0.4) };
+    const r = await runSoak(opts, log);
+    const t = soakTable(r);
+    out(`## soak\n`);
+    out(
+      `${fmt(opts.minutes, 1)} min of churn on one drake (${opts.path} path, viewers_per_shard ${opts.viewersPerShard}, the 720p30 source): ${opts.viewers} viewer slots, each joins, stays ${opts.minLifeS}–${opts.maxLifeS} s, leaves, pauses up to 2 s, again; ` +
+        `FFmpeg SIGKILLed every ${opts.ffmpegKillEveryS} s (${r.ffmpegKills} times; drake reconnects it), peer shard worker 1 crashed at ${opts.shardCrashAtS} s (${r.shardCrashed ? 'done' : 'did not happen'}). ` +
+        `Samples every ${opts.sampleEveryS} s; *before* = after a warm-up of ${opts.viewers} viewers at once had left and ${opts.settleS} s of quiet, *after* = the same once the last churn viewer left. ` +
+        `Joins: ${r.joins.ok} with video, ${r.joins.failed} without${r.joins.failed ? ` (${Object.entries(r.joins.errors).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}. Slope = least squares over the churn samples.\n`,
+    );
+    out(t);
+    out();
+    const json = writeJson(`soak-${stamp}.json`, { bench: 'soak', startedAt: new Date(ss).toISOString(), machine, settings, ...r, table: t });
+    files.push(json, writeText(`soak-${stamp}.svg`, soakChart(r, `${fmt(opts.minutes, 1)} min, ${machine.cpu}, ${machine.cores} cores`)));
   }
 
   const total = (performance.now() - t0) / 1000;

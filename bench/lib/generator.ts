@@ -23,13 +23,14 @@ export class Generator {
   readonly workers: number;
   readonly pool: Piscina<ViewerTask, ViewerResult[]>;
 
-  constructor(workers: number) {
+  /** tasksPerWorker > 1: many small sessions at once (the soak's one-viewer sessions), each task async in its worker. */
+  constructor(workers: number, tasksPerWorker = 1) {
     this.workers = workers;
     this.pool = new Piscina({
       filename: WORKER,
       minThreads: workers,
       maxThreads: workers,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: tasksPerWorker,
       atomics: 'disabled',
       idleTimeout: 60_000,
     });

@@ -164,6 +164,53 @@ export function udpDrops(pid: number): { sockets: number; drops: number } {
   return { sockets, drops };
 }
 
+/** A process's open file descriptors by what they are: udp, tcp, unix, other sockets, pipe, anon (eventfd, epoll, ...), file, other. */
+export function fdKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const inodes = new Map<string, string>();
+  for (const [file, kind] of [
+    ['udp', 'udp'],
+    ['udp6', 'udp'],
+    ['tcp', 'tcp'],
+    ['tcp6', 'tcp'],
+  ] as const) {
+    try {
+      for (const line of readFileSync(`/proc/${pid}/net/${file}`, 'utf8').split('\n').slice(1)) {
+        const inode = line.trim().split(/\s+/)[9];
+        if (inode) inodes.set(inode, kind);
+      }
+    } catch {
+      // no such table
+    }
+  }
+  try {
+    for (const line of readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[6];
+      if (inode) inodes.set(inode, 'unix');
+    }
+  } catch {
+    // none
+  }
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    let target = '';
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const socket = /^socket:\[(\d+)\]$/.exec(target);
+    const kind = socket ? (inodes.get(socket[1]!) ?? 'socket') : target.startsWith('pipe:') ? 'pipe' : target.startsWith('anon_inode:') ? 'anon' : target.startsWith('/') ? 'file' : 'other';
+    out[kind] = (out[kind] ?? 0) + 1;
+  }
+  return out;
+}
+
 /** CPU seconds per thread (tid → utime+stime) of a process. */
 export function threadCpu(pid: number): Map<number, number> {
   const out = new Map<number, number>();
