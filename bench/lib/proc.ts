@@ -124,19 +124,30 @@ export function udpCounters(): Record<string, number> {
   }
 }
 
-function socketInodes(pid: number): Set<string> {
-  const out = new Set<string>();
+/** What each open fd of a process points at (`socket:[123]`, `pipe:[45]`, a path...); [] when it is gone. */
+function fdTargets(pid: number): string[] {
+  const out: string[] = [];
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) out.add(m[1]!);
+        out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
       } catch {
         // closed meanwhile
       }
     }
   } catch {
     // gone
+  }
+  return out;
+}
+
+const SOCKET = /^socket:\[(\d+)\]$/;
+
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  for (const t of fdTargets(pid)) {
+    const m = SOCKET.exec(t);
+    if (m) out.add(m[1]!);
   }
   return out;
 }
@@ -191,20 +202,8 @@ export function fdKinds(pid: number): Record<string, number> {
   } catch {
     // none
   }
-  let fds: string[] = [];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return out;
-  }
-  for (const fd of fds) {
-    let target = '';
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    const socket = /^socket:\[(\d+)\]$/.exec(target);
+  for (const target of fdTargets(pid)) {
+    const socket = SOCKET.exec(target);
     const kind = socket ? (inodes.get(socket[1]!) ?? 'socket') : target.startsWith('pipe:') ? 'pipe' : target.startsWith('anon_inode:') ? 'anon' : target.startsWith('/') ? 'file' : 'other';
     out[kind] = (out[kind] ?? 0) + 1;
   }
