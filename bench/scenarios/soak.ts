@@ -235,6 +235,8 @@ export async function runSoak(opts: SoakOptions, log: (s: string) => void): Prom
 
     let kills = 0;
     const killer = setInterval(() => {
+      // Not as the churn ends: the closing burst would find FFmpeg restarting and get 409s.
+      if (performance.now() > endAt - 10_000) return;
       void (async () => {
         const pid = await d.child.ffmpegPid(PROCESS_ID).catch(() => null);
         // Only a process drake started: a pid that is not its descendant (reused, gone) is left alone.

@@ -23,8 +23,8 @@ test('after churn, FFmpeg kills and a shard crash, drake holds no more fds or UD
       viewers: 6,
       minLifeS: 3,
       maxLifeS: 20,
-      ffmpegKillEveryS: 25,
-      shardCrashAtS: 40,
+      ffmpegKillEveryS: 20,
+      shardCrashAtS: 45,
       sampleEveryS: 5,
       settleS: 8,
       // Six viewers at two per thread: the stream thread and two shard workers.
