@@ -1,7 +1,7 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz   run one (default: all but fuzz)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak   run one (default: all but fuzz and soak)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
@@ -10,6 +10,7 @@
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
 //   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
+//   --minutes 10   --soak-viewers 12                 (the leak soak: churn length, viewer slots; only with --scenario soak)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
@@ -23,12 +24,13 @@ import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joi
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
 import { runFuzz } from './scenarios/fuzz.ts';
+import { runSoak, SOAK_DEFAULTS, soakChart, soakTable } from './scenarios/soak.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-/** Asked for by name only: the fuzz campaign measures no performance. */
-const NOT_IN_ALL: readonly Scenario[] = ['fuzz'];
+/** Asked for by name only: the fuzz campaign measures no performance; the soak takes its own minutes (10 by default). */
+const NOT_IN_ALL: readonly Scenario[] = ['fuzz', 'soak'];
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     'fuzz-rounds': { type: 'string' },
     minutes: { type: 'string' },
     'fuzz-seed': { type: 'string' },
+    'soak-viewers': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -59,7 +62,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -107,6 +110,8 @@ const settings = {
   fuzzRounds: int('fuzz-rounds', values['fuzz-rounds'], values.minutes !== undefined ? 1_000_000 : full ? 100 : 20, 1),
   fuzzSeed: int('fuzz-seed', values['fuzz-seed'], 1),
   fuzzSrtpCalls: full ? 200_000 : 50_000,
+  soakMinutes: int('minutes', values.minutes, SOAK_DEFAULTS.minutes, 0.1),
+  soakViewers: int('soak-viewers', values['soak-viewers'], SOAK_DEFAULTS.viewers, 1),
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -123,7 +128,8 @@ const estimateS =
       settings.glassLevels.reduce((s, n) => s + n, 0) * SEND_PATHS.length * 0.3
     : 0) +
   (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0) +
-  (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0);
+  (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0) +
+  (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -396,6 +402,25 @@ try {
     const findings = [...o.stats.findings.map((f) => `round ${f.round}, ${f.target}: ${f.what}${f.input ? ` — input: ${f.input}` : ''}`), ...o.srtp.findings, ...(o.srtp.crashed ? [`SRTP child: ${o.srtp.crashed}`] : [])];
     out(findings.length ? `Findings:\n${findings.map((f) => `- ${f}`).join('\n')}\n` : 'No findings.\n');
     files.push(writeJson(`fuzz-${stamp}.json`, { bench: 'fuzz', startedAt: new Date(fs).toISOString(), durationS: o.durationS, machine, settings, stats: o.stats, srtp: o.srtp, table: o.table }));
+  }
+
+  if (scenarios.includes('soak')) {
+    const ss = Date.now();
+    // One drake on drake's default path; the FFmpeg kills every 3 min and the shard crash at 40 % of the churn.
+    const opts = { ...SOAK_DEFAULTS, minutes: settings.soakMinutes, viewers: settings.soakViewers, workers: settings.workers, shardCrashAtS: Math.round(settings.soakMinutes * 60 * 0.4) };
+    const r = await runSoak(opts, log);
+    const t = soakTable(r);
+    out(`## soak\n`);
+    out(
+      `${fmt(opts.minutes, 1)} min of churn on one drake (${opts.path} path, viewers_per_shard ${opts.viewersPerShard}, the 720p30 source): ${opts.viewers} viewer slots, each joins, stays ${opts.minLifeS}–${opts.maxLifeS} s, leaves, pauses up to 2 s, again; ` +
+        `FFmpeg SIGKILLed every ${opts.ffmpegKillEveryS} s (${r.ffmpegKills} times; drake reconnects it), peer shard worker 1 crashed at ${opts.shardCrashAtS} s (${r.shardCrashed ? 'done' : 'did not happen'}). ` +
+        `Samples every ${opts.sampleEveryS} s; *before* = after a warm-up of ${opts.viewers} viewers at once had left and ${opts.settleS} s of quiet, *after* = the same once the last churn viewer left. ` +
+        `Joins: ${r.joins.ok} with video, ${r.joins.failed} without${r.joins.failed ? ` (${Object.entries(r.joins.errors).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}. Slope = least squares over the churn samples.\n`,
+    );
+    out(t);
+    out();
+    const json = writeJson(`soak-${stamp}.json`, { bench: 'soak', startedAt: new Date(ss).toISOString(), machine, settings, ...r, table: t });
+    files.push(json, writeText(`soak-${stamp}.svg`, soakChart(r, `${fmt(opts.minutes, 1)} min, ${machine.cpu}, ${machine.cores} cores`)));
   }
 
   const total = (performance.now() - t0) / 1000;

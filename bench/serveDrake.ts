@@ -4,7 +4,7 @@
 //   node --import tsx bench/serveDrake.ts '<config JSON>'      (spawned by bench/lib/drakeChild.ts with an IPC channel)
 //
 // Listens on 127.0.0.1, port 0, with throw-away directories; sends {type:'ready', url, pid, ffmpeg}
-// over IPC, then answers {id, method, args} requests (whepStats, pidOf) with {id, result | error}.
+// over IPC, then answers {id, method, args} requests (whepStats, pidOf, crashShard) with {id, result | error}.
 // Stops (drake.close(): FFmpeg stopped gracefully) on SIGTERM/SIGINT, on {method:'stop'}, and when
 // the parent goes away (IPC disconnect).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { configSchema, type DrakeConfigInput } from '../src/shared/config.ts';
 
 export interface ServeRequest {
   id: number;
-  method: 'whepStats' | 'pidOf' | 'stop';
+  method: 'whepStats' | 'pidOf' | 'crashShard' | 'stop';
   args: unknown[];
 }
 export type ServeMessage =
@@ -72,6 +72,7 @@ process.on('message', (raw) => {
       let result: unknown;
       if (req.method === 'whepStats') result = await d.supervisor.whepStats(String(req.args[0]));
       else if (req.method === 'pidOf') result = d.supervisor.pidOf(String(req.args[0]));
+      else if (req.method === 'crashShard') result = await d.supervisor.crashShardForTest(String(req.args[0]), Number(req.args[1]));
       else if (req.method === 'stop') {
         send({ type: 'reply', id: req.id, result: true });
         await stop(0);

@@ -117,6 +117,11 @@ export class DrakeChild {
     return this.#call('pidOf', processId);
   }
 
+  /** drake's test hook: an uncaught exception in peer shard worker `index` (1-based, in start order). */
+  crashShard(processId: string, index: number): Promise<void> {
+    return this.#call('crashShard', processId, index);
+  }
+
   async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const res = await fetch(`${this.url}${path}`, {
       method,

@@ -25,14 +25,14 @@ export class Generator {
   readonly workers: number;
   readonly pool: Piscina<ViewerTask, ViewerResult[]>;
 
-  /** `sessions`: how many LoadSessions may be open at once (each holds one task per worker until it leaves). */
-  constructor(workers: number, sessions = 1) {
+  /** tasksPerWorker > 1: many small sessions at once (the soak's one-viewer sessions), each task async in its worker. */
+  constructor(workers: number, tasksPerWorker = 1) {
     this.workers = workers;
     this.pool = new Piscina({
       filename: WORKER,
       minThreads: workers,
       maxThreads: workers,
-      concurrentTasksPerWorker: sessions,
+      concurrentTasksPerWorker: tasksPerWorker,
       atomics: 'disabled',
       idleTimeout: 60_000,
     });

@@ -124,19 +124,30 @@ export function udpCounters(): Record<string, number> {
   }
 }
 
-function socketInodes(pid: number): Set<string> {
-  const out = new Set<string>();
+/** What each open fd of a process points at (`socket:[123]`, `pipe:[45]`, a path...); [] when it is gone. */
+function fdTargets(pid: number): string[] {
+  const out: string[] = [];
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) out.add(m[1]!);
+        out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
       } catch {
         // closed meanwhile
       }
     }
   } catch {
     // gone
+  }
+  return out;
+}
+
+const SOCKET = /^socket:\[(\d+)\]$/;
+
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  for (const t of fdTargets(pid)) {
+    const m = SOCKET.exec(t);
+    if (m) out.add(m[1]!);
   }
   return out;
 }
@@ -162,6 +173,41 @@ export function udpDrops(pid: number): { sockets: number; drops: number } {
     }
   }
   return { sockets, drops };
+}
+
+/** A process's open file descriptors by what they are: udp, tcp, unix, other sockets, pipe, anon (eventfd, epoll, ...), file, other. */
+export function fdKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const inodes = new Map<string, string>();
+  for (const [file, kind] of [
+    ['udp', 'udp'],
+    ['udp6', 'udp'],
+    ['tcp', 'tcp'],
+    ['tcp6', 'tcp'],
+  ] as const) {
+    try {
+      for (const line of readFileSync(`/proc/${pid}/net/${file}`, 'utf8').split('\n').slice(1)) {
+        const inode = line.trim().split(/\s+/)[9];
+        if (inode) inodes.set(inode, kind);
+      }
+    } catch {
+      // no such table
+    }
+  }
+  try {
+    for (const line of readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[6];
+      if (inode) inodes.set(inode, 'unix');
+    }
+  } catch {
+    // none
+  }
+  for (const target of fdTargets(pid)) {
+    const socket = SOCKET.exec(target);
+    const kind = socket ? (inodes.get(socket[1]!) ?? 'socket') : target.startsWith('pipe:') ? 'pipe' : target.startsWith('anon_inode:') ? 'anon' : target.startsWith('/') ? 'file' : 'other';
+    out[kind] = (out[kind] ?? 0) + 1;
+  }
+  return out;
 }
 
 /** CPU seconds per thread (tid → utime+stime) of a process. */

@@ -29,19 +29,26 @@ export const SOURCE = {
   videoKbit: 2000,
 };
 
+/** A smaller picture than the bench's 720p30 (the soak test: cheaper on a shared box). */
+export interface SourceVideo {
+  size: string;
+  rate: number;
+  kbit: number;
+}
+
 /** 720p30 test pattern + tone, H264 transcode ~2 Mbit/s with a 2 s GOP + Opus, over WebRTC; the required output is a cheap null sink for the audio. */
-export function sourceProcess(id = PROCESS_ID): Record<string, unknown> {
+export function sourceProcess(id = PROCESS_ID, video: SourceVideo = { size: '1280x720', rate: 30, kbit: SOURCE.videoKbit }): Record<string, unknown> {
   return {
     id,
     input: [
-      { id: 'v', address: 'testsrc2=size=1280x720:rate=30', options: ['-re', '-f', 'lavfi'] },
+      { id: 'v', address: `testsrc2=size=${video.size}:rate=${video.rate}`, options: ['-re', '-f', 'lavfi'] },
       { id: 'a', address: 'sine=frequency=440:sample_rate=48000', options: ['-re', '-f', 'lavfi'] },
     ],
     output: [{ id: 'null', address: '-', options: ['-map', '1:a', '-f', 'null'] }],
     autostart: true,
     reconnect: true,
     reconnect_delay_seconds: 1,
-    webrtc: { enabled: true, video_bitrate_kbit: SOURCE.videoKbit, gop_seconds: SOURCE.gopSeconds },
+    webrtc: { enabled: true, video_bitrate_kbit: video.kbit, gop_seconds: SOURCE.gopSeconds },
   };
 }
 
@@ -57,12 +64,12 @@ export interface BenchDrake {
 }
 
 /** A drake child with the given send path, the source process created, and media in its GOP cache. */
-export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}): Promise<BenchDrake> {
+export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}, video?: SourceVideo): Promise<BenchDrake> {
   const child = await DrakeChild.start(path, {
     ...extraConfig,
     webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
   });
-  const res = await child.api('POST', '/api/v3/process', sourceProcess());
+  const res = await child.api('POST', '/api/v3/process', sourceProcess(PROCESS_ID, video));
   if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
   const d: BenchDrake = { path, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats(PROCESS_ID) };
   await waitFor(`${path}: media in the GOP cache`, async () => (await d.stats()).gopPackets > 0 && (await d.stats()).ingest?.audio.packets, 30_000, 200);
@@ -102,13 +109,18 @@ export async function activate(drakes: Partial<Record<SendPath, BenchDrake>>, pa
     if (r.status !== 200) throw new Error(`${path}: start failed: ${r.status} ${JSON.stringify(r.body)}`);
     active.set(d, true);
   }
+  await waitFreshMedia(d);
+}
+
+/** Until FFmpeg's video and audio reach drake now (not only a GOP cache left from an earlier run). */
+export async function waitFreshMedia(d: BenchDrake, timeoutMs = 30_000): Promise<void> {
   await waitFor(
-    `${path}: fresh media`,
+    `${d.path}: fresh media`,
     async () => {
       const s = await d.stats();
       return s.gopPackets > 0 && s.ingest !== null && s.ingest !== undefined && Date.now() - s.ingest.video.lastAt < 500 && Date.now() - s.ingest.audio.lastAt < 500;
     },
-    30_000,
+    timeoutMs,
     100,
   );
 }

@@ -2,6 +2,7 @@
 // the gateway's own HTTP counters. Names are drake_*; labels never carry a viewer id.
 import type { ProcessSnapshot } from '../actors/supervisor/Supervisor.ts';
 import { EXEC_STATES } from '../shared/processConfig.ts';
+import type { RuntimeDto } from '../shared/runtime.ts';
 
 export interface HttpCounter {
   method: string;
@@ -86,6 +87,7 @@ export function collectMetrics(
   http: HttpCounter[],
   uptimeSeconds: number,
   hls: { active: number; total: number; traffic_tx_mb: number },
+  runtime: RuntimeDto | null = null,
 ): MetricSet {
   const m = new MetricSet();
   m.describe('drake_uptime_seconds', 'gauge', 'Seconds since drake started', []);
@@ -119,7 +121,15 @@ export function collectMetrics(
   m.describe('drake_hls_sessions', 'gauge', 'HLS/HTTP viewers reading media from /memfs or /data now', []);
   m.describe('drake_hls_sessions_total', 'counter', 'HLS/HTTP viewer sessions since start', []);
   m.describe('drake_hls_sent_bytes_total', 'counter', 'Media bytes served to HLS/HTTP viewers', []);
+  m.describe('drake_runtime_threads', 'gauge', 'JavaScript threads of drake: the main thread, one per stream actor, one per peer shard worker', []);
+  m.describe('drake_runtime_heap_used_bytes', 'gauge', 'Live objects in the V8 heaps of all those threads', []);
+  m.describe('drake_runtime_active_resources', 'gauge', 'Live event-loop resources of all those threads by type (timers, sockets, ports; process.getActiveResourcesInfo)', ['type']);
   m.add('drake_uptime_seconds', {}, uptimeSeconds);
+  if (runtime) {
+    m.add('drake_runtime_threads', {}, runtime.threads);
+    m.add('drake_runtime_heap_used_bytes', {}, runtime.heapUsedBytes);
+    for (const [type, n] of Object.entries(runtime.resources)) m.add('drake_runtime_active_resources', { type }, n);
+  }
   m.add('drake_hls_sessions', {}, hls.active);
   m.add('drake_hls_sessions_total', {}, hls.total);
   m.add('drake_hls_sent_bytes_total', {}, hls.traffic_tx_mb * 1e6);

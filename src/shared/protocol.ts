@@ -6,6 +6,9 @@ import { z } from 'zod';
 import type { SerializedError } from './errors.ts';
 import type { LatencySnapshot } from './latencyHistogram.ts';
 import { EXEC_STATES, type ExecState, type ProcessConfig, type ProcessOrder } from './processConfig.ts';
+import type { RuntimeDto } from './runtime.ts';
+
+export type { RuntimeDto };
 
 export interface StreamWebrtcSettings {
   maxViewersPerStream: number;
@@ -222,6 +225,8 @@ export interface ShardWorkerApi {
   sessions(): Promise<CallResult<WhepSessionDto[]>>;
   resetMedia(): Promise<CallResult<void>>;
   close(reason: string): Promise<CallResult<void>>;
+  /** This thread's heap and event-loop resources. */
+  runtime(): Promise<CallResult<RuntimeDto>>;
   /** Test hook: throw an uncaught exception in the shard worker. */
   crash(): Promise<CallResult<void>>;
 }
@@ -244,6 +249,8 @@ export interface StreamActorApi {
   whepSessions(): Promise<CallResult<WhepSessionDto[]>>;
   /** Runs FFmpeg on the process's inputs only (in the actor's thread) and reports their streams. */
   probe(timeoutMs: number): Promise<CallResult<ProbeDto>>;
+  /** Heap and event-loop resources of the stream thread and its shard workers, added up. */
+  runtime(): Promise<CallResult<RuntimeDto>>;
   /** Test hook: throw an uncaught exception in the worker. */
   crash(): Promise<CallResult<void>>;
   /** Test hook: crash the stream's peer shard worker `index` (1-based, in start order). */

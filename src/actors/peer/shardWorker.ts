@@ -9,6 +9,7 @@ import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { Logger } from '../../shared/log.ts';
 import type { ShardEvent, ShardInit, ShardWorkerApi } from '../../shared/protocol.ts';
 import { PacketRing, RingReader, type RingSlotMeta } from '../../shared/ring.ts';
+import { threadRuntime } from '../../shared/runtime.ts';
 import { PeerShard } from './PeerShard.ts';
 
 const log = new Logger('shardWorker');
@@ -72,6 +73,7 @@ const api: ShardWorkerApi = {
     }),
   sessions: () => guard(() => need().sessions()),
   resetMedia: () => guard(() => need().resetMedia()),
+  runtime: () => guard(() => threadRuntime()),
   close: (reason) =>
     guard(async () => {
       closed = true;

@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { NotFoundError, rebuildError, WorkerClosedError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
-import type { CallResult, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
+import type { CallResult, RuntimeDto, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { siblingModule, startWorker } from '../../shared/startWorker.ts';
 
 const log = new Logger('ShardPool');
@@ -21,6 +21,8 @@ class ShardHandle {
   viewers = 0;
   pending = 0;
   dead = false;
+  /** Settles when the worker has taken its init (joins that chose this shard wait for it). */
+  ready: Promise<void> = Promise.resolve();
   readonly #closed: Promise<never>;
   #reject!: (err: Error) => void;
 
@@ -86,9 +88,12 @@ export class ShardPool {
 
   async create(offer: string, hasAudio: boolean, perShard: number): Promise<WhepCreatedDto> {
     if (this.#closed) throw new WorkerClosedError('the stream is closing');
-    const shard = this.#shards.find((s) => !s.dead && s.viewers + s.pending < perShard) ?? (await this.#spawn());
+    // Choose and reserve without an await in between: joins arriving while a new shard starts must see
+    // the place this one took, or a burst overfills the shard and its last joins get a 503.
+    const shard = this.#shards.find((s) => !s.dead && s.viewers + s.pending < perShard) ?? this.#spawn();
     shard.pending++;
     try {
+      await shard.ready;
       const created = await shard.call(() => shard.remote.create(offer, hasAudio, perShard));
       shard.sessions.add(created.id);
       this.#owner.set(created.id, shard);
@@ -98,7 +103,7 @@ export class ShardPool {
     }
   }
 
-  async #spawn(): Promise<ShardHandle> {
+  #spawn(): ShardHandle {
     const index = this.#next++;
     const shard: ShardHandle = new ShardHandle(
       index,
@@ -114,13 +119,13 @@ export class ShardPool {
       (reason) => this.#died(shard, reason),
     );
     this.#shards.push(shard);
-    try {
-      await shard.call(() => shard.remote.init({ ...this.#init, index }));
-    } catch (err) {
-      void shard.worker.terminate();
-      throw err;
-    }
-    log.info(`${this.#init.processId}: peer shard ${index} started`);
+    shard.ready = shard.call(() => shard.remote.init({ ...this.#init, index })).then(
+      () => log.info(`${this.#init.processId}: peer shard ${index} started`),
+      (err: unknown) => {
+        void shard.worker.terminate();
+        throw err;
+      },
+    );
     return shard;
   }
 
@@ -158,6 +163,11 @@ export class ShardPool {
   async sessions(): Promise<WhepSessionDto[]> {
     const all = await Promise.all(this.#shards.map((s) => s.call(() => s.remote.sessions()).catch(() => [])));
     return all.flat();
+  }
+
+  async runtimes(): Promise<RuntimeDto[]> {
+    const all = await Promise.all(this.#shards.map((s) => s.call(() => s.remote.runtime()).catch(() => null)));
+    return all.filter((r): r is RuntimeDto => r !== null);
   }
 
   resetMedia(): void {

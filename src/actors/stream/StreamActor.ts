@@ -12,6 +12,7 @@ import type {
   ProcessStateDto,
   ProgressDto,
   ReportEntryDto,
+  RuntimeDto,
   StreamCommand,
   StreamEvent,
   StreamInit,
@@ -325,6 +326,11 @@ export class StreamActor {
     const own = this.#shard?.stats() ?? empty;
     const all = this.#pool ? mergeStats([own, ...(await this.#pool.stats())]) : { ...own, shards: 1 };
     return { ...all, ingest: this.#ingest?.counters ?? null };
+  }
+
+  /** Heap and resources of each live shard worker (the stream thread's own are the caller's). */
+  shardRuntimes(): Promise<RuntimeDto[]> {
+    return this.#pool?.runtimes() ?? Promise.resolve([]);
   }
 
   /** Test hook: crash peer shard worker `index` (1-based). */

@@ -6,6 +6,7 @@ import * as Comlink from 'comlink';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { toCallResult as guard } from '../../shared/callResult.ts';
 import type { StreamActorApi, StreamEvent, StreamInit } from '../../shared/protocol.ts';
+import { addRuntime, threadRuntime } from '../../shared/runtime.ts';
 import { StreamActor } from './StreamActor.ts';
 
 const port = (workerData as { port: MessagePort }).port;
@@ -33,6 +34,7 @@ const api: StreamActorApi = {
   whepStats: () => guard(() => need().whepStats()),
   whepSessions: () => guard(() => need().whepSessions()),
   probe: (timeoutMs) => guard(() => need().probe(timeoutMs)),
+  runtime: () => guard(async () => addRuntime([threadRuntime(), ...((await actor?.shardRuntimes()) ?? [])])),
   crashShard: (index) => guard(() => need().crashShard(index)),
   crash: () =>
     guard(() => {

@@ -11,6 +11,7 @@ import {
   type CallResult,
   type ProcessStateDto,
   type ReportEntryDto,
+  type RuntimeDto,
   type StreamActorApi,
   type StreamCommand,
   type StreamEvent,
@@ -120,6 +121,9 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   }
   probe(timeoutMs: number): Promise<ProbeDto> {
     return this.#call('stream.probe', () => this.#remote.probe(timeoutMs));
+  }
+  runtime(): Promise<RuntimeDto> {
+    return this.#call('stream.runtime', () => this.#remote.runtime());
   }
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());

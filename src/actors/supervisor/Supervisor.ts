@@ -5,6 +5,7 @@ import type { DrakeConfig } from '../../shared/config.ts';
 import { CapacityError, ConflictError, errorText, LimitError, NotFoundError, ValidationError, WorkerClosedError } from '../../shared/errors.ts';
 import { TypedEmitter } from '../../shared/events.ts';
 import { Logger } from '../../shared/log.ts';
+import { addRuntime, threadRuntime } from '../../shared/runtime.ts';
 import {
   parseProcessConfig,
   shortId,
@@ -15,6 +16,7 @@ import {
 import type {
   ProcessStateDto,
   ReportEntryDto,
+  RuntimeDto,
   StreamCommand,
   StreamEvent,
   StreamSettings,
@@ -612,6 +614,12 @@ export class Supervisor {
         return { id, reference: e.stored.reference, state, whep, sessions, crashes: e.crashes };
       }),
     );
+  }
+
+  /** Heap and event-loop resources of every drake thread: this one (gateway and supervisor), each stream actor and its shard workers. */
+  async runtime(): Promise<RuntimeDto> {
+    const workers = await Promise.all([...this.#entries.values()].map((e) => e.handle.runtime().catch(() => null)));
+    return addRuntime([threadRuntime(), ...workers.filter((r): r is RuntimeDto => r !== null)]);
   }
 
   /** Processes with WebRTC on, for the index page. */

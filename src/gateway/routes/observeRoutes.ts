@@ -17,7 +17,10 @@ const metricsQuerySchema = z.object({
 
 export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSessions, startedAt: Date): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
-  const collect = async () => collectMetrics(await sup.snapshot(), http.all(), uptime(), hls.summary());
+  const collect = async () => {
+    const [snap, runtime] = await Promise.all([sup.snapshot(), sup.runtime()]);
+    return collectMetrics(snap, http.all(), uptime(), hls.summary(), runtime);
+  };
   const hlsActive = (now: number) =>
     hls.active().map((s) => ({
       id: s.id,
