@@ -552,6 +552,9 @@ export class StreamActor {
     this.#stopTicker();
     this.#ticker = setInterval(() => void this.#tick(), TICK_MS);
     this.#ticker.unref();
+    // A first resource sample at once: a fast source can have viewers (and be scraped) before the
+    // first tick, and memory_bytes 0 for a running FFmpeg reads as a broken process.
+    void this.#tick();
   }
 
   #stopTicker(): void {
