@@ -19,6 +19,7 @@
 //   main → worker  {type:'leave'}                     DELETE + close; the task resolves with the results
 import type { MessagePort } from 'node:worker_threads';
 import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from 'werift';
+import { runLoadTask, WhepViewer, type TaskLink } from './lib/whepViewer.ts';
 
 export interface ViewerTask {
   /** WHEP endpoint, e.g. http://127.0.0.1:1234/whep/bench */
@@ -111,20 +112,8 @@ interface DtlsInternals {
   dtls?: { srtp?: { srtpProfile?: number } };
 }
 
-class LoadViewer {
-  readonly index: number;
+class LoadViewer extends WhepViewer {
   pc: RTCPeerConnection | null = null;
-  status = 0;
-  attempts = 0;
-  readonly failedStatuses: number[] = [];
-  error: string | undefined;
-  location: string | null = null;
-  postedAt = 0;
-  answeredAt = 0;
-  connectedAt = 0;
-  firstPacketAt = 0;
-  firstVideoAt = 0;
-  firstKeyframeAt = 0;
   packets = 0;
   bytes = 0;
   videoPackets = 0;
@@ -132,24 +121,19 @@ class LoadViewer {
   videoUnique = 0;
   videoDup = 0;
   nacksSent = 0;
-  decrypted = 0;
   readonly #sampled = new WeakSet<object>();
   #firstExt = -1;
   #highestExt = -1;
   /** 1 per sequence number seen recently; slots half a cycle ahead are cleared as the highest advances. */
   readonly #seen = new Uint8Array(65536);
-  #done: () => void = () => undefined;
-  /** Resolves once the viewer has video, or failed. */
-  readonly settled: Promise<void>;
 
   readonly #pliEveryMs: number;
   #pliTimer: NodeJS.Timeout | null = null;
   plisSent = 0;
 
   constructor(index: number, pliEveryMs = 0) {
-    this.index = index;
+    super(index);
     this.#pliEveryMs = pliEveryMs;
-    this.settled = new Promise((r) => (this.#done = r));
   }
 
   #newPc(): RTCPeerConnection {
@@ -218,8 +202,7 @@ class LoadViewer {
     this.#count(rtp);
     this.videoPackets++;
     if (!this.firstVideoAt) {
-      this.firstVideoAt = Date.now();
-      this.#done();
+      this.gotVideo();
       if (this.#pliEveryMs > 0) this.#startPliFlood(rtp.header.ssrc);
     }
     if (!this.firstKeyframeAt && startsKeyframe(rtp.payload)) this.firstKeyframeAt = Date.now();
@@ -262,11 +245,6 @@ class LoadViewer {
     this.audioPackets++;
   }
 
-  fail(why: string): void {
-    this.error ??= why;
-    this.#done();
-  }
-
   counters(): ViewerCounters {
     return {
       packets: this.packets,
@@ -281,7 +259,6 @@ class LoadViewer {
     };
   }
 
-  /** A fresh peer connection and its offer, with every candidate in it (non-trickle). */
   async prepare(): Promise<string> {
     const old = this.pc;
     this.pc = null;
@@ -303,140 +280,25 @@ class LoadViewer {
     return pc.localDescription!.sdp;
   }
 
-  /** One POST; false when it did not get a 201 (status/error recorded). */
-  async post(url: string, offer: string): Promise<boolean> {
-    this.attempts++;
-    this.postedAt = Date.now();
-    try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
-      this.status = res.status;
-      const body = await res.text();
-      this.answeredAt = Date.now();
-      if (res.status !== 201) {
-        this.failedStatuses.push(res.status);
-        this.error = `POST ${res.status}: ${body.slice(0, 200)}`;
-        return false;
-      }
-      this.error = undefined;
-      const loc = res.headers.get('location');
-      this.location = loc ? new URL(loc, url).href : null;
-      await this.pc!.setRemoteDescription({ type: 'answer', sdp: body });
-      return true;
-    } catch (err) {
-      this.failedStatuses.push(0);
-      this.status = 0;
-      this.error = `POST: ${err instanceof Error ? err.message : String(err)}`;
-      return false;
-    }
+  protected async accept(answer: string): Promise<void> {
+    await this.pc!.setRemoteDescription({ type: 'answer', sdp: answer });
   }
 
-  async leave(): Promise<void> {
+  override async leave(): Promise<void> {
     if (this.#pliTimer) clearInterval(this.#pliTimer);
-    if (this.location) await fetch(this.location, { method: 'DELETE' }).catch(() => undefined);
-    await this.pc?.close().catch(() => undefined);
+    await super.leave();
   }
 
-  result(): ViewerResult {
-    const rel = (t: number) => (t && this.postedAt ? t - this.postedAt : null);
-    return {
-      index: this.index,
-      status: this.status,
-      attempts: this.attempts,
-      failedStatuses: this.failedStatuses,
-      ...(this.error !== undefined ? { error: this.error } : {}),
-      answerMs: rel(this.answeredAt),
-      connectedMs: rel(this.connectedAt),
-      firstPacketMs: rel(this.firstPacketAt),
-      firstVideoMs: rel(this.firstVideoAt),
-      firstKeyframeMs: rel(this.firstKeyframeAt),
-      postedAt: this.postedAt,
-      decrypted: this.decrypted,
-      ...this.counters(),
-    };
+  protected async closePc(): Promise<void> {
+    await this.pc?.close();
   }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Runs fn over items with at most `limit` in flight (0: all at once). */
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  if (limit <= 0 || limit >= items.length) {
-    await Promise.all(items.map(fn));
-    return;
-  }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 export default async function runViewers(task: ViewerTask): Promise<ViewerResult[]> {
-  const { port } = task;
-  const post = (m: WorkerToMain) => port?.postMessage(m);
+  const { port, ...rest } = task;
   const viewers = Array.from({ length: task.viewers }, (_, i) => new LoadViewer(task.firstIndex + i, task.pliEveryMs ?? 0));
-  const inbox: MainToWorker[] = [];
-  let wake: (() => void) | null = null;
-  const nextMessage = async (type: MainToWorker['type'], timeoutMs: number): Promise<boolean> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = inbox.findIndex((m) => m.type === type);
-      if (i >= 0) {
-        inbox.splice(i, 1);
-        return true;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, left);
-      });
-    }
-  };
-  port?.on('message', (m: MainToWorker) => {
-    if (m.type === 'mark') {
-      post({ type: 'mark', tag: m.tag, at: Date.now(), counters: viewers.map((v) => v.counters()) });
-      return;
-    }
-    inbox.push(m);
-    wake?.();
-  });
-  try {
-    const join = async (v: LoadViewer, offer?: string) => {
-      try {
-        let ok = await v.post(task.url, offer ?? (await v.prepare()));
-        for (let r = 0; !ok && r < (task.retries ?? 0); r++) {
-          await sleep(300);
-          ok = await v.post(task.url, await v.prepare());
-        }
-        if (!ok) v.fail(v.error ?? 'POST failed');
-      } catch (err) {
-        v.fail(err instanceof Error ? err.message : String(err));
-      }
-      const timer = setTimeout(() => v.fail(`no video within ${task.joinTimeoutMs} ms`), Math.max(0, v.postedAt + task.joinTimeoutMs - Date.now()));
-      await v.settled;
-      clearTimeout(timer);
-    };
-    if (task.waitGo && port) {
-      const offers = await Promise.all(viewers.map((v) => v.prepare()));
-      post({ type: 'prepared' });
-      await nextMessage('go', task.durationMs);
-      await Promise.all(viewers.map((v, i) => join(v, offers[i])));
-    } else {
-      await pool(viewers, task.joinConcurrency, (v) => join(v));
-    }
-    const failed = viewers.filter((v) => !v.firstVideoAt).length;
-    post({ type: 'joined', ok: viewers.length - failed, failed });
-    if (port) await nextMessage('leave', task.durationMs);
-    else await sleep(task.durationMs);
-    await Promise.all(viewers.map((v) => v.leave()));
-    return viewers.map((v) => v.result());
-  } catch (err) {
-    post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
-    await Promise.all(viewers.map((v) => v.leave()));
-    throw err;
-  } finally {
-    port?.close();
-  }
+  const link: TaskLink | null = port
+    ? { post: (m) => port.postMessage(m), onMessage: (cb) => port.on('message', cb), close: () => port.close() }
+    : null;
+  return runLoadTask(rest, viewers, link);
 }

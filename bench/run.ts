@@ -5,6 +5,7 @@
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
+//   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
@@ -14,7 +15,8 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
-import { Generator } from './lib/generator.ts';
+import { Generator, VIEWER_KINDS, type LoadGenerator, type ViewerKind } from './lib/generator.ts';
+import { killLibwebrtcViewers, LibwebrtcGenerator } from './lib/libwebrtcGenerator.ts';
 import { CLK_TCK } from './lib/proc.ts';
 import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type MachineInfo } from './lib/report.ts';
 import { ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
   options: {
     scenario: { type: 'string' },
     paths: { type: 'string' },
+    viewers: { type: 'string' },
     full: { type: 'boolean', default: false },
     levels: { type: 'string' },
     window: { type: 'string' },
@@ -62,7 +65,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak] [--paths drake,lean,werift] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -83,10 +86,14 @@ if (values.paths !== undefined) {
   if (paths.length === 0 || new Set(paths).size !== paths.length) throw new Error('--paths must list distinct send paths');
   selectPaths(paths);
 }
+const viewerKinds = (values.viewers ?? VIEWER_KINDS.join(',')).split(',').map((k) => k.trim()) as ViewerKind[];
+for (const k of viewerKinds) if (!VIEWER_KINDS.includes(k)) throw new Error(`--viewers: unknown viewer kind ${k} (${VIEWER_KINDS.join(', ')})`);
+if (viewerKinds.length === 0 || new Set(viewerKinds).size !== viewerKinds.length) throw new Error('--viewers must list distinct viewer kinds');
 const levels = (values.levels ?? (full ? '0,10,25,50,100,200' : '0,10,25,50')).split(',').map((x) => int('levels', x.trim(), 0));
 const settings = {
   profile: full ? 'full' : 'short',
   paths: SEND_PATHS,
+  viewerKinds,
   levels,
   windowMs: int('window', values.window, full ? 20 : 10, 1) * 1000,
   settleMs: int('settle', values.settle, 3) * 1000,
@@ -118,7 +125,9 @@ for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new E
 const estimateS =
   30 +
   (scenarios.includes('micro') ? 40 : 0) +
-  (scenarios.includes('cpu-per-viewer') ? levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3 : 0) +
+  (scenarios.includes('cpu-per-viewer')
+    ? viewerKinds.length * (levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3)
+    : 0) +
   (scenarios.includes('join-storm') ? settings.stormRounds * SEND_PATHS.length * 25 : 0) +
   (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0) +
   (scenarios.includes('glass')
@@ -141,13 +150,16 @@ if (profDir) setDrakeNodeArgs(['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
 const log = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
 
 let gen: Generator | null = null;
+/** cpu-per-viewer's browser-like viewers (child processes), when asked for and @roamhq/wrtc loads. */
+let lw: LibwebrtcGenerator | null = null;
 let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     killTtff();
     await Promise.race([Promise.all([stopAllDrakes(), closeGlass()]), new Promise((r) => setTimeout(r, 12_000))]);
     killAllDrakes();
-    await Promise.race([gen?.close(), new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([Promise.all([gen?.close(), lw?.close()]), new Promise((r) => setTimeout(r, 5000))]);
+    killLibwebrtcViewers();
   })();
   return cleaning;
 }
@@ -157,6 +169,7 @@ async function fatal(code: number, why: string): Promise<never> {
   process.exit(code);
 }
 process.on('exit', () => {
+  killLibwebrtcViewers();
   killTtff();
   killGlass();
   killAllDrakes();
@@ -177,9 +190,10 @@ function method(): Record<string, string> {
     drakes:
       'one drake child process per send path (bench/serveDrake.ts, node --import tsx), both alive for the whole run, each with its own identical source process; only the drake whose turn it is runs its FFmpeg (the other process is stopped) and has viewers',
     interleaving: 'per level the paths take turns, order alternating per level (drake, werift, then werift, drake, ...)',
-    cpu: `utime+stime from /proc/<pid>/stat over the window (CLK_TCK ${CLK_TCK}); drake = its node process with all threads; FFmpeg = its descendants; generator = this bench process (main thread + piscina workers); machine = /proc/stat, % of one core`,
+    cpu: `utime+stime from /proc/<pid>/stat over the window (CLK_TCK ${CLK_TCK}); drake = its node process with all threads; FFmpeg = its descendants; generator = this bench process (main thread + piscina workers), plus the libwebrtc viewer processes with libwebrtc viewers; machine = /proc/stat, % of one core`,
     viewers:
-      'werift RTCPeerConnection per viewer in piscina workers (atomics disabled), real ICE + DTLS + SRTP on 127.0.0.1; counts RTP only; werift sends RTCP RR and NACKs itself',
+      'werift: a werift RTCPeerConnection per viewer in piscina workers (atomics disabled), real ICE + DTLS + SRTP on 127.0.0.1; counts RTP only; werift sends RTCP RR and NACKs itself. ' +
+      'libwebrtc: an @roamhq/wrtc RTCPeerConnection per viewer in child processes, offer VP8 renamed H264 so libwebrtc cannot decode what it gets: RTCP RR, NACKs and PLI ≈ 5/s like a browser that cannot decode; counters from getStats()',
     perViewer: 'per viewer % = (CPU at N − CPU at 0 of the same path) / N; marginal = ΔCPU / Δviewers between consecutive levels; µs/viewer-pkt = CPU over the N=0 baseline / packets drake sent to viewers in the window',
     loss: 'video sequence gaps seen by the viewers in the window (expected − distinct received); dup = duplicates (mostly NACK retransmissions of packets that had arrived)',
     starved: 'viewers below 50 % of the average packet rate in the window',
@@ -189,6 +203,7 @@ function method(): Record<string, string> {
 function limitLine(rows: LevelResult[]): string {
   const cores = os.cpus().length;
   const lines: string[] = [];
+  if (rows.length === 0) return '';
   const top = Math.max(...rows.map((r) => r.viewers));
   for (const r of rows.filter((x) => x.viewers === top)) {
     const parts = [
@@ -202,7 +217,7 @@ function limitLine(rows: LevelResult[]): string {
     const hot = parts.filter(([, v]) => v > 90).map(([n]) => n);
     if (r.drakeBusiestThreadPct > 90) hot.push("drake's busiest thread");
     lines.push(
-      `${r.path} path, ${top} viewers: machine ${fmt(r.machineCpuPct)} % of ${cores * 100} % ` +
+      `${r.path} path, ${top} ${r.viewerKind} viewers: machine ${fmt(r.machineCpuPct)} % of ${cores * 100} % ` +
         `(drake ${fmt(r.drakeCpuPct)} with its busiest thread at ${fmt(r.drakeBusiestThreadPct)}, generator ${fmt(r.generatorCpuPct)}, FFmpeg ${fmt(r.ffmpegCpuPct)}, rest ${fmt(other)}); ` +
         (saturated
           ? `the machine is saturated, biggest consumer: ${biggest[0]}`
@@ -223,20 +238,32 @@ try {
   if (scenarios.includes('micro')) micro = await runMicro({ stamp, log });
   const needDrakes = scenarios.includes('cpu-per-viewer') || scenarios.includes('join-storm');
   let drakes: Partial<Record<SendPath, BenchDrake>> | null = null;
+  let viewerNote = '';
   if (needDrakes) {
     log(`starting one drake per send path (${SEND_PATHS.join(', ')}; child processes) with the 720p30 source`);
     const started = await Promise.all(SEND_PATHS.map((p) => startBenchDrake(p)));
     drakes = Object.fromEntries(started.map((d) => [d.path, d])) as Partial<Record<SendPath, BenchDrake>>;
     machine = machineInfo(started[0]!.child.ffmpeg.path, started[0]!.child.ffmpeg.version, CLK_TCK);
     gen = new Generator(settings.workers);
+    if (scenarios.includes('cpu-per-viewer') && viewerKinds.includes('libwebrtc')) {
+      try {
+        lw = await LibwebrtcGenerator.start(settings.workers);
+      } catch (err) {
+        viewerNote = `libwebrtc viewers left out: ${err instanceof Error ? err.message : String(err)}; werift viewers only.`;
+        log(viewerNote);
+      }
+    }
     // Warm-up (not reported): JIT of both send paths, the worker pool, the first DTLS handshakes.
-    log('warm-up: 2 viewers per drake for 3 s');
-    for (const p of SEND_PATHS) {
-      const s = gen.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: 60_000, joinConcurrency: 2 });
-      await s.joined(30_000);
-      await new Promise((r) => setTimeout(r, 3000));
-      await s.leave();
-      await waitNoViewers(drakes[p]!);
+    log('warm-up: 2 viewers per drake and viewer kind for 3 s');
+    for (const g of [gen, lw]) {
+      if (!g) continue;
+      for (const p of SEND_PATHS) {
+        const s = g.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: 60_000, joinConcurrency: 2 });
+        await s.joined(30_000);
+        await new Promise((r) => setTimeout(r, 3000));
+        await s.leave();
+        await waitNoViewers(drakes[p]!);
+      }
     }
   } else {
     machine = machineInfo('ffmpeg', '', CLK_TCK);
@@ -251,15 +278,19 @@ try {
 
   if (scenarios.includes('cpu-per-viewer') && drakes && gen) {
     const cs = Date.now();
-    const { results, failures } = await runCpuPerViewer(drakes, gen, settings, log);
+    const gens = ([gen, lw] as Array<LoadGenerator | null>).filter((g): g is LoadGenerator => g !== null && viewerKinds.includes(g.kind));
+    if (gens.length === 0) throw new Error(`no viewer kind left to run (${viewerNote})`);
+    const { results, failures } = await runCpuPerViewer(drakes, gens, settings, log);
     const tables = cpuTables(results);
-    const failed = failures.map((f) => `not measured: ${f.path} at ${f.viewers} viewers (${f.error}); its higher levels skipped.`).join('\n');
-    const limits = [limitLine(results), failed].filter(Boolean).join('\n');
+    const failed = failures.map((f) => `not measured: ${f.path} at ${f.viewers} ${f.viewerKind} viewers (${f.error}); its higher levels skipped.`).join('\n');
+    const limits = [...gens.map((g) => limitLine(results.filter((r) => r.viewerKind === g.kind))), failed].filter(Boolean).join('\n');
     out(`## cpu-per-viewer\n`);
     out(
       `Source: ${SOURCE.video}; ${SOURCE.audio}. ${SEND_PATHS.length} drakes side by side (one per send path: ${SEND_PATHS.join(', ')}); only the measured one runs its FFmpeg (the other's process is stopped), ` +
         `levels ${levels.join(', ')}; paths interleaved per level, order alternating. Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
-        `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). Generator = this process: ${settings.workers} piscina workers of werift viewers (decrypting every packet until their first keyframe, then 1 in 32; the rest counted from the clear RTP header).\n`,
+        `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). ` +
+        `Viewer kinds, one after the other: ${gens.map((g) => g.kind).join(', ')}. werift viewers (gentle: RTCP RR and NACKs) = ${settings.workers} piscina workers in this process (decrypting every packet until their first keyframe, then 1 in 32; the rest counted from the clear RTP header), generator CPU = this process; ` +
+        `libwebrtc viewers (like a browser that cannot decode: RR, NACKs and PLI ≈ 5/s each) = ${settings.workers} child processes of @roamhq/wrtc, generator CPU = this process + those children.${viewerNote ? ` ${viewerNote}` : ''}\n`,
     );
     out(tables);
     out(`\n${limits}\n`);
@@ -269,7 +300,7 @@ try {
       startedAt: new Date(cs).toISOString(),
       durationS: (Date.now() - cs) / 1000,
       machine,
-      settings,
+      settings: { ...settings, viewerKinds: gens.map((g) => g.kind) },
       method: method(),
       summary: summarize(results),
       results,
@@ -310,8 +341,9 @@ try {
     log('stopping the benchmark drakes');
     await stopAllDrakes();
   }
-  await gen?.close();
+  await Promise.all([gen?.close(), lw?.close()]);
   gen = null;
+  lw = null;
 
   if (scenarios.includes('ttff')) {
     const jsonFile = `${RESULTS_DIR}ttff-${stamp}.json`;

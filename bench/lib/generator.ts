@@ -2,9 +2,11 @@
 // N viewers over the workers (one task each, with a MessagePort to steer it) and collects marks
 // and results. atomics 'disabled': with the default 'sync' an idle worker's event loop freezes,
 // and these workers own sockets and timers.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { MainToWorker, ViewerCounters, ViewerResult, ViewerTask, WorkerToMain } from '../loadViewer.ts';
+import { cpuSeconds } from './proc.ts';
+import type { LoadTask } from './whepViewer.ts';
 
 const WORKER = new URL('../loadWorker.mjs', import.meta.url).href;
 
@@ -21,7 +23,48 @@ export interface JoinOptions {
   pliEveryMs?: number;
 }
 
-export class Generator {
+/** Who the load viewers are: werift peers (gentle: RTCP RR and NACKs) or libwebrtc ones that cannot decode (RR, NACKs and PLI ≈ 5/s, like a browser). */
+export const VIEWER_KINDS = ['werift', 'libwebrtc'] as const;
+export type ViewerKind = (typeof VIEWER_KINDS)[number];
+
+/** What a scenario needs from a load generator, whichever kind of viewer it runs. */
+export interface LoadGenerator {
+  readonly kind: ViewerKind;
+  join(url: string, n: number, opts: JoinOptions): LoadSession;
+  /** CPU seconds the generator has used so far (every process and thread it runs in). */
+  cpuSeconds(): number;
+  close(): Promise<void>;
+}
+
+/** Splits n viewers over `parts` runners: each part's count and first viewer index. */
+export function shares(n: number, parts: number): Array<{ count: number; first: number }> {
+  const k = Math.min(parts, n);
+  const out: Array<{ count: number; first: number }> = [];
+  let first = 0;
+  for (let i = 0; i < k; i++) {
+    const count = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push({ count, first });
+    first += count;
+  }
+  return out;
+}
+
+/** One runner's part of a session. */
+export function loadTask(url: string, viewers: number, firstIndex: number, opts: JoinOptions): LoadTask {
+  return {
+    url,
+    viewers,
+    firstIndex,
+    durationMs: opts.maxMs,
+    joinTimeoutMs: opts.joinTimeoutMs,
+    joinConcurrency: opts.joinConcurrency,
+    retries: opts.retries ?? 0,
+    waitGo: opts.waitGo ?? false,
+  };
+}
+
+export class Generator implements LoadGenerator {
+  readonly kind = 'werift' as const;
   readonly workers: number;
   readonly pool: Piscina<ViewerTask, ViewerResult[]>;
 
@@ -40,7 +83,25 @@ export class Generator {
 
   /** Starts N viewers on `url` spread over the workers. */
   join(url: string, n: number, opts: JoinOptions): LoadSession {
-    return new LoadSession(this, url, n, opts);
+    return new LoadSession(
+      n,
+      shares(n, this.workers).map(({ count, first }) => {
+        const { port1, port2 } = new MessageChannel();
+        const h = new TaskHandle(
+          (m) => port1.postMessage(m),
+          () => port1.close(),
+        );
+        port1.on('message', (m: WorkerToMain) => h.deliver(m));
+        const task: ViewerTask = { ...loadTask(url, count, first, opts), pliEveryMs: opts.pliEveryMs ?? 0, port: port2 };
+        h.track(this.pool.run(task, { transferList: [port2] }));
+        return h;
+      }),
+    );
+  }
+
+  /** The workers are threads of this process. */
+  cpuSeconds(): number {
+    return cpuSeconds(process.pid) ?? NaN;
   }
 
   async close(): Promise<void> {
@@ -48,59 +109,55 @@ export class Generator {
   }
 }
 
-interface TaskHandle {
-  port: MessagePort;
-  inbox: WorkerToMain[];
-  waiters: Array<() => void>;
-  result: Promise<ViewerResult[]>;
-  settled: boolean;
-  error: Error | null;
+/** One runner's share of a session (a worker task or a child process), as the session sees it. */
+export class TaskHandle {
+  readonly inbox: WorkerToMain[] = [];
+  readonly waiters: Array<() => void> = [];
+  result: Promise<ViewerResult[]> = Promise.resolve([]);
+  settled = false;
+  error: Error | null = null;
+  readonly send: (m: MainToWorker) => void;
+  readonly close: () => void;
+
+  constructor(send: (m: MainToWorker) => void, close: () => void) {
+    this.send = send;
+    this.close = close;
+  }
+
+  deliver(m: WorkerToMain): void {
+    this.inbox.push(m);
+    this.#wake();
+  }
+
+  /** The runner's results; its failure is kept in `error` and yields no results. */
+  track(p: Promise<ViewerResult[]>): void {
+    this.result = p.then(
+      (r) => {
+        this.settled = true;
+        this.#wake();
+        return r;
+      },
+      (err: unknown) => {
+        this.settled = true;
+        this.error = err instanceof Error ? err : new Error(String(err));
+        this.#wake();
+        return [];
+      },
+    );
+  }
+
+  #wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
 
 export class LoadSession {
   readonly n: number;
-  readonly #tasks: TaskHandle[] = [];
+  readonly #tasks: TaskHandle[];
 
-  constructor(gen: Generator, url: string, n: number, opts: JoinOptions) {
+  constructor(n: number, tasks: TaskHandle[]) {
     this.n = n;
-    const parts = Math.min(gen.workers, n);
-    let first = 0;
-    for (let i = 0; i < parts; i++) {
-      const count = Math.floor(n / parts) + (i < n % parts ? 1 : 0);
-      const { port1, port2 } = new MessageChannel();
-      const h: TaskHandle = { port: port1, inbox: [], waiters: [], result: Promise.resolve([]), settled: false, error: null };
-      port1.on('message', (m: WorkerToMain) => {
-        h.inbox.push(m);
-        for (const w of h.waiters.splice(0)) w();
-      });
-      const task: ViewerTask = {
-        url,
-        viewers: count,
-        firstIndex: first,
-        durationMs: opts.maxMs,
-        joinTimeoutMs: opts.joinTimeoutMs,
-        joinConcurrency: opts.joinConcurrency,
-        retries: opts.retries ?? 0,
-        waitGo: opts.waitGo ?? false,
-        pliEveryMs: opts.pliEveryMs ?? 0,
-        port: port2,
-      };
-      h.result = gen.pool.run(task, { transferList: [port2] }).then(
-        (r) => {
-          h.settled = true;
-          for (const w of h.waiters.splice(0)) w();
-          return r;
-        },
-        (err: unknown) => {
-          h.settled = true;
-          h.error = err instanceof Error ? err : new Error(String(err));
-          for (const w of h.waiters.splice(0)) w();
-          return [];
-        },
-      );
-      this.#tasks.push(h);
-      first += count;
-    }
+    this.#tasks = tasks;
   }
 
   async #await<T extends WorkerToMain['type']>(h: TaskHandle, type: T, timeoutMs: number, match?: (m: Extract<WorkerToMain, { type: T }>) => boolean): Promise<Extract<WorkerToMain, { type: T }>> {
@@ -124,7 +181,7 @@ export class LoadSession {
   }
 
   #send(m: MainToWorker): void {
-    for (const h of this.#tasks) if (!h.settled) h.port.postMessage(m);
+    for (const h of this.#tasks) if (!h.settled) h.send(m);
   }
 
   /** waitGo sessions: resolves once every worker has made its offers. */
@@ -153,7 +210,7 @@ export class LoadSession {
   async leave(): Promise<ViewerResult[]> {
     this.#send({ type: 'leave' });
     const all = await Promise.all(this.#tasks.map((h) => h.result));
-    for (const h of this.#tasks) h.port.close();
+    for (const h of this.#tasks) h.close();
     const errors = this.#tasks.filter((h) => h.error).map((h) => h.error!.message);
     if (errors.length) process.stderr.write(`load worker failed: ${errors.join('; ')}\n`);
     return all.flat();

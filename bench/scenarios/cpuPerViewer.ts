@@ -6,14 +6,16 @@
 // werift, drake, ...): only the turn's drake runs its FFmpeg (the other's process is stopped, so
 // one switch per level), join N load viewers, wait until every viewer has video, settle, then read
 // CPU over a fixed window from /proc: drake's node process (all threads: gateway, supervisor,
-// stream actor with its peer shard), its FFmpeg child separately, the load generator (this process:
-// main thread + piscina workers) and the whole machine. Then the viewers leave and the next turn
-// starts once drake counts no viewer. The idle drake's node process stays up (≈ 0 CPU).
+// stream actor with its peer shard), its FFmpeg child separately, the load generator (its
+// cpuSeconds(): this process, plus the child processes of libwebrtc viewers) and the whole machine.
+// Then the viewers leave and the next turn starts once drake counts no viewer. The idle drake's node
+// process stays up (≈ 0 CPU). The whole level loop runs once per viewer kind (werift, then libwebrtc):
+// a browser's RTCP (PLI ≈ 5/s when it cannot decode) costs drake more than werift's.
 import os from 'node:os';
 import { latencyPercentile } from '../../src/shared/latencyHistogram.ts';
 import { busiestThread, childCpuDelta, type ProcSample } from '../lib/drakeChild.ts';
-import type { Generator } from '../lib/generator.ts';
-import { cpuSeconds, machineCpu, udpCounters, udpDrops } from '../lib/proc.ts';
+import type { LoadGenerator, ViewerKind } from '../lib/generator.ts';
+import { machineCpu, udpCounters, udpDrops } from '../lib/proc.ts';
 import { COLORS, fmt, lineChart, table, type Series } from '../lib/report.ts';
 import { activate, SEND_PATHS, waitNoViewers, type BenchDrake, type SendPath } from '../lib/source.ts';
 import type { ViewerCounters, ViewerResult } from '../loadViewer.ts';
@@ -26,6 +28,8 @@ export interface CpuOptions {
 }
 
 export interface LevelResult {
+  /** Who the load viewers were (see bench/README.md, viewer kinds). */
+  viewerKind: ViewerKind;
   path: SendPath;
   viewers: number;
   /** Server-added latency in the window (arrival at drake's RTP socket → hand-off to a viewer's socket), bucket upper bounds in µs. */
@@ -65,6 +69,8 @@ export interface LevelResult {
   videoDup: number;
   /** NACK packets the viewers sent in the window (both paths; drake's own NACK counters exist only on its path). */
   viewerNacks: number;
+  /** PLIs the viewers sent in the window (libwebrtc viewers that cannot decode: ≈ 5/s each). */
+  viewerPlis: number;
   /** UDP receive-buffer drops during the window on the generator's sockets / drake's sockets. */
   generatorUdpDrops: number;
   drakeUdpDrops: number;
@@ -87,10 +93,10 @@ interface Snap {
   stats: Awaited<ReturnType<BenchDrake['stats']>>;
 }
 
-async function snap(d: BenchDrake): Promise<Snap> {
+async function snap(d: BenchDrake, gen: LoadGenerator): Promise<Snap> {
   // /proc first (synchronous, same instant), then drake's own counters over IPC.
   const proc = d.child.sample();
-  const self = cpuSeconds(process.pid) ?? NaN;
+  const self = gen.cpuSeconds();
   const machine = machineCpu();
   const udp = udpCounters();
   const genDrops = udpDrops(process.pid).drops;
@@ -99,7 +105,7 @@ async function snap(d: BenchDrake): Promise<Snap> {
   return { proc, self, machine, udp, genDrops, drakeDrops, stats };
 }
 
-async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOptions, log: (s: string) => void): Promise<LevelResult> {
+async function measure(d: BenchDrake, gen: LoadGenerator, n: number, opts: CpuOptions, log: (s: string) => void): Promise<LevelResult> {
   await waitNoViewers(d);
   const rssBefore = d.child.sample().rss;
   const t0 = Date.now();
@@ -118,11 +124,11 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
   const joinWallMs = Date.now() - t0;
   await sleep(opts.settleMs);
   const marksA = session?.mark('start');
-  const a = await snap(d);
+  const a = await snap(d, gen);
   const ca = (await marksA) ?? [];
   await sleep(opts.windowMs);
   const marksB = session?.mark('end');
-  const b = await snap(d);
+  const b = await snap(d, gen);
   const cb = (await marksB) ?? [];
   const results = session ? await session.leave() : [];
   const gone = await waitNoViewers(d, 20_000);
@@ -136,6 +142,7 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
   let unique = 0;
   let dup = 0;
   let nacks = 0;
+  let plis = 0;
   let received = 0;
   const postFailures: Record<string, number> = {};
   for (const v of results) for (const st of v.failedStatuses) postFailures[st] = (postFailures[st] ?? 0) + 1;
@@ -151,6 +158,7 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
     unique += y.videoUnique - x.videoUnique;
     dup += y.videoDup - x.videoDup;
     nacks += y.nacksSent - x.nacksSent;
+    plis += y.plisSent - x.plisSent;
     received += y.packets - x.packets;
   }
   const avg = rates.length ? rates.reduce((s, r) => s + r, 0) / rates.length : null;
@@ -159,6 +167,7 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
   const lcounts = la && lb ? lb.counts.map((c, i) => c - (la.counts[i] ?? 0)) : null;
   const lp = (p: number) => (lcounts && lcounts.some((c) => c > 0) ? latencyPercentile(lcounts, p) : null);
   const r: LevelResult = {
+    viewerKind: gen.kind,
     path: d.path,
     viewers: n,
     latencyP50Us: lp(50),
@@ -190,6 +199,7 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
     videoLost: Math.max(0, expected - unique),
     videoDup: dup,
     viewerNacks: nacks,
+    viewerPlis: plis,
     generatorUdpDrops: b.genDrops - a.genDrops,
     drakeUdpDrops: b.drakeDrops - a.drakeDrops,
     machineRcvbufErrors: (b.udp.RcvbufErrors ?? 0) - (a.udp.RcvbufErrors ?? 0),
@@ -198,7 +208,7 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
     results: results.map(({ postedAt: _p, ...rest }) => rest),
   };
   log(
-    `cpu-per-viewer ${d.path} N=${n}: drake ${fmt(r.drakeCpuPct)} % (ffmpeg ${fmt(r.ffmpegCpuPct)} %, generator ${fmt(r.generatorCpuPct)} %, machine ${fmt(r.machineCpuPct)} %), ` +
+    `cpu-per-viewer ${d.path} N=${n} ${gen.kind} viewers: drake ${fmt(r.drakeCpuPct)} % (ffmpeg ${fmt(r.ffmpegCpuPct)} %, generator ${fmt(r.generatorCpuPct)} %, machine ${fmt(r.machineCpuPct)} %), ` +
       `joined ${r.joined}/${n} in ${joinWallMs} ms${Object.keys(postFailures).length ? ` (failed POSTs ${JSON.stringify(postFailures)})` : ''}, ${fmt(r.pktPerSecAvg)} pkt/s avg, lost ${r.videoLost}/${r.videoExpected}`,
   );
   return r;
@@ -206,32 +216,35 @@ async function measure(d: BenchDrake, gen: Generator, n: number, opts: CpuOption
 
 /** A level that could not be measured (its viewers did not all join or fail in time), and why. */
 export interface LevelFailure {
+  viewerKind: ViewerKind;
   path: SendPath;
   viewers: number;
   error: string;
 }
 
-/** Every level on every path; a path that fails a level skips its higher levels (the others go on). */
+/** Every level on every path, once per viewer kind; a path that fails a level skips its higher levels with that kind (the others go on). */
 export async function runCpuPerViewer(
   drakes: Partial<Record<SendPath, BenchDrake>>,
-  gen: Generator,
+  gens: LoadGenerator[],
   opts: CpuOptions,
   log: (s: string) => void,
 ): Promise<{ results: LevelResult[]; failures: LevelFailure[] }> {
   const results: LevelResult[] = [];
   const failures: LevelFailure[] = [];
-  for (let i = 0; i < opts.levels.length; i++) {
-    const n = opts.levels[i]!;
-    const order = i % 2 === 0 ? SEND_PATHS : [...SEND_PATHS].reverse();
-    for (const p of order) {
-      if (failures.some((f) => f.path === p)) continue;
-      await activate(drakes, p);
-      try {
-        results.push(await measure(drakes[p]!, gen, n, opts, log));
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        failures.push({ path: p, viewers: n, error });
-        log(`cpu-per-viewer ${p} N=${n}: not measured (${error}); its higher levels are skipped`);
+  for (const gen of gens) {
+    for (let i = 0; i < opts.levels.length; i++) {
+      const n = opts.levels[i]!;
+      const order = i % 2 === 0 ? SEND_PATHS : [...SEND_PATHS].reverse();
+      for (const p of order) {
+        if (failures.some((f) => f.path === p && f.viewerKind === gen.kind)) continue;
+        await activate(drakes, p);
+        try {
+          results.push(await measure(drakes[p]!, gen, n, opts, log));
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          failures.push({ viewerKind: gen.kind, path: p, viewers: n, error });
+          log(`cpu-per-viewer ${p} N=${n} ${gen.kind} viewers: not measured (${error}); its higher levels are skipped`);
+        }
       }
     }
   }
@@ -239,6 +252,7 @@ export async function runCpuPerViewer(
 }
 
 export interface CpuSummary {
+  viewerKind: ViewerKind;
   path: SendPath;
   viewers: number;
   drakeCpuPct: number;
@@ -250,24 +264,32 @@ export interface CpuSummary {
 /** Per path and level: CPU over the path's N=0 baseline per viewer, marginal per viewer from the previous level, µs per viewer-packet. */
 export function summarize(results: LevelResult[]): CpuSummary[] {
   const out: CpuSummary[] = [];
-  for (const path of pathsOf(results)) {
-    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
-    const base = rows.find((r) => r.viewers === 0);
-    rows.forEach((r, i) => {
-      const prev = rows[i - 1];
-      const overBase = base ? r.drakeCpuPct - base.drakeCpuPct : null;
-      out.push({
-        path,
-        viewers: r.viewers,
-        drakeCpuPct: r.drakeCpuPct,
-        perViewerPct: r.joined > 0 && overBase !== null ? overBase / r.joined : null,
-        marginalPct: prev && r.joined > prev.joined ? (r.drakeCpuPct - prev.drakeCpuPct) / (r.joined - prev.joined) : null,
-        // CPU-µs over the baseline per packet drake sent to a viewer in the window.
-        usPerViewerPacket: r.joined > 0 && overBase !== null && r.serverPackets > 0 ? ((overBase / 100) * r.windowS * 1e6) / r.serverPackets : null,
+  for (const viewerKind of kindsOf(results)) {
+    for (const path of pathsOf(results)) {
+      const rows = results.filter((r) => r.path === path && r.viewerKind === viewerKind).sort((a, b) => a.viewers - b.viewers);
+      const base = rows.find((r) => r.viewers === 0);
+      rows.forEach((r, i) => {
+        const prev = rows[i - 1];
+        const overBase = base ? r.drakeCpuPct - base.drakeCpuPct : null;
+        out.push({
+          viewerKind,
+          path,
+          viewers: r.viewers,
+          drakeCpuPct: r.drakeCpuPct,
+          perViewerPct: r.joined > 0 && overBase !== null ? overBase / r.joined : null,
+          marginalPct: prev && r.joined > prev.joined ? (r.drakeCpuPct - prev.drakeCpuPct) / (r.joined - prev.joined) : null,
+          // CPU-µs over the baseline per packet drake sent to a viewer in the window.
+          usPerViewerPacket: r.joined > 0 && overBase !== null && r.serverPackets > 0 ? ((overBase / 100) * r.windowS * 1e6) / r.serverPackets : null,
+        });
       });
-    });
+    }
   }
   return out;
+}
+
+/** The viewer kinds in the results, in the order they ran. */
+function kindsOf(results: Array<{ viewerKind: ViewerKind }>): ViewerKind[] {
+  return [...new Set(results.map((r) => r.viewerKind))];
 }
 
 /** The paths in the results, in the order of SEND_PATHS (werift, the baseline, last). */
@@ -278,13 +300,14 @@ function pathsOf(results: Array<{ path: SendPath }>): SendPath[] {
 
 export function cpuTables(results: LevelResult[]): string {
   const sum = summarize(results);
-  const get = (p: SendPath, n: number) => sum.find((s) => s.path === p && s.viewers === n);
+  const get = (k: ViewerKind, p: SendPath, n: number) => sum.find((s) => s.viewerKind === k && s.path === p && s.viewers === n);
   const levels = [...new Set(results.map((r) => r.viewers))].sort((a, b) => a - b);
+  const rows = kindsOf(results).flatMap((k) => levels.filter((n) => results.some((r) => r.viewerKind === k && r.viewers === n)).map((n) => [k, n] as const));
   const paths = pathsOf(results);
   const others = paths.filter((p) => p !== 'werift');
   const base = paths.includes('werift') ? ('werift' as const) : null;
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b && b > 0 ? `${fmt(a / b, 2)}×` : '–');
-  const head = ['viewers'];
+  const head = ['viewer kind', 'viewers'];
   for (const p of paths) head.push(`${p} path CPU %`);
   for (const p of paths) head.push(`${p} %/viewer`);
   if (base) for (const p of others) head.push(`werift/${p} per viewer`);
@@ -293,21 +316,22 @@ export function cpuTables(results: LevelResult[]): string {
   for (const p of paths) head.push(`${p} µs/viewer-pkt`);
   const compare = table(
     head,
-    levels.map((n) => {
-      const row: Array<string | number> = [n];
-      const w = base ? get(base, n) : undefined;
-      for (const p of paths) row.push(fmt(get(p, n)?.drakeCpuPct));
-      for (const p of paths) row.push(fmt(get(p, n)?.perViewerPct, 2));
-      if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(p, n)?.perViewerPct));
-      for (const p of paths) row.push(fmt(get(p, n)?.marginalPct, 2));
-      if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(p, n)?.marginalPct));
-      for (const p of paths) row.push(fmt(get(p, n)?.usPerViewerPacket, 1));
+    rows.map(([k, n]) => {
+      const row: Array<string | number> = [k, n];
+      const w = base ? get(k, base, n) : undefined;
+      for (const p of paths) row.push(fmt(get(k, p, n)?.drakeCpuPct));
+      for (const p of paths) row.push(fmt(get(k, p, n)?.perViewerPct, 2));
+      if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(k, p, n)?.perViewerPct));
+      for (const p of paths) row.push(fmt(get(k, p, n)?.marginalPct, 2));
+      if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(k, p, n)?.marginalPct));
+      for (const p of paths) row.push(fmt(get(k, p, n)?.usPerViewerPacket, 1));
       return row;
     }),
   );
   const detail = table(
-    ['viewers', 'path', 'joined (retried POSTs)', 'drake CPU %', "drake's busiest thread %", 'FFmpeg CPU %', 'generator CPU %', 'machine CPU % (rest)', 'drake RSS MiB (before join)', 'pkt/s per viewer min / avg', 'kbit/s avg', 'starved', 'video lost / expected', 'dup', 'viewer NACKs', 'drake NACKs / retx', 'UDP drops gen / drake'],
+    ['viewer kind', 'viewers', 'path', 'joined (retried POSTs)', 'drake CPU %', "drake's busiest thread %", 'FFmpeg CPU %', 'generator CPU %', 'machine CPU % (rest)', 'drake RSS MiB (before join)', 'pkt/s per viewer min / avg', 'kbit/s avg', 'starved', 'video lost / expected', 'dup', 'viewer NACKs', 'viewer PLIs', 'drake NACKs / retx', 'UDP drops gen / drake'],
     results.map((r) => [
+      r.viewerKind,
       r.viewers,
       r.path,
       `${r.joined}/${r.viewers}${Object.keys(r.postFailures).length ? ` (${Object.entries(r.postFailures).map(([st, c]) => `${c}×${st === '0' ? 'net' : st}`).join(', ')})` : ''}`,
@@ -323,6 +347,7 @@ export function cpuTables(results: LevelResult[]): string {
       r.viewers ? `${r.videoLost} / ${r.videoExpected} (${fmt(r.videoExpected ? (100 * r.videoLost) / r.videoExpected : 0, 2)} %)` : '–',
       r.viewers ? r.videoDup : '–',
       r.viewers ? r.viewerNacks : '–',
+      r.viewers ? r.viewerPlis : '–',
       r.path !== 'werift' ? `${r.serverNacks} / ${r.serverRetransmits}` : 'n/a',
       `${r.generatorUdpDrops} / ${r.drakeUdpDrops}${r.generatorOverloaded ? ' ⚠' : ''}`,
     ]),
@@ -332,11 +357,12 @@ export function cpuTables(results: LevelResult[]): string {
     "machine = /proc/stat, % of one core (200 = both cores of a 2-core box); rest = machine − drake − FFmpeg − generator: the idle drake, the kernel's softirq work not charged to these processes, and anything else running on the box. " +
     "busiest thread = drake's thread with the most CPU in the window (a stream's viewers are served by one thread; '(main)' = the gateway/supervisor thread). " +
     '⚠ = the generator dropped > 1 % of the packets at its sockets (it could not keep up: loss, NACKs and retransmissions at that level are partly its doing). ' +
-    "drake NACKs / retx are drake's own counters (drake's paths only; werift answers NACKs inside its sender on its path); viewer NACKs = RTCP NACK packets the viewers sent.";
+    "drake NACKs / retx are drake's own counters (drake's paths only; werift answers NACKs inside its sender on its path); viewer NACKs / PLIs = RTCP NACK / PLI packets the viewers sent. " +
+    'viewer kind: werift = werift peers (RTCP RR and NACKs only); libwebrtc = @roamhq/wrtc peers that cannot decode the H264 they get (RR, NACKs and PLI ≈ 5/s each, like a browser in that state); each kind has its own 0-viewer baseline.';
   const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
   const latency = table(
-    ['viewers', 'path', 'p50', 'p99', 'p99.9'],
-    results.filter((r) => r.viewers > 0).map((r) => [r.viewers, r.path, us(r.latencyP50Us), us(r.latencyP99Us), us(r.latencyP999Us)]),
+    ['viewer kind', 'viewers', 'path', 'p50', 'p99', 'p99.9'],
+    results.filter((r) => r.viewers > 0).map((r) => [r.viewerKind, r.viewers, r.path, us(r.latencyP50Us), us(r.latencyP99Us), us(r.latencyP999Us)]),
   );
   const latencyNote =
     'Server-added latency per viewer-packet in the window: from the packet reaching drake\'s RTP socket (event loop) to its hand-off to that viewer\'s socket, ' +
@@ -346,13 +372,18 @@ export function cpuTables(results: LevelResult[]): string {
 
 export function cpuChart(results: LevelResult[], subtitle: string): string {
   const series: Series[] = [];
-  for (const path of pathsOf(results)) {
-    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
-    series.push({ name: `drake process, ${path} path`, color: COLORS[path], points: rows.map((r) => [r.joined, r.drakeCpuPct]) });
-  }
-  for (const path of pathsOf(results)) {
-    const rows = results.filter((r) => r.path === path).sort((a, b) => a.viewers - b.viewers);
-    series.push({ name: `generator (${path} run)`, color: COLORS[path], dashed: true, points: rows.map((r) => [r.joined, r.generatorCpuPct]) });
-  }
+  const kinds = kindsOf(results);
+  // libwebrtc-viewer lines are dashed; the generator's CPU is drawn in grey.
+  for (const who of ['drake', 'generator'] as const)
+    for (const k of kinds)
+      for (const path of pathsOf(results)) {
+        const rows = results.filter((r) => r.path === path && r.viewerKind === k).sort((a, b) => a.viewers - b.viewers);
+        series.push({
+          name: who === 'drake' ? `drake process, ${path} path, ${k} viewers` : `generator (${path} run, ${k} viewers)`,
+          color: who === 'drake' ? COLORS[path] : COLORS.grey,
+          dashed: k === 'libwebrtc',
+          points: rows.map((r) => [r.joined, who === 'drake' ? r.drakeCpuPct : r.generatorCpuPct]),
+        });
+      }
   return lineChart({ title: 'drake CPU vs viewers', subtitle, xLabel: 'viewers receiving video', yLabel: 'CPU, % of one core', series });
 }
