@@ -8,6 +8,7 @@
 //   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
+//   --no-pion                                    cpu-per-viewer without the Pion v3 path (built from bench/pion when Go + Debian's Pion are installed)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
 //   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
@@ -19,7 +20,8 @@ import { Generator, VIEWER_KINDS, type LoadGenerator, type ViewerKind } from './
 import { killLibwebrtcViewers, LibwebrtcGenerator } from './lib/libwebrtcGenerator.ts';
 import { CLK_TCK } from './lib/proc.ts';
 import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type MachineInfo } from './lib/report.ts';
-import { ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
+import { activate, ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, startBenchPion, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
+import { buildPion, killAllPions } from './lib/pionChild.ts';
 import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
@@ -59,6 +61,7 @@ const { values } = parseArgs({
     'soak-viewers': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    pion: { type: 'boolean', default: true },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -158,6 +161,7 @@ function cleanup(): Promise<void> {
     killTtff();
     await Promise.race([Promise.all([stopAllDrakes(), closeGlass()]), new Promise((r) => setTimeout(r, 12_000))]);
     killAllDrakes();
+    killAllPions();
     await Promise.race([Promise.all([gen?.close(), lw?.close()]), new Promise((r) => setTimeout(r, 5000))]);
     killLibwebrtcViewers();
   })();
@@ -169,6 +173,7 @@ async function fatal(code: number, why: string): Promise<never> {
   process.exit(code);
 }
 process.on('exit', () => {
+  killAllPions();
   killLibwebrtcViewers();
   killTtff();
   killGlass();
@@ -239,11 +244,24 @@ try {
   const needDrakes = scenarios.includes('cpu-per-viewer') || scenarios.includes('join-storm');
   let drakes: Partial<Record<SendPath, BenchDrake>> | null = null;
   let viewerNote = '';
+  let pionNote = '';
+  const cpuPaths: SendPath[] = [...SEND_PATHS];
   if (needDrakes) {
     log(`starting one drake per send path (${SEND_PATHS.join(', ')}; child processes) with the 720p30 source`);
     const started = await Promise.all(SEND_PATHS.map((p) => startBenchDrake(p)));
     drakes = Object.fromEntries(started.map((d) => [d.path, d])) as Partial<Record<SendPath, BenchDrake>>;
     machine = machineInfo(started[0]!.child.ffmpeg.path, started[0]!.child.ffmpeg.version, CLK_TCK);
+    if (scenarios.includes('cpu-per-viewer') && values.pion) {
+      const built = buildPion();
+      if ('binary' in built) {
+        log('starting the Pion v3 WHEP server (bench/pion) with its own FFmpeg on the same source');
+        drakes.pion = await startBenchPion(built.binary);
+        cpuPaths.push('pion');
+      } else {
+        pionNote = `Pion v3 path skipped: ${built.skipped}.`;
+        log(pionNote);
+      }
+    }
     gen = new Generator(settings.workers);
     if (scenarios.includes('cpu-per-viewer') && viewerKinds.includes('libwebrtc')) {
       try {
@@ -257,7 +275,8 @@ try {
     log('warm-up: 2 viewers per drake and viewer kind for 3 s');
     for (const g of [gen, lw]) {
       if (!g) continue;
-      for (const p of SEND_PATHS) {
+      for (const p of cpuPaths) {
+        await activate(drakes, p);
         const s = g.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: 60_000, joinConcurrency: 2 });
         await s.joined(30_000);
         await new Promise((r) => setTimeout(r, 3000));
@@ -280,7 +299,7 @@ try {
     const cs = Date.now();
     const gens = ([gen, lw] as Array<LoadGenerator | null>).filter((g): g is LoadGenerator => g !== null && viewerKinds.includes(g.kind));
     if (gens.length === 0) throw new Error(`no viewer kind left to run (${viewerNote})`);
-    const { results, failures } = await runCpuPerViewer(drakes, gens, settings, log);
+    const { results, failures } = await runCpuPerViewer(drakes, gens, { ...settings, paths: cpuPaths }, log);
     const tables = cpuTables(results);
     const failed = failures.map((f) => `not measured: ${f.path} at ${f.viewers} ${f.viewerKind} viewers (${f.error}); its higher levels skipped.`).join('\n');
     const limits = [...gens.map((g) => limitLine(results.filter((r) => r.viewerKind === g.kind))), failed].filter(Boolean).join('\n');
@@ -290,7 +309,10 @@ try {
         `levels ${levels.join(', ')}; paths interleaved per level, order alternating. Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
         `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). ` +
         `Viewer kinds, one after the other: ${gens.map((g) => g.kind).join(', ')}. werift viewers (gentle: RTCP RR and NACKs) = ${settings.workers} piscina workers in this process (decrypting every packet until their first keyframe, then 1 in 32; the rest counted from the clear RTP header), generator CPU = this process; ` +
-        `libwebrtc viewers (like a browser that cannot decode: RR, NACKs and PLI ≈ 5/s each) = ${settings.workers} child processes of @roamhq/wrtc, generator CPU = this process + those children.${viewerNote ? ` ${viewerNote}` : ''}\n`,
+        `libwebrtc viewers (like a browser that cannot decode: RR, NACKs and PLI ≈ 5/s each) = ${settings.workers} child processes of @roamhq/wrtc, generator CPU = this process + those children.${viewerNote ? ` ${viewerNote}` : ''} ` +
+        (cpuPaths.includes('pion')
+          ? `pion = Pion WebRTC v3 (Debian's 3.1.56, bench/pion/main.go): one TrackLocalStaticRTP per medium written once per packet, default interceptors (NACK responder, RTCP reports, TWCC), fed by its own FFmpeg with drake's exact RTP outputs; its "drake CPU" is the Go process.\n`
+          : `${pionNote}\n`),
     );
     out(tables);
     out(`\n${limits}\n`);
@@ -340,6 +362,7 @@ try {
   if (drakes) {
     log('stopping the benchmark drakes');
     await stopAllDrakes();
+    killAllPions();
   }
   await Promise.all([gen?.close(), lw?.close()]);
   gen = null;

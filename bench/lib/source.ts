@@ -1,6 +1,7 @@
 // The benchmark source and helpers to bring a drake with it up.
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
 import { DrakeChild } from './drakeChild.ts';
+import { PionChild } from './pionChild.ts';
 import { waitFor } from '../../test/helpers/waitFor.ts';
 
 export const PROCESS_ID = 'bench';
@@ -9,13 +10,16 @@ export const PROCESS_ID = 'bench';
  * all of them). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
  * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
  */
-export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'werift';
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'werift' | 'pion';
 export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'werift'];
+/** Pion v3's stock fan-out (bench/pion, built when Go and Debian's Pion sources are there): cpu-per-viewer only. */
+export const PION_PATH: SendPath = 'pion';
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
 export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
 
 /** drake's webrtc config for a bench path. */
 export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
+  if (path === 'pion') throw new Error('pion is not a drake send path');
   return path === 'lean-solo' ? { send_path: 'lean', shared_port: false } : { send_path: path, shared_port: path === 'lean' };
 }
 export function selectPaths(paths: SendPath[]): void {
@@ -56,23 +60,31 @@ export function sourceProcess(id = PROCESS_ID, video: SourceVideo = { size: '128
 export { waitFor };
 
 
-export interface BenchDrake {
+export interface BenchDrake<C extends DrakeChild | PionChild = DrakeChild | PionChild> {
   path: SendPath;
-  child: DrakeChild;
+  child: C;
   whepUrl: string;
   stats(): Promise<WhepStatsDto>;
 }
 
 /** A drake child with the given send path, the source process created, and media in its GOP cache. */
-export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}, video?: SourceVideo): Promise<BenchDrake> {
+export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}, video?: SourceVideo): Promise<BenchDrake<DrakeChild>> {
   const child = await DrakeChild.start(path, {
     ...extraConfig,
     webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
   });
   const res = await child.api('POST', '/api/v3/process', sourceProcess(PROCESS_ID, video));
   if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
-  const d: BenchDrake = { path, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats(PROCESS_ID) };
+  const d: BenchDrake<DrakeChild> = { path, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats(PROCESS_ID) };
   await waitFor(`${path}: media in the GOP cache`, async () => (await d.stats()).gopPackets > 0 && (await d.stats()).ingest?.audio.packets, 30_000, 200);
+  return d;
+}
+
+/** Pion's WHEP server with its own FFmpeg on the same source, as a bench "drake" of the pion path. */
+export async function startBenchPion(binary: string): Promise<BenchDrake<PionChild>> {
+  const child = await PionChild.start(binary, sourceProcess(PROCESS_ID));
+  const d: BenchDrake<PionChild> = { path: PION_PATH, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats() };
+  await waitFor('pion: media', async () => (await d.stats()).gopPackets > 0, 30_000, 200);
   return d;
 }
 
@@ -95,7 +107,7 @@ const active = new WeakMap<BenchDrake, boolean>();
  * once per level.
  */
 export async function activate(drakes: Partial<Record<SendPath, BenchDrake>>, path: SendPath): Promise<void> {
-  for (const p of SEND_PATHS) {
+  for (const p of Object.keys(drakes) as SendPath[]) {
     const other = drakes[p];
     if (p === path || !other || active.get(other) === false) continue;
     const r = await other.child.api('PUT', `/api/v3/process/${PROCESS_ID}/command`, { command: 'stop' });

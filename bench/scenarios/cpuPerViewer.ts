@@ -25,6 +25,8 @@ export interface CpuOptions {
   windowMs: number;
   settleMs: number;
   joinConcurrency: number;
+  /** The paths to measure (default SEND_PATHS; run.ts adds pion when it was built). */
+  paths?: SendPath[];
 }
 
 export interface LevelResult {
@@ -234,7 +236,8 @@ export async function runCpuPerViewer(
   for (const gen of gens) {
     for (let i = 0; i < opts.levels.length; i++) {
       const n = opts.levels[i]!;
-      const order = i % 2 === 0 ? SEND_PATHS : [...SEND_PATHS].reverse();
+      const paths = opts.paths ?? SEND_PATHS;
+      const order = i % 2 === 0 ? paths : [...paths].reverse();
       for (const p of order) {
         if (failures.some((f) => f.path === p && f.viewerKind === gen.kind)) continue;
         await activate(drakes, p);
@@ -292,10 +295,10 @@ function kindsOf(results: Array<{ viewerKind: ViewerKind }>): ViewerKind[] {
   return [...new Set(results.map((r) => r.viewerKind))];
 }
 
-/** The paths in the results, in the order of SEND_PATHS (werift, the baseline, last). */
+/** The paths in the results, in the order of SEND_PATHS, then Pion, then werift (the baseline) last. */
 function pathsOf(results: Array<{ path: SendPath }>): SendPath[] {
   const seen = new Set(results.map((r) => r.path));
-  return [...SEND_PATHS.filter((p) => p !== 'werift'), 'werift' as const].filter((p) => seen.has(p));
+  return [...SEND_PATHS.filter((p) => p !== 'werift'), 'pion' as const, 'werift' as const].filter((p) => seen.has(p));
 }
 
 export function cpuTables(results: LevelResult[]): string {
@@ -306,11 +309,14 @@ export function cpuTables(results: LevelResult[]): string {
   const paths = pathsOf(results);
   const others = paths.filter((p) => p !== 'werift');
   const base = paths.includes('werift') ? ('werift' as const) : null;
+  // drake's paths against Pion v3 (the issue's target: ≥ 3× lower CPU per viewer).
+  const vsPion = paths.includes('pion') ? others.filter((p) => p !== 'pion') : [];
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b && b > 0 ? `${fmt(a / b, 2)}×` : '–');
   const head = ['viewer kind', 'viewers'];
   for (const p of paths) head.push(`${p} path CPU %`);
   for (const p of paths) head.push(`${p} %/viewer`);
   if (base) for (const p of others) head.push(`werift/${p} per viewer`);
+  for (const p of vsPion) head.push(`pion/${p} per viewer`);
   for (const p of paths) head.push(`${p} marginal %/viewer`);
   if (base) for (const p of others) head.push(`werift/${p} marginal`);
   for (const p of paths) head.push(`${p} µs/viewer-pkt`);
@@ -322,6 +328,7 @@ export function cpuTables(results: LevelResult[]): string {
       for (const p of paths) row.push(fmt(get(k, p, n)?.drakeCpuPct));
       for (const p of paths) row.push(fmt(get(k, p, n)?.perViewerPct, 2));
       if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(k, p, n)?.perViewerPct));
+      for (const p of vsPion) row.push(ratio(get(k, 'pion', n)?.perViewerPct, get(k, p, n)?.perViewerPct));
       for (const p of paths) row.push(fmt(get(k, p, n)?.marginalPct, 2));
       if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(k, p, n)?.marginalPct));
       for (const p of paths) row.push(fmt(get(k, p, n)?.usPerViewerPacket, 1));
