@@ -8,7 +8,7 @@
 //   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
-//   --no-pion                                    cpu-per-viewer without the Pion v3 path (built from bench/pion when Go + Debian's Pion are installed)
+//   --skip-pion                                  cpu-per-viewer without the Pion v3 path (built from bench/pion when Go + Debian's Pion are installed)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, rtp,srt,rtmp)
 //   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
@@ -61,7 +61,7 @@ const { values } = parseArgs({
     'soak-viewers': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
-    pion: { type: 'boolean', default: true },
+    'skip-pion': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -251,7 +251,7 @@ try {
     const started = await Promise.all(SEND_PATHS.map((p) => startBenchDrake(p)));
     drakes = Object.fromEntries(started.map((d) => [d.path, d])) as Partial<Record<SendPath, BenchDrake>>;
     machine = machineInfo(started[0]!.child.ffmpeg.path, started[0]!.child.ffmpeg.version, CLK_TCK);
-    if (scenarios.includes('cpu-per-viewer') && values.pion) {
+    if (scenarios.includes('cpu-per-viewer') && !values['skip-pion']) {
       const built = buildPion();
       if ('binary' in built) {
         log('starting the Pion v3 WHEP server (bench/pion) with its own FFmpeg on the same source');
