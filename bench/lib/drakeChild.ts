@@ -30,6 +30,23 @@ export interface ProcSample {
   threadCpu: Map<number, number>;
 }
 
+/** A server process's CPU (all threads), RSS and threads, and the CPU of its FFmpeg processes `children`. */
+export function procSample(pid: number, children: readonly number[]): ProcSample {
+  const childCpu = new Map<number, number>();
+  for (const c of children) {
+    const cpu = cpuSeconds(c);
+    if (cpu !== null) childCpu.set(c, cpu);
+  }
+  return {
+    at: performance.now(),
+    drakeCpu: cpuSeconds(pid) ?? NaN,
+    childCpu,
+    rss: rssMiB(pid) ?? NaN,
+    threads: threadCount(pid) ?? NaN,
+    threadCpu: threadCpu(pid),
+  };
+}
+
 export class DrakeChild {
   readonly label: string;
   readonly #child: ChildProcess;
@@ -140,19 +157,7 @@ export class DrakeChild {
 
   /** CPU of drake's node process (all its threads) and of each of its descendants (FFmpeg), RSS. */
   sample(): ProcSample {
-    const childCpu = new Map<number, number>();
-    for (const pid of descendantsOf(this.pid)) {
-      const c = cpuSeconds(pid);
-      if (c !== null) childCpu.set(pid, c);
-    }
-    return {
-      at: performance.now(),
-      drakeCpu: cpuSeconds(this.pid) ?? NaN,
-      childCpu,
-      rss: rssMiB(this.pid) ?? NaN,
-      threads: threadCount(this.pid) ?? NaN,
-      threadCpu: threadCpu(this.pid),
-    };
+    return procSample(this.pid, descendantsOf(this.pid));
   }
 
   /** Graceful stop (drake closes its FFmpeg), then SIGKILL to the whole group if anything is left. */

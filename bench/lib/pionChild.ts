@@ -12,8 +12,8 @@ import { resolveFfmpeg } from '../../src/actors/supervisor/ffmpegBinary.ts';
 import { webrtcOutputArgs } from '../../src/actors/stream/webrtcOutputs.ts';
 import { parseProcessConfig } from '../../src/shared/processConfig.ts';
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
-import type { ProcSample } from './drakeChild.ts';
-import { alive, cpuSeconds, rssMiB, threadCount, threadCpu } from './proc.ts';
+import { procSample, type ProcSample } from './drakeChild.ts';
+import { alive } from './proc.ts';
 
 const SOURCE_GO = fileURLToPath(new URL('../pion/main.go', import.meta.url));
 const GOCODE = '/usr/share/gocode/src';
@@ -169,20 +169,7 @@ export class PionChild {
 
   /** The Go process's CPU (all its threads) and its FFmpeg's, as DrakeChild samples drake's. */
   sample(): ProcSample {
-    const childCpu = new Map<number, number>();
-    const ff = this.#encoder?.pid;
-    if (ff) {
-      const c = cpuSeconds(ff);
-      if (c !== null) childCpu.set(ff, c);
-    }
-    return {
-      at: performance.now(),
-      drakeCpu: cpuSeconds(this.pid) ?? NaN,
-      childCpu,
-      rss: rssMiB(this.pid) ?? NaN,
-      threads: threadCount(this.pid) ?? NaN,
-      threadCpu: threadCpu(this.pid),
-    };
+    return procSample(this.pid, this.#encoder?.pid ? [this.#encoder.pid] : []);
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,7 @@ import { COLORS, fmt, lineChart, table, type Series } from '../lib/report.ts';
 import { Generator } from '../lib/generator.ts';
 import { descendantsOf, fdKinds, rssMiB, threadCount } from '../lib/proc.ts';
 import { PROCESS_ID, startBenchDrake, waitFreshMedia, waitNoViewers, type BenchDrake, type SendPath, type SourceVideo } from '../lib/source.ts';
+import { rng } from '../../test/helpers/rng.ts';
 
 export interface SoakOptions {
   /** Length of the churn. */
@@ -112,17 +113,6 @@ export function slope(points: Array<[number, number]>): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** mulberry32: a small seeded generator, so a run's schedule can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** drake_runtime_* from drake's Prometheus text. */
 function runtimeMetrics(text: string): { threads: number; heapBytes: number; resources: Record<string, number> } {

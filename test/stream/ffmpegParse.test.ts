@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FfmpegParser, LineSplitter, type StreamInfo } from '../../src/actors/stream/ffmpegParse.ts';
+import { rng } from '../helpers/rng.ts';
 
 // ffmpeg 5.1: `ffmpeg -nostdin -y -re -t 2 -f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -t 2 -i sine -map 0:v -c:v libx264 -preset veryfast -map 1:a -c:a aac -f mpegts /dev/null`
 const AV_51 = [
@@ -370,17 +371,6 @@ function splitAll(chunks: Array<Buffer | string>, max?: number): string[] {
   return lines;
 }
 
-/** Small deterministic PRNG (mulberry32), so that a failing split is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T extends object>(items: T[], keys: Array<keyof T>): Array<Partial<T>> {
   return items.map((item) => Object.fromEntries(keys.filter((k) => k in item).map((k) => [k, item[k]])) as Partial<T>);
