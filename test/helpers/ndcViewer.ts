@@ -10,6 +10,8 @@ export interface NdcViewer {
   /** Decrypted video RTP packets (RTCP filtered out). */
   video: Buffer[];
   audioCount(): number;
+  /** Connection, ICE and signaling state and bytes received: for a failure message. */
+  describe(): string;
   close(): void;
 }
 
@@ -33,7 +35,15 @@ export async function ndcView(url: string): Promise<NdcViewer> {
   pc.addTrack(audio).onMessage((m) => {
     if (isRtp(m)) audioPackets++;
   });
-  const viewer: NdcViewer = { status: 0, answer: '', location: null, video: rtp, audioCount: () => audioPackets, close: () => pc.close() };
+  const viewer: NdcViewer = {
+    status: 0,
+    answer: '',
+    location: null,
+    video: rtp,
+    audioCount: () => audioPackets,
+    describe: () => `libdatachannel ${pc.state()}/ice ${pc.iceState()}/${pc.signalingState()}, ${pc.bytesReceived()} bytes in, ${rtp.length} video + ${audioPackets} audio RTP`,
+    close: () => pc.close(),
+  };
   try {
     pc.setLocalDescription();
     await waitFor('gathering complete', async () => pc.gatheringState() === 'complete');

@@ -24,7 +24,12 @@ describe('WHEP with a node-datachannel (libdatachannel) viewer', () => {
     try {
       assert.equal(v.status, 201, v.answer);
       assert.match(v.answer, /a=rtpmap:102 H264\/90000/, 'drake answers on the payload type the viewer chose');
-      await waitFor('media through libsrtp', async () => v.video.length > 30 && v.audioCount() > 20, 15_000);
+      // A rare CI run got no media here, and the libdatachannel teardown then took the report with it:
+      // say what the viewer saw, and what drake saw, in the failure itself.
+      await waitFor('media through libsrtp', async () => v.video.length > 30 && v.audioCount() > 20, 15_000).catch(async (err: Error) => {
+        const s = await drake.supervisor.snapshot();
+        throw new Error(`${err.message}: ${v.describe()}; drake: ${JSON.stringify(s.find((p) => p.id === 'cam')?.sessions)}`);
+      });
       const rtp = v.video;
       assert.equal(rtpPayloadType(rtp[0]!), 102);
       assert.deepEqual(h264NalTypesStarting(rtp[0]!).slice(0, 2), [NAL.SPS, NAL.PPS]);
