@@ -28,7 +28,9 @@ describe('WHEP with a node-datachannel (libdatachannel) viewer', () => {
       // say what the viewer saw, and what drake saw, in the failure itself.
       await waitFor('media through libsrtp', async () => v.video.length > 30 && v.audioCount() > 20, 15_000).catch(async (err: Error) => {
         const s = await drake.supervisor.snapshot();
-        throw new Error(`${err.message}: ${v.describe()}; drake: ${JSON.stringify(s.find((p) => p.id === 'cam')?.sessions)}`);
+        const why = `${err.message}: ${v.describe()}; drake: ${JSON.stringify(s.find((p) => p.id === 'cam')?.sessions)}`;
+        process.stderr.write(`whepDatachannel: ${why}\n`); // on stderr at once, in case teardown crashes the file
+        throw new Error(why);
       });
       const rtp = v.video;
       assert.equal(rtpPayloadType(rtp[0]!), 102);
