@@ -15,6 +15,8 @@ export type SseEvent = (typeof SSE_EVENTS)[number];
 
 /** Events kept for a stream while no GET is attached (the client reconnects between long polls). */
 const MAX_QUEUED = 64;
+/** Event streams one WHEP session may hold; a new one past this ends its oldest (no unbounded POSTs). */
+const MAX_PER_SESSION = 4;
 const KEEPALIVE_MS = 15_000;
 const VIEWERCOUNT_EVERY_MS = 1000;
 const MEDIA_WAIT_MS = 15_000;
@@ -64,6 +66,8 @@ export class WhepEvents {
   /** A new event stream for a live session; returns its id. `wanted` null: every event drake has. */
   async create(processId: string, sessionId: string, wanted: SseEvent[] | null): Promise<string> {
     this.#subscribe();
+    const mine = [...this.#streams.values()].filter((s) => s.sessionId === sessionId);
+    for (const old of mine.slice(0, Math.max(0, mine.length - MAX_PER_SESSION + 1))) this.#end(old);
     const id = randomBytes(16).toString('hex');
     const s: EventStream = {
       id,

@@ -105,8 +105,15 @@ describe('WHEP server-sent events', () => {
     await waitFor('ended', async () => s.ended(), 5000);
     assert.equal((await fetch(`${drake.url}${loc}`)).status, 404);
     assert.equal((await fetch(`${drake.url}${loc}`, { method: 'DELETE' })).status, 404);
-    // No body: every event drake has.
-    assert.equal((await create(sse)).status, 201);
+    // No body: every event drake has. A session keeps at most 4 event streams: a fifth ends the oldest.
+    const locs: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await create(sse);
+      assert.equal(r.status, 201);
+      locs.push(r.headers.get('location')!);
+    }
+    assert.equal((await fetch(`${drake.url}${locs[0]}`, { method: 'DELETE' })).status, 404, 'the oldest was ended');
+    assert.equal((await fetch(`${drake.url}${locs[4]}`, { method: 'DELETE' })).status, 200);
     assert.equal((await create(sse, ['bogus'])).status, 400);
     assert.equal((await create(sse, '{not json')).status, 400);
     assert.equal((await create(sse, { active: true })).status, 400);
