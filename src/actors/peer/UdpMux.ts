@@ -230,21 +230,26 @@ function isStun(data: Buffer): boolean {
 }
 
 /** The part of a Binding request's USERNAME before ':' — the receiver's (our) ufrag. */
-function localUfrag(data: Buffer): string | null {
+/** Offset and length of the first STUN attribute of `type` within the message, or null (also when malformed). */
+function findAttribute(data: Buffer, type: number): { at: number; len: number } | null {
   const end = Math.min(data.length, 20 + data.readUInt16BE(2));
   let at = 20;
   while (at + 4 <= end) {
-    const type = data.readUInt16BE(at);
+    const t = data.readUInt16BE(at);
     const len = data.readUInt16BE(at + 2);
     if (at + 4 + len > end) return null;
-    if (type === ATTR_USERNAME) {
-      const name = data.toString('utf8', at + 4, at + 4 + len);
-      const colon = name.indexOf(':');
-      return colon > 0 ? name.slice(0, colon) : null;
-    }
+    if (t === type) return { at, len };
     at += 4 + ((len + 3) & ~3);
   }
   return null;
+}
+
+function localUfrag(data: Buffer): string | null {
+  const a = findAttribute(data, ATTR_USERNAME);
+  if (!a) return null;
+  const name = data.toString('utf8', a.at + 4, a.at + 4 + a.len);
+  const colon = name.indexOf(':');
+  return colon > 0 ? name.slice(0, colon) : null;
 }
 
 function passwordFor(agent: IceAgent, ufrag: string): string {
@@ -254,21 +259,11 @@ function passwordFor(agent: IceAgent, ufrag: string): string {
 /** RFC 5389 §15.4: HMAC-SHA1 over the message up to MESSAGE-INTEGRITY, its length field covering that attribute. */
 function integrityOk(data: Buffer, password: string): boolean {
   if (!password) return false;
-  const end = Math.min(data.length, 20 + data.readUInt16BE(2));
-  let at = 20;
-  while (at + 4 <= end) {
-    const type = data.readUInt16BE(at);
-    const len = data.readUInt16BE(at + 2);
-    if (at + 4 + len > end) return false;
-    if (type === ATTR_MESSAGE_INTEGRITY) {
-      if (len !== 20) return false;
-      const head = Buffer.from(data.subarray(0, at));
-      head.writeUInt16BE(at - 20 + 24, 2);
-      return timingSafeEqual(createHmac('sha1', password).update(head).digest(), data.subarray(at + 4, at + 24));
-    }
-    at += 4 + ((len + 3) & ~3);
-  }
-  return false;
+  const a = findAttribute(data, ATTR_MESSAGE_INTEGRITY);
+  if (!a || a.len !== 20) return false;
+  const head = Buffer.from(data.subarray(0, a.at));
+  head.writeUInt16BE(a.at - 20 + 24, 2);
+  return timingSafeEqual(createHmac('sha1', password).update(head).digest(), data.subarray(a.at + 4, a.at + 24));
 }
 
 function shuffledPorts([min, max]: [number, number]): number[] {
