@@ -6,6 +6,7 @@ import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { z } from 'zod';
+import { readJson } from '../body.ts';
 import type { Reply, Request, Route } from '../http.ts';
 import { SSE_EVENTS, SSE_REL, type WhepEvents } from '../whepEvents.ts';
 
@@ -85,11 +86,16 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     authorize(req, processId(req));
     return { status: 204, headers: { 'accept-post': 'application/sdp', ...(link ? { link } : {}) } };
   };
-  const sessionInfo = async (req: Request): Promise<Reply> => {
+  /** The URL's process and WHEP session, after the token check; 404 unless the session is live. */
+  const liveSession = async (req: Request): Promise<{ id: string; sid: string }> => {
     const id = processId(req);
     authorize(req, id);
     const sid = sessionId(req);
     if (!sid || !(await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
+    return { id, sid };
+  };
+  const sessionInfo = async (req: Request): Promise<Reply> => {
+    await liveSession(req);
     return { status: 204, headers: { 'accept-patch': 'application/trickle-ice-sdpfrag' } };
   };
   return [
@@ -170,20 +176,10 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       maxBodyBytes: 4096,
       summary: 'WHEP server-sent events: create an event stream for the session (JSON array of event types, or empty for all) → 201 + Location',
       handler: async (req): Promise<Reply> => {
-        const id = processId(req);
-        authorize(req, id);
-        const sid = sessionId(req);
-        if (!sid || !(await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
+        const { id, sid } = await liveSession(req);
         let wanted: Array<(typeof SSE_EVENTS)[number]> | null = null;
         if (req.body.length > 0) {
-          if (contentType(req) !== 'application/json') throw new UnsupportedMediaTypeError('Content-Type must be application/json');
-          let raw: unknown;
-          try {
-            raw = JSON.parse(req.body.toString('utf8'));
-          } catch {
-            throw new ValidationError('the body is not JSON');
-          }
-          const parsed = sseRequestSchema.safeParse(raw);
+          const parsed = sseRequestSchema.safeParse(readJson(req));
           if (!parsed.success) throw new ValidationError(`expected a JSON array of event types out of ${SSE_EVENTS.join(', ')}`, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
           wanted = parsed.data;
         }
