@@ -1,6 +1,7 @@
 // Micro-benchmarks (tinybench) of the per-packet steps, drake's code beside werift's stock code:
 //   npx tsx bench/micro.ts [--quick] [--time ms]        (also `npm run bench -- --scenario micro`)
-// Every row handles one 1200-byte RTP packet (12-byte header, PT 96, as FFmpeg sends it). Cheap steps
+// Every row handles one 1200-byte RTP packet (12-byte header, PT 96, as FFmpeg sends it), except the srtcp
+// rows: one RTCP packet a viewer sends (RR+PLI compound, a lone NACK) or drake's own SR+SDES. Cheap steps
 // are timed in batches (tinybench `overriddenDuration` = batch time / batch size), so a sample is the
 // mean of one batch and the timer's own cost does not swamp a 50 ns step. ops/s, µs/op, ± (95 % margin of
 // error of the mean, in %) and samples are tinybench's statistics over those samples.
@@ -13,12 +14,40 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Bench, type FnReturnedObject } from 'tinybench';
-import { RtpHeader, RtpPacket, SrtpSession, type RTCRtpSender } from 'werift';
+import {
+  GenericNack,
+  PictureLossIndication,
+  RtcpPayloadSpecificFeedback,
+  RtcpReceiverInfo,
+  RtcpRrPacket,
+  RtcpSenderInfo,
+  RtcpSourceDescriptionPacket,
+  RtcpSrPacket,
+  RtcpTransportLayerFeedback,
+  RtpHeader,
+  RtpPacket,
+  SourceDescriptionChunk,
+  SourceDescriptionItem,
+  SrtcpSession,
+  SrtpSession,
+  type RTCRtpSender,
+} from 'werift';
 import { BatchSend } from '../src/actors/peer/BatchSend.ts';
 import { LeanSender } from '../src/actors/peer/LeanSender.ts';
 import { rtpMarker, rtpPayloadOffset, rtpPayloadType, rtpSeq, rtpTimestamp } from '../src/shared/h264.ts';
 import { PacketRing, RingReader, type PacketMeta } from '../src/shared/ring.ts';
-import { jsBackend, MAX_TAG, nativeSrtp, PROFILE_ID, SALT_LENGTH, srtp, type SrtpBackend, type SrtpProfile } from '../src/shared/srtp/index.ts';
+import {
+  jsBackend,
+  MAX_SRTCP_OVERHEAD,
+  MAX_TAG,
+  nativeSrtp,
+  PROFILE_ID,
+  SALT_LENGTH,
+  srtp,
+  type SrtpBackend,
+  type SrtpContext,
+  type SrtpProfile,
+} from '../src/shared/srtp/index.ts';
 import { fmt, isoStamp, machineInfo, table, writeJson, type MachineInfo } from './lib/report.ts';
 
 export interface MicroOptions {
@@ -80,6 +109,9 @@ const INCLUDES: Record<string, string> = {
     "drake: LeanSender.write's rewrite (copy of the packet into a reused buffer, then PT/seq/timestamp/SSRC; LeanSender keeps it inline, this bench repeats those lines); werift: deSerialize + set SSRC/PT/seq/timestamp + serialize()",
   ring: 'PacketRing.write of one packet + meta (2048 × 1536 B ring); RingReader.read(visit, 1) of one packet per call, seqlock checks, visitor reads length + first byte',
   protect: "SRTP of the packet with a context made once: drake native = addon protect() with a reused context, drake js = pure-JS fallback, werift = SrtpSession.encrypt(payload, header)",
+  srtcp:
+    "SRTCP of one RTCP packet (row names give the RTCP size; SRTCP adds 14 B for CM, 20 B for GCM): 'unprotect' = authenticate + decrypt what a viewer sends (an RR+PLI compound; a lone reduced-size NACK): drake = unprotectRtcp with a context made once, its replay check included (a pool of 8192 packets with increasing SRTCP indexes; a fresh context when the pool is used up), werift = SrtcpSession.decrypt (no replay check). " +
+    "'protect' = drake's own SR+SDES compound: drake protectRtcp, werift SrtcpSession.encrypt",
   step:
     'one packet to one viewer. drake = LeanSender.write (the real class, fake werift sender: copy, rewrite, native protect, SR counters, connection.send). werift = what RTCRtpSender.sendRtp + RTCDtlsTransport.sendRtp do per packet minus header-extension rebuild, RTCP and BWE bookkeeping (so a lower bound): deSerialize, set SSRC/PT/seq/timestamp, SrtpSession.encrypt, connection.send. ' +
     "connection.send is the same async stand-in in both (werift's ICE send chain not included): without UDP it resolves at once; with UDP it is dgram send() on a connect()ed socket (synchronous syscall) to a 127.0.0.1 socket drained by another thread",
@@ -347,6 +379,96 @@ export async function runMicro(opts: MicroOptions = {}): Promise<MicroResult> {
         header.sequenceNumber = (header.sequenceNumber + 1) & 0xffff;
         sink += session.encrypt(payload, header).length;
       });
+    }
+
+    // 4b. SRTCP: what viewers send back (unprotect) and drake's own SR (protect)
+    {
+      const viewer = 0x00000001; // libwebrtc's RTCP sender SSRC of a receive-only viewer
+      const rrPli = Buffer.concat([
+        new RtcpRrPacket({
+          ssrc: viewer,
+          reports: [new RtcpReceiverInfo({ ssrc: SSRC, fractionLost: 0, packetsLost: 3, highestSequence: 70_123, jitter: 40, lsr: 0x12345678, dlsr: 0x1000 })],
+        }).serialize(),
+        new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: viewer, mediaSsrc: SSRC }) }).serialize(),
+      ]);
+      const nack = new RtcpTransportLayerFeedback({
+        feedback: new GenericNack({ senderSsrc: viewer, mediaSourceSsrc: SSRC, lost: [4242, 4243, 4250] }),
+      }).serialize();
+      const srSdes = Buffer.concat([
+        new RtcpSrPacket({
+          ssrc: SSRC,
+          senderInfo: new RtcpSenderInfo({ ntpTimestamp: 0x83aa7e80_00000000n, rtpTimestamp: 90_000, packetCount: 1000, octetCount: 1_200_000 }),
+          reports: [],
+        }).serialize(),
+        new RtcpSourceDescriptionPacket({
+          chunks: [new SourceDescriptionChunk({ source: SSRC, items: [new SourceDescriptionItem({ type: 1, text: 'drake' })] })],
+        }).serialize(),
+      ]);
+      const POOL = 8192;
+      for (const profile of PROFILES) {
+        const s = SHORT[profile];
+        const k = keys(profile);
+        for (const [what, rtcp] of [
+          ['RR+PLI', rrPli],
+          ['NACK', nack],
+        ] as const) {
+          // POOL consecutive SRTCP packets of one viewer (indexes 1..POOL), made with drake's protectRtcp,
+          // which test/srtp/srtcp.test.ts shows byte-identical to werift's SrtcpSession.encrypt.
+          const maker = backend.createContext(profile, k.key, k.salt);
+          const pool: Buffer[] = [];
+          for (let i = 0; i < POOL; i++) {
+            const b = Buffer.alloc(rtcp.length + MAX_SRTCP_OVERHEAD);
+            pool.push(b.subarray(0, backend.protectRtcp(maker, rtcp, b)));
+          }
+          const label = `SRTCP unprotect ${what} (${rtcp.length} B) ${s}`;
+          for (const [name, b] of [
+            [nativeLabel, backend],
+            ['js', jsBackend],
+          ] as const) {
+            if (name === 'js' && backend === jsBackend) continue;
+            let ctx: SrtpContext = b.createContext(profile, k.key, k.salt);
+            let i = 0;
+            const out = Buffer.alloc(1500);
+            add({ group: 'srtcp', task: `${label} — drake ${name}`, path: 'drake', profile }, () => {
+              if (i === POOL) {
+                i = 0;
+                ctx = b.createContext(profile, k.key, k.salt); // the pool's indexes start over: a new replay window
+              }
+              const n = b.unprotectRtcp(ctx, pool[i++]!, out);
+              if (n !== rtcp.length) throw new Error(`unprotectRtcp returned ${n}`);
+              sink += n;
+            });
+          }
+          const session = new SrtcpSession({
+            keys: { localMasterKey: k.key, localMasterSalt: k.salt, remoteMasterKey: k.key, remoteMasterSalt: k.salt },
+            profile: PROFILE_ID[profile],
+          });
+          let j = 0;
+          add({ group: 'srtcp', task: `${label} — werift SrtcpSession.decrypt`, path: 'werift', profile }, () => {
+            sink += session.decrypt(pool[j]!).length;
+            j = (j + 1) % POOL;
+          });
+        }
+        const label = `SRTCP protect SR+SDES (${srSdes.length} B) ${s}`;
+        const out = Buffer.alloc(srSdes.length + MAX_SRTCP_OVERHEAD);
+        for (const [name, b] of [
+          [nativeLabel, backend],
+          ['js', jsBackend],
+        ] as const) {
+          if (name === 'js' && backend === jsBackend) continue;
+          const ctx = b.createContext(profile, k.key, k.salt);
+          add({ group: 'srtcp', task: `${label} — drake ${name}`, path: 'drake', profile }, () => {
+            sink += b.protectRtcp(ctx, srSdes, out);
+          });
+        }
+        const session = new SrtcpSession({
+          keys: { localMasterKey: k.key, localMasterSalt: k.salt, remoteMasterKey: k.key, remoteMasterSalt: k.salt },
+          profile: PROFILE_ID[profile],
+        });
+        add({ group: 'srtcp', task: `${label} — werift SrtcpSession.encrypt`, path: 'werift', profile }, () => {
+          sink += session.encrypt(srSdes).length;
+        });
+      }
     }
 
     // 5. one packet to one viewer

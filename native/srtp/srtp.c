@@ -1,5 +1,6 @@
-// drake SRTP sender: RTP → SRTP (RFC 3711 AES_CM_128_HMAC_SHA1_80, RFC 7714 AEAD_AES_128_GCM) for the
-// fan-out hot path, plus a sendmmsg(2) helper. Plain N-API C (no node-addon-api).
+// drake SRTP: RTP → SRTP (RFC 3711 AES_CM_128_HMAC_SHA1_80, RFC 7714 AEAD_AES_128_GCM) for the fan-out hot
+// path, SRTCP both ways (protectRtcp / unprotectRtcp, for the RTCP viewers send back: RR, NACK, PLI), plus a
+// sendmmsg(2) helper. Plain N-API C (no node-addon-api).
 //
 // Crypto comes from the OpenSSL inside the running node binary: the .node file is built against Node's own
 // headers (node-gyp --nodedir) and is NOT linked with -lcrypto; EVP_*/SHA1_* resolve from the node
@@ -9,6 +10,18 @@
 // Per context (one per viewer/DTLS session): session keys derived once, one reusable EVP_CIPHER_CTX keyed once
 // (only the IV changes per packet), and for CM the HMAC-SHA1 inner/outer SHA1 states after the ipad/opad block,
 // so a packet costs one IV reset + one cipher pass + two SHA1 finishes and no allocation.
+//
+// SRTCP (RFC 3711 §3.4, RFC 7714 §9) lives in the same context: its session keys (KDF labels 3/4/5) are
+// derived at createContext next to the SRTP ones, with a second EVP_CIPHER_CTX and its own HMAC states, so the
+// SRTP send path reads none of it. Which keys a context holds is the caller's choice: DTLS's local key/salt for
+// protect/protectRtcp, the remote ones for unprotectRtcp. protectRtcp numbers packets per sender SSRC (bytes
+// 4..7) from 1, wrapping 2^31−1 → 0, as werift does (byte-identical output). unprotectRtcp keeps a 128-index
+// replay window per sender SSRC (a ring bitmap in a fixed table of RTCP_RX_SLOTS, least recently accepted
+// evicted: a peer cannot grow memory or the lookup by inventing SSRCs) and only updates it once the packet
+// authenticated. Index arithmetic is modulo 2^31, so a sender that wraps like werift keeps working.
+// E=0 (unencrypted but authenticated) SRTCP is accepted: RFC 3711 §3.4 makes SRTCP encryption optional per
+// packet and the E flag is covered by the HMAC / GCM AAD, so it cannot be cleared by anyone without the key
+// (werift and libsrtp accept it as well).
 //
 // Threads: an addon is loaded once per process but contexts are N-API externals of the env (thread) that
 // created them; never share one across worker threads (the JS side cannot anyway).
@@ -39,6 +52,16 @@
 #define HEADER_SLOT 12 // per-viewer header template size in protectBatch
 #define ADDRESS_SLOT 28 // one destination record in sendBatch: room for a struct sockaddr_in6
 #define SEND_CHUNK 256 // messages per sendmmsg call (kernel caps vlen at UIO_MAXIOV = 1024)
+#define RTCP_WINDOW 128   // SRTCP replay window (indexes), as libsrtp's RTCP replay database
+#define RTCP_RX_SLOTS 16  // sender SSRCs whose replay window a context keeps (a browser uses 1–3)
+#define RTCP_INDEX_MASK 0x7fffffffu
+
+// unprotectRtcp's results below 0 (types.ts SRTCP_ERROR mirrors these)
+#define SRTCP_MALFORMED (-1)      // shorter than header + E|index + tag, or not RTCP version 2
+#define SRTCP_AUTH_FAILED (-2)    // tag mismatch (HMAC-SHA1-80 or GCM)
+#define SRTCP_REPLAYED (-3)       // this index of this SSRC was already accepted
+#define SRTCP_TOO_OLD (-4)        // RTCP_WINDOW or more behind the highest accepted index of this SSRC
+#define SRTCP_OUT_TOO_SMALL (-5)  // out cannot hold the plaintext
 
 // Type tag of our externals, so a foreign value is rejected instead of dereferenced.
 static const napi_type_tag kCtxTag = {0x6472616b65737274ULL, 0x7020637478763101ULL};
@@ -51,6 +74,18 @@ typedef struct {
 } ssrc_state;
 
 typedef struct {
+  uint32_t ssrc;
+  uint32_t index;  // last SRTCP index sent (0 before the first: the first packet gets 1)
+} rtcp_tx_state;
+
+typedef struct {
+  uint64_t seen[RTCP_WINDOW / 64];  // bit (i mod RTCP_WINDOW): index i accepted, for i in (highest − WINDOW, highest]
+  uint64_t last_used;               // ctx->rtcp_tick when this slot last accepted a packet (0: free)
+  uint32_t ssrc;
+  uint32_t highest;                 // highest index accepted (modulo 2^31)
+} rtcp_rx_state;
+
+typedef struct {
   int profile;
   int tag_len;
   EVP_CIPHER_CTX *cipher;  // keyed once; per packet only the IV is set
@@ -61,6 +96,16 @@ typedef struct {
   uint32_t n_states;
   uint32_t cap_states;
   uint32_t last;  // index of the last state hit: nearly every packet of a viewer hits the same one or two
+  // SRTCP, after everything the SRTP path touches
+  EVP_CIPHER_CTX *rtcp_cipher;  // keyed once with the SRTCP session key
+  uint8_t rtcp_salt[14];
+  SHA_CTX rtcp_inner;
+  SHA_CTX rtcp_outer;
+  rtcp_tx_state *rtcp_tx;
+  uint32_t n_rtcp_tx;
+  uint32_t cap_rtcp_tx;
+  uint64_t rtcp_tick;
+  rtcp_rx_state rtcp_rx[RTCP_RX_SLOTS];
 } srtp_ctx;
 
 static __thread int g_last_send_errno = 0;
@@ -174,7 +219,9 @@ static bool kdf(const uint8_t mk[16], const uint8_t ms14[14], uint8_t label, uin
 static void ctx_free(srtp_ctx *c) {
   if (!c) return;
   if (c->cipher) EVP_CIPHER_CTX_free(c->cipher);
+  if (c->rtcp_cipher) EVP_CIPHER_CTX_free(c->rtcp_cipher);
   free(c->states);
+  free(c->rtcp_tx);
   OPENSSL_cleanse(c, sizeof *c);
   free(c);
 }
@@ -298,6 +345,31 @@ static bool protect_core(srtp_ctx *c, uint8_t *dst, size_t hl, const uint8_t *sr
   return EVP_CIPHER_CTX_ctrl(c->cipher, EVP_CTRL_GCM_GET_TAG, 16, dst + hl + plen) == 1;
 }
 
+// Session key, salt and (CM) HMAC ipad/opad states for labels base, base+1, base+2 (key, auth, salt): one cipher
+// context keyed once, so a packet only sets its IV.
+static bool setup_keys(srtp_ctx *c, const uint8_t mk[16], const uint8_t salt14[14], uint8_t base, EVP_CIPHER_CTX **cipher,
+                       uint8_t salt_out[14], SHA_CTX *inner, SHA_CTX *outer) {
+  uint8_t key[16], auth[20];
+  bool ok = kdf(mk, salt14, base, key, 16) && kdf(mk, salt14, (uint8_t)(base + 2), salt_out, 14);
+  if (ok && c->profile == PROFILE_CM) ok = kdf(mk, salt14, (uint8_t)(base + 1), auth, 20);
+  *cipher = ok ? EVP_CIPHER_CTX_new() : NULL;
+  ok = *cipher != NULL &&
+       EVP_EncryptInit_ex(*cipher, c->profile == PROFILE_CM ? EVP_aes_128_ctr() : EVP_aes_128_gcm(), NULL, key, NULL) == 1;
+  if (ok && c->profile == PROFILE_CM) {
+    uint8_t pad[64];
+    memset(pad, 0x36, 64);
+    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
+    ok = SHA1_Init(inner) == 1 && SHA1_Update(inner, pad, 64) == 1;
+    memset(pad, 0x5c, 64);
+    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
+    ok = ok && SHA1_Init(outer) == 1 && SHA1_Update(outer, pad, 64) == 1;
+    OPENSSL_cleanse(pad, sizeof pad);
+  }
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(auth, sizeof auth);
+  return ok;
+}
+
 // createContext(profile: 1 | 7, masterKey: Buffer(16), masterSalt: Buffer(14 | 12), ssrc?: number) → external
 static napi_value CreateContext(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -328,25 +400,11 @@ static napi_value CreateContext(napi_env env, napi_callback_info info) {
   if (!c) return throw_range(env, "out of memory");
   c->profile = profile;
   c->tag_len = profile == PROFILE_CM ? 10 : 16;
-  uint8_t salt14[14] = {0}, key[16], auth[20];
+  uint8_t salt14[14] = {0};
   memcpy(salt14, ms, msl);
-  bool ok = kdf(mk, salt14, 0x00, key, 16) && kdf(mk, salt14, 0x02, c->salt, 14);
-  if (ok && profile == PROFILE_CM) ok = kdf(mk, salt14, 0x01, auth, 20);
-  c->cipher = ok ? EVP_CIPHER_CTX_new() : NULL;
-  ok = c->cipher != NULL &&
-       EVP_EncryptInit_ex(c->cipher, profile == PROFILE_CM ? EVP_aes_128_ctr() : EVP_aes_128_gcm(), NULL, key, NULL) == 1;
-  if (ok && profile == PROFILE_CM) {
-    uint8_t pad[64];
-    memset(pad, 0x36, 64);
-    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
-    ok = SHA1_Init(&c->hmac_inner) == 1 && SHA1_Update(&c->hmac_inner, pad, 64) == 1;
-    memset(pad, 0x5c, 64);
-    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
-    ok = ok && SHA1_Init(&c->hmac_outer) == 1 && SHA1_Update(&c->hmac_outer, pad, 64) == 1;
-    OPENSSL_cleanse(pad, sizeof pad);
-  }
-  OPENSSL_cleanse(key, sizeof key);
-  OPENSSL_cleanse(auth, sizeof auth);
+  // SRTP: labels 0 (key), 1 (auth key), 2 (salt); SRTCP: 3, 4, 5 (RFC 3711 §4.3.2)
+  bool ok = setup_keys(c, mk, salt14, 0x00, &c->cipher, c->salt, &c->hmac_inner, &c->hmac_outer) &&
+            setup_keys(c, mk, salt14, 0x03, &c->rtcp_cipher, c->rtcp_salt, &c->rtcp_inner, &c->rtcp_outer);
   OPENSSL_cleanse(salt14, sizeof salt14);
   if (ok && has_ssrc) ok = state_for(c, ssrc) != NULL;
   if (!ok) {
@@ -454,6 +512,251 @@ static napi_value ProtectBatch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return make_u32(env, k);
+}
+
+// ---------------------------------------------------------------------------------------------- SRTCP
+
+static rtcp_tx_state *rtcp_tx_for(srtp_ctx *c, uint32_t ssrc) {
+  for (uint32_t i = 0; i < c->n_rtcp_tx; i++)
+    if (c->rtcp_tx[i].ssrc == ssrc) return &c->rtcp_tx[i];
+  if (c->n_rtcp_tx == c->cap_rtcp_tx) {
+    uint32_t cap = c->cap_rtcp_tx ? c->cap_rtcp_tx * 2 : 2;
+    rtcp_tx_state *s = (rtcp_tx_state *)realloc(c->rtcp_tx, cap * sizeof *s);
+    if (!s) return NULL;
+    c->rtcp_tx = s;
+    c->cap_rtcp_tx = cap;
+  }
+  rtcp_tx_state *s = &c->rtcp_tx[c->n_rtcp_tx++];
+  s->ssrc = ssrc;
+  s->index = 0;
+  return s;
+}
+
+static rtcp_rx_state *rtcp_rx_find(srtp_ctx *c, uint32_t ssrc) {
+  for (int i = 0; i < RTCP_RX_SLOTS; i++)
+    if (c->rtcp_rx[i].last_used && c->rtcp_rx[i].ssrc == ssrc) return &c->rtcp_rx[i];
+  return NULL;
+}
+
+static inline bool window_bit(const rtcp_rx_state *s, uint32_t index) {
+  uint32_t b = index % RTCP_WINDOW;
+  return (s->seen[b / 64] >> (b % 64)) & 1;
+}
+
+// 0 when index may be accepted, else SRTCP_REPLAYED / SRTCP_TOO_OLD. Indexes are compared modulo 2^31: up to
+// 2^30 ahead of the highest is new, anything else is behind.
+static int replay_check(const rtcp_rx_state *s, uint32_t index) {
+  uint32_t ahead = (index - s->highest) & RTCP_INDEX_MASK;
+  if (ahead == 0) return SRTCP_REPLAYED;
+  if (ahead < 0x40000000u) return 0;
+  if (((s->highest - index) & RTCP_INDEX_MASK) >= RTCP_WINDOW) return SRTCP_TOO_OLD;
+  return window_bit(s, index) ? SRTCP_REPLAYED : 0;
+}
+
+// Records an authenticated index (replay_check said 0). A sender SSRC not seen before takes a free slot or the
+// one that accepted a packet least recently.
+static void replay_accept(srtp_ctx *c, rtcp_rx_state *s, uint32_t ssrc, uint32_t index) {
+  if (!s) {
+    s = &c->rtcp_rx[0];
+    for (int i = 1; i < RTCP_RX_SLOTS && s->last_used; i++)
+      if (c->rtcp_rx[i].last_used < s->last_used) s = &c->rtcp_rx[i];
+    memset(s, 0, sizeof *s);
+    s->ssrc = ssrc;
+    s->highest = index;
+  }
+  uint32_t ahead = (index - s->highest) & RTCP_INDEX_MASK;
+  if (ahead != 0 && ahead < 0x40000000u) {
+    if (ahead >= RTCP_WINDOW) {
+      memset(s->seen, 0, sizeof s->seen);
+    } else {
+      for (uint32_t k = 1; k <= ahead; k++) {
+        uint32_t b = (s->highest + k) % RTCP_WINDOW;
+        s->seen[b / 64] &= ~(1ULL << (b % 64));
+      }
+    }
+    s->highest = index;
+  }
+  uint32_t b = index % RTCP_WINDOW;
+  s->seen[b / 64] |= 1ULL << (b % 64);
+  s->last_used = ++c->rtcp_tick;
+}
+
+// CM: IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16) (RFC 3711 §4.1.1 with i = the SRTCP index).
+static void rtcp_iv_cm(const srtp_ctx *c, uint32_t ssrc, uint32_t index, uint8_t iv[16]) {
+  memcpy(iv, c->rtcp_salt, 14);
+  iv[14] = iv[15] = 0;
+  iv[4] ^= (uint8_t)(ssrc >> 24), iv[5] ^= (uint8_t)(ssrc >> 16), iv[6] ^= (uint8_t)(ssrc >> 8), iv[7] ^= (uint8_t)ssrc;
+  iv[10] ^= (uint8_t)(index >> 24), iv[11] ^= (uint8_t)(index >> 16), iv[12] ^= (uint8_t)(index >> 8), iv[13] ^= (uint8_t)index;
+}
+
+// GCM (RFC 7714 §9.1): IV = (0x0000 || SSRC || 0x0000 || 0 || index(31)) XOR salt[0..12].
+static void rtcp_iv_gcm(const srtp_ctx *c, uint32_t ssrc, uint32_t index, uint8_t iv[12]) {
+  memcpy(iv, c->rtcp_salt, 12);
+  iv[2] ^= (uint8_t)(ssrc >> 24), iv[3] ^= (uint8_t)(ssrc >> 16), iv[4] ^= (uint8_t)(ssrc >> 8), iv[5] ^= (uint8_t)ssrc;
+  iv[8] ^= (uint8_t)(index >> 24), iv[9] ^= (uint8_t)(index >> 16), iv[10] ^= (uint8_t)(index >> 8), iv[11] ^= (uint8_t)index;
+}
+
+// HMAC-SHA1(k_a, data) truncated to 80 bits, from the precomputed ipad/opad states.
+static void rtcp_hmac(const srtp_ctx *c, const uint8_t *data, size_t len, uint8_t tag[10]) {
+  uint8_t digest[SHA_DIGEST_LENGTH];
+  SHA_CTX h = c->rtcp_inner;
+  SHA1_Update(&h, data, len);
+  SHA1_Final(digest, &h);
+  h = c->rtcp_outer;
+  SHA1_Update(&h, digest, SHA_DIGEST_LENGTH);
+  SHA1_Final(digest, &h);
+  memcpy(tag, digest, 10);
+}
+
+// Encrypts pkt[8, len) into out[8, len) (the 8-byte header is already in out) and appends E|index and the tag:
+//   CM:  header || ciphertext || E|index || HMAC-80(header .. E|index)          (RFC 3711 §3.4)
+//   GCM: header || ciphertext || tag(16) || E|index, AAD = header || E|index    (RFC 7714 §9, §17)
+static bool protect_rtcp_core(srtp_ctx *c, uint8_t *out, const uint8_t *pkt, size_t len, uint32_t index) {
+  uint32_t ssrc = get32(out + 4);
+  uint8_t trailer[4];
+  put32(trailer, 0x80000000u | index);
+  size_t plen = len - 8;
+  int n = 0;
+  if (c->profile == PROFILE_CM) {
+    uint8_t iv[16];
+    rtcp_iv_cm(c, ssrc, index, iv);
+    if (EVP_EncryptInit_ex(c->rtcp_cipher, NULL, NULL, NULL, iv) != 1) return false;
+    if (plen && EVP_EncryptUpdate(c->rtcp_cipher, out + 8, &n, pkt + 8, (int)plen) != 1) return false;
+    memcpy(out + len, trailer, 4);
+    rtcp_hmac(c, out, len + 4, out + len + 4);
+    return true;
+  }
+  uint8_t iv[12];
+  rtcp_iv_gcm(c, ssrc, index, iv);
+  if (EVP_EncryptInit_ex(c->rtcp_cipher, NULL, NULL, NULL, iv) != 1) return false;
+  if (EVP_EncryptUpdate(c->rtcp_cipher, NULL, &n, out, 8) != 1) return false;
+  if (EVP_EncryptUpdate(c->rtcp_cipher, NULL, &n, trailer, 4) != 1) return false;
+  if (plen && EVP_EncryptUpdate(c->rtcp_cipher, out + 8, &n, pkt + 8, (int)plen) != 1) return false;
+  int fin = 0;
+  if (EVP_EncryptFinal_ex(c->rtcp_cipher, out + len, &fin) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(c->rtcp_cipher, EVP_CTRL_GCM_GET_TAG, 16, out + len) != 1) return false;
+  memcpy(out + len + 16, trailer, 4);
+  return true;
+}
+
+// Plaintext length, or an SRTCP_* code. Reads only pkt[0, len), writes only out[0, cap). On any failure out's
+// contents are unspecified (never unauthenticated plaintext: a GCM failure zeroes what it decrypted).
+static int unprotect_rtcp_core(srtp_ctx *c, const uint8_t *pkt, size_t len, uint8_t *out, size_t cap) {
+  size_t tag = (size_t)c->tag_len;
+  if (len < 8 + 4 + tag || (pkt[0] >> 6) != 2 || len > 0x7fffffff) return SRTCP_MALFORMED;
+  size_t plain = len - 4 - tag;
+  if (cap < plain) return SRTCP_OUT_TOO_SMALL;
+  const uint8_t *trailer = c->profile == PROFILE_CM ? pkt + plain : pkt + len - 4;
+  uint32_t word = get32(trailer);
+  bool encrypted = (word >> 31) != 0;
+  uint32_t index = word & RTCP_INDEX_MASK;
+  uint32_t ssrc = get32(pkt + 4);
+  rtcp_rx_state *s = rtcp_rx_find(c, ssrc);
+  if (s) {
+    int r = replay_check(s, index);
+    if (r) return r;
+  }
+  int n = 0;
+  if (c->profile == PROFILE_CM) {
+    uint8_t want[10];
+    rtcp_hmac(c, pkt, len - tag, want);
+    if (CRYPTO_memcmp(want, pkt + len - tag, 10) != 0) return SRTCP_AUTH_FAILED;
+    if (encrypted) {
+      uint8_t iv[16];
+      rtcp_iv_cm(c, ssrc, index, iv);
+      if (out != pkt) memmove(out, pkt, 8);
+      if (EVP_EncryptInit_ex(c->rtcp_cipher, NULL, NULL, NULL, iv) != 1) return SRTCP_AUTH_FAILED;
+      if (plain > 8 && EVP_EncryptUpdate(c->rtcp_cipher, out + 8, &n, pkt + 8, (int)(plain - 8)) != 1) return SRTCP_AUTH_FAILED;
+    } else if (out != pkt) {
+      memmove(out, pkt, plain);
+    }
+  } else {
+    // GCM: with E=1 the AAD is header || E|index and the rest is ciphertext; with E=0 all of the RTCP is AAD.
+    uint8_t iv[12];
+    rtcp_iv_gcm(c, ssrc, index, iv);
+    uint8_t tagb[16];
+    memcpy(tagb, pkt + plain, 16);
+    size_t aad = encrypted ? 8 : plain;
+    bool ok = EVP_DecryptInit_ex(c->rtcp_cipher, NULL, NULL, NULL, iv) == 1 &&
+              EVP_DecryptUpdate(c->rtcp_cipher, NULL, &n, pkt, (int)aad) == 1 &&
+              EVP_DecryptUpdate(c->rtcp_cipher, NULL, &n, trailer, 4) == 1;
+    uint8_t hdr[8];
+    memcpy(hdr, pkt, 8);
+    if (ok && encrypted && plain > 8) ok = EVP_DecryptUpdate(c->rtcp_cipher, out + 8, &n, pkt + 8, (int)(plain - 8)) == 1;
+    int fin = 0;
+    ok = ok && EVP_CIPHER_CTX_ctrl(c->rtcp_cipher, EVP_CTRL_GCM_SET_TAG, 16, tagb) == 1 &&
+         EVP_DecryptFinal_ex(c->rtcp_cipher, out + plain, &fin) == 1;
+    if (!ok) {
+      if (encrypted && plain > 8) memset(out + 8, 0, plain - 8);
+      return SRTCP_AUTH_FAILED;
+    }
+    if (encrypted) {
+      memcpy(out, hdr, 8);
+    } else if (out != pkt) {
+      memmove(out, pkt, plain);
+    }
+  }
+  replay_accept(c, s, ssrc, index);
+  return (int)plain;
+}
+
+// protectRtcp(ctx, packet: Buffer, out: Buffer) → bytes written (packet + 4 + tag: +14 CM, +20 GCM).
+// packet: a (compound) RTCP packet, ≥ 8 bytes, version 2. In place as for protect (same start, room after).
+static napi_value ProtectRtcp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "protectRtcp(ctx, packet, out): ctx is not an SRTP context of this backend");
+  uint8_t *pkt, *out;
+  size_t len, cap;
+  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  if (len < 8 || (pkt[0] >> 6) != 2 || len > 0x7fffffff) return throw_range(env, "not an RTCP v2 packet (or shorter than 8 bytes)");
+  if (cap < len + 4 + (size_t)c->tag_len) return throw_range(env, "out is too small for packet + SRTCP index + auth tag");
+  rtcp_tx_state *s = rtcp_tx_for(c, get32(pkt + 4));
+  if (!s) return throw_range(env, "out of memory");
+  uint32_t index = s->index + 1;
+  if (index > RTCP_INDEX_MASK) index = 0;
+  if (out != pkt) memmove(out, pkt, 8);
+  if (!protect_rtcp_core(c, out, pkt, len, index)) {
+    napi_throw_error(env, NULL, "SRTCP protect failed (OpenSSL)");
+    return NULL;
+  }
+  s->index = index;
+  return make_u32(env, (uint32_t)(len + 4 + (size_t)c->tag_len));
+}
+
+// unprotectRtcp(ctx, packet: Buffer, out: Buffer) → plaintext RTCP length (≥ 8) written to out, or < 0:
+//   SRTCP_MALFORMED, SRTCP_AUTH_FAILED, SRTCP_REPLAYED, SRTCP_TOO_OLD, SRTCP_OUT_TOO_SMALL (see the defines).
+// Throws only for wrong argument types. In place: out === packet (or the same start).
+static napi_value UnprotectRtcp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "unprotectRtcp(ctx, packet, out): ctx is not an SRTP context of this backend");
+  uint8_t *pkt, *out;
+  size_t len, cap;
+  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  return make_i32(env, unprotect_rtcp_core(c, pkt, len, out, cap));
+}
+
+// setRtcpIndex(ctx, ssrc: number, index: number) → undefined: protectRtcp's next packet of ssrc gets index + 1
+// (0 after 2^31 − 1). Like werift's Context.setIndex; for tests and to continue a sender's numbering.
+static napi_value SetRtcpIndex(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "setRtcpIndex(ctx, ssrc, index): ctx is not an SRTP context of this backend");
+  uint32_t ssrc, index;
+  if (napi_get_value_uint32(env, argv[1], &ssrc) != napi_ok || napi_get_value_uint32(env, argv[2], &index) != napi_ok)
+    return throw_type(env, "ssrc and index must be uint32");
+  if (index > RTCP_INDEX_MASK) return throw_range(env, "index must be below 2^31");
+  rtcp_tx_state *s = rtcp_tx_for(c, ssrc);
+  if (!s) return throw_range(env, "out of memory");
+  s->index = index;
+  return NULL;
 }
 
 // ---------------------------------------------------------------------------------------------- sendmmsg
@@ -578,6 +881,9 @@ NAPI_MODULE_INIT() {
       {"createContext", NULL, CreateContext, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protect", NULL, Protect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectBatch", NULL, ProtectBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"protectRtcp", NULL, ProtectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unprotectRtcp", NULL, UnprotectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setRtcpIndex", NULL, SetRtcpIndex, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setAddress", NULL, SetAddress, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lastSendError", NULL, LastSendError, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,5 +1,5 @@
-// Random arguments to the SRTP backends (the native addon raw and wrapped, and the JS fallback): lengths,
-// strides, counts, indices, contexts and plain wrong types. Every call must return or throw a JS error;
+// Random arguments to the SRTP backends (the native addon raw and wrapped, and the JS fallback), SRTCP
+// included: lengths, strides, counts, indices, contexts and plain wrong types. Every call must return or throw a JS error;
 // every Buffer it is given sits between canary bytes, so a write past its end shows even when it does not
 // crash. Run in a child process (srtpChild.ts): a crash there is reported, not suffered.
 import { spawnSync } from 'node:child_process';
@@ -46,7 +46,7 @@ export interface SrtpFuzzResult {
   findings: string[];
 }
 
-type Fn = 'createContext' | 'protect' | 'protectBatch' | 'setAddress' | 'sendBatch';
+type Fn = 'createContext' | 'protect' | 'protectBatch' | 'protectRtcp' | 'unprotectRtcp' | 'setRtcpIndex' | 'setAddress' | 'sendBatch';
 
 const size = fc.oneof(fc.constantFrom(0, 1, 11, 12, 13, 16, 28, 72, 1200, 1500, 1516), fc.nat({ max: 4096 }));
 const number = fc.oneof(
@@ -57,7 +57,7 @@ const number = fc.oneof(
 const wrongType = fc.constantFrom<unknown>(undefined, null, 'x', '12', {}, [], true, Symbol('s'), 10n, () => 1, new Uint8Array(4), new Float64Array(2), new DataView(new ArrayBuffer(8)), new ArrayBuffer(16));
 
 const callArb = fc.record({
-  fn: fc.constantFrom<Fn>('createContext', 'protect', 'protectBatch', 'setAddress', 'sendBatch'),
+  fn: fc.constantFrom<Fn>('createContext', 'protect', 'protectBatch', 'protectRtcp', 'unprotectRtcp', 'setRtcpIndex', 'setAddress', 'sendBatch'),
   backend: fc.constantFrom('raw', 'wrapped', 'js'),
   sizes: fc.array(size, { minLength: 4, maxLength: 4 }),
   shifts: fc.array(fc.nat({ max: 3 }), { minLength: 4, maxLength: 4 }),
@@ -172,6 +172,14 @@ function build(
     case 'protectBatch':
       args = [ctxList, pkt, g1.buf, g2.buf, n0, lengths, c.nums[3]! > 0 ? n1 : undefined];
       break;
+    case 'protectRtcp':
+    case 'unprotectRtcp':
+      // sizes[1] === 0: in place (out is the packet itself)
+      args = [one(names[0] ?? (c.backend === 'js' ? 'js' : 'cm')), pkt, sizes[1] === 0 ? pkt : g1.buf];
+      break;
+    case 'setRtcpIndex':
+      args = [one(names[0] ?? (c.backend === 'js' ? 'js' : 'gcm')), n0, n1];
+      break;
     case 'setAddress':
       args = [g0.buf, n0, c.ip, n1];
       break;
@@ -198,6 +206,9 @@ function coherentSizes(c: Call): number[] {
   const len = Math.max(12, c.sizes[0]! % 1600);
   const k = c.ctxs.length;
   if (c.fn === 'protect') return [len, len + 16 + c.delta, 0, 0];
+  // an SRTCP packet of len bytes unprotects into len − 14/20 bytes; out a little shorter or longer than that
+  if (c.fn === 'protectRtcp') return [len, len + 20 + c.delta, 0, 0];
+  if (c.fn === 'unprotectRtcp') return [len, c.delta === 0 ? 0 : Math.max(1, len - 20 + c.delta * 3), 0, 0];
   if (c.fn === 'protectBatch') return [len, Math.max(0, k * 12 + c.delta), Math.max(0, k * (len + 16) + c.delta), 0];
   if (c.fn === 'sendBatch') return [0, Math.max(0, 28 * k + c.delta), Math.max(0, STRIDE * k + c.delta), 0];
   return c.sizes;

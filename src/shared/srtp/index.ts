@@ -1,6 +1,13 @@
-// SRTP for the fan-out send path: picks the native addon (native/srtp, Node's own OpenSSL, reusable cipher
-// contexts, batch protect + sendmmsg) or falls back to pure JS (node:crypto, one cipher object per packet).
-// Both give byte-identical output (test/srtp/srtp.test.ts checks them against werift's SrtpSession).
+// SRTP for the fan-out send path, and SRTCP both ways: picks the native addon (native/srtp, Node's own OpenSSL,
+// reusable cipher contexts, batch protect + sendmmsg) or falls back to pure JS (node:crypto, one cipher object
+// per packet). Both give byte-identical output (test/srtp/srtp.test.ts checks them against werift's
+// SrtpSession, test/srtp/srtcp.test.ts against its SrtcpSession).
+//
+// SRTCP: protectRtcp (drake's own RTCP, e.g. SR; context from DTLS's local key/salt, the same one protect uses)
+// and unprotectRtcp (viewers' RR/NACK/PLI; a context from the remote key/salt) return lengths, or for
+// unprotectRtcp a negative SRTCP_ERROR code (malformed, auth failure, replayed, too old, out too small), so the
+// receive path needs no try/catch and, on the native backend, allocates nothing per packet. Replay windows
+// (128 indexes per sender SSRC, 16 SSRCs per context) and E=0 handling are described in native/srtp/srtp.c.
 //
 //   DRAKE_SRTP=js      force the JS backend (tests, or to rule the addon out)
 //   DRAKE_SRTP=native  require the addon: importing this module throws when it does not load
@@ -39,6 +46,9 @@ export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: stri
 export const createContext = srtp.createContext;
 export const protect = srtp.protect;
 export const protectBatch = srtp.protectBatch;
+export const protectRtcp = srtp.protectRtcp;
+export const unprotectRtcp = srtp.unprotectRtcp;
+export const setRtcpIndex = srtp.setRtcpIndex;
 
 // ------------------------------------------------------------------------------------------ batched send
 

@@ -1,9 +1,21 @@
-// Pure-JS SRTP sender (node:crypto), the fallback when the native addon is missing or DRAKE_SRTP=js.
-// Same API and byte-identical output as the addon. Node's crypto has no reusable counter-mode/GCM context
+// Pure-JS SRTP + SRTCP (node:crypto), the fallback when the native addon is missing or DRAKE_SRTP=js.
+// Same API, byte-identical output and the same SRTCP replay rules (window, slots, eviction) as the addon. Node's crypto has no reusable counter-mode/GCM context
 // for a new IV, so every packet creates one cipher (and one HMAC for CM) object: ≈ 5–7 µs per packet
 // (reference/srtp-limit.md), versus ≈ 1 µs in the addon.
-import { createCipheriv, createHmac } from 'node:crypto';
-import { HEADER_SLOT, MAX_TAG, SALT_LENGTH, TAG_LENGTH, type SrtpBackend, type SrtpContext, type SrtpProfile } from './types.ts';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  HEADER_SLOT,
+  MAX_TAG,
+  SALT_LENGTH,
+  SRTCP_ERROR,
+  SRTCP_OVERHEAD,
+  SRTCP_REPLAY_WINDOW,
+  SRTCP_RX_SLOTS,
+  TAG_LENGTH,
+  type SrtpBackend,
+  type SrtpContext,
+  type SrtpProfile,
+} from './types.ts';
 
 interface SsrcState {
   roc: number;
@@ -22,18 +34,44 @@ class JsContext {
   readonly states = new Map<number, SsrcState>();
   readonly iv: Buffer;
   readonly roc4 = Buffer.alloc(4);
+  // SRTCP (KDF labels 3, 4, 5)
+  readonly rtcpKey: Buffer;
+  readonly rtcpSalt: Buffer;
+  readonly rtcpAuthKey: Buffer;
+  /** Last SRTCP index sent, per sender SSRC. */
+  readonly rtcpTx = new Map<number, number>();
+  readonly rtcpRx: RxSlot[] = Array.from({ length: SRTCP_RX_SLOTS }, () => new RxSlot());
+  rtcpTick = 0;
+  readonly trailer = Buffer.alloc(4);
 
   constructor(profile: SrtpProfile, masterKey: Buffer, masterSalt: Buffer) {
     this.profile = profile;
     this.tagLength = TAG_LENGTH[profile];
     const salt14 = Buffer.alloc(14);
     masterSalt.copy(salt14);
+    const cm = profile === 'AES_CM_128_HMAC_SHA1_80';
     this.key = kdf(masterKey, salt14, 0x00, 16);
     this.salt = kdf(masterKey, salt14, 0x02, 14);
-    this.authKey = profile === 'AES_CM_128_HMAC_SHA1_80' ? kdf(masterKey, salt14, 0x01, 20) : Buffer.alloc(0);
-    this.iv = Buffer.alloc(profile === 'AES_CM_128_HMAC_SHA1_80' ? 16 : 12);
+    this.authKey = cm ? kdf(masterKey, salt14, 0x01, 20) : Buffer.alloc(0);
+    this.rtcpKey = kdf(masterKey, salt14, 0x03, 16);
+    this.rtcpSalt = kdf(masterKey, salt14, 0x05, 14);
+    this.rtcpAuthKey = cm ? kdf(masterKey, salt14, 0x04, 20) : Buffer.alloc(0);
+    this.iv = Buffer.alloc(cm ? 16 : 12);
   }
 }
+
+/** One sender SSRC's SRTCP replay window (see replay_check/replay_accept in native/srtp/srtp.c). */
+class RxSlot {
+  /** Bit (i mod WINDOW): index i accepted, for i in (highest − WINDOW, highest]. */
+  readonly seen = new Uint32Array(SRTCP_REPLAY_WINDOW / 32);
+  /** rtcpTick when this slot last accepted a packet; 0: free. */
+  lastUsed = 0;
+  ssrc = 0;
+  highest = 0;
+}
+
+const INDEX_MASK = 0x7fffffff;
+const HALF = 0x40000000;
 
 /**
  * RFC 3711 §4.3.1 key derivation with key_derivation_rate 0: AES-CM keystream of the master key with
@@ -131,6 +169,126 @@ function protectCore(c: JsContext, dst: Buffer, dstOff: number, hl: number, src:
   cipher.getAuthTag().copy(dst, body + plen);
 }
 
+// ------------------------------------------------------------------------------------------ SRTCP
+
+function windowBit(s: RxSlot, index: number): boolean {
+  const b = index % SRTCP_REPLAY_WINDOW;
+  return ((s.seen[b >>> 5]! >>> (b & 31)) & 1) === 1;
+}
+
+function replayCheck(s: RxSlot, index: number): number {
+  const ahead = (index - s.highest) & INDEX_MASK;
+  if (ahead === 0) return SRTCP_ERROR.REPLAYED;
+  if (ahead < HALF) return 0;
+  if (((s.highest - index) & INDEX_MASK) >= SRTCP_REPLAY_WINDOW) return SRTCP_ERROR.TOO_OLD;
+  return windowBit(s, index) ? SRTCP_ERROR.REPLAYED : 0;
+}
+
+function replayAccept(c: JsContext, found: RxSlot | undefined, ssrc: number, index: number): void {
+  let s = found;
+  if (s === undefined) {
+    s = c.rtcpRx[0]!;
+    for (let i = 1; i < SRTCP_RX_SLOTS && s.lastUsed !== 0; i++) if (c.rtcpRx[i]!.lastUsed < s.lastUsed) s = c.rtcpRx[i]!;
+    s.seen.fill(0);
+    s.ssrc = ssrc;
+    s.highest = index;
+  }
+  const ahead = (index - s.highest) & INDEX_MASK;
+  if (ahead !== 0 && ahead < HALF) {
+    if (ahead >= SRTCP_REPLAY_WINDOW) s.seen.fill(0);
+    else {
+      for (let k = 1; k <= ahead; k++) {
+        const b = (s.highest + k) % SRTCP_REPLAY_WINDOW;
+        s.seen[b >>> 5]! &= ~(1 << (b & 31));
+      }
+    }
+    s.highest = index;
+  }
+  const b = index % SRTCP_REPLAY_WINDOW;
+  s.seen[b >>> 5]! |= 1 << (b & 31);
+  s.lastUsed = ++c.rtcpTick;
+}
+
+/** CM: (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16); GCM: (0x0000 || SSRC || 0x0000 || index) XOR salt[0..12]. */
+function rtcpIv(c: JsContext, ssrc: number, index: number): Buffer {
+  const iv = c.iv;
+  if (c.profile === 'AES_CM_128_HMAC_SHA1_80') {
+    c.rtcpSalt.copy(iv, 0, 0, 14);
+    iv[14] = 0;
+    iv[15] = 0;
+    iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
+    iv.writeUInt32BE((iv.readUInt32BE(10) ^ index) >>> 0, 10);
+    return iv;
+  }
+  c.rtcpSalt.copy(iv, 0, 0, 12);
+  iv.writeUInt32BE((iv.readUInt32BE(2) ^ ssrc) >>> 0, 2);
+  iv.writeUInt32BE((iv.readUInt32BE(8) ^ index) >>> 0, 8);
+  return iv;
+}
+
+function rtcpHmac(c: JsContext, data: Buffer): Buffer {
+  return createHmac('sha1', c.rtcpAuthKey).update(data).digest();
+}
+
+function checkBuffers(packet: Buffer, out: Buffer): void {
+  if (!Buffer.isBuffer(packet) || !Buffer.isBuffer(out)) throw new TypeError('packet and out must be Buffers');
+}
+
+function unprotectRtcp(c: JsContext, packet: Buffer, out: Buffer): number {
+  const len = packet.length;
+  const tag = c.tagLength;
+  if (len < 8 + 4 + tag || packet[0]! >> 6 !== 2) return SRTCP_ERROR.MALFORMED;
+  const plain = len - 4 - tag;
+  if (out.length < plain) return SRTCP_ERROR.OUT_TOO_SMALL;
+  const cm = c.profile === 'AES_CM_128_HMAC_SHA1_80';
+  const at = cm ? plain : len - 4;
+  const word = packet.readUInt32BE(at);
+  const encrypted = word >>> 31 === 1;
+  const index = word & INDEX_MASK;
+  const ssrc = packet.readUInt32BE(4);
+  let slot: RxSlot | undefined;
+  for (const s of c.rtcpRx) {
+    if (s.lastUsed !== 0 && s.ssrc === ssrc) {
+      slot = s;
+      break;
+    }
+  }
+  if (slot !== undefined) {
+    const r = replayCheck(slot, index);
+    if (r !== 0) return r;
+  }
+  if (cm) {
+    const want = rtcpHmac(c, packet.subarray(0, len - tag));
+    if (!timingSafeEqual(want.subarray(0, tag), packet.subarray(len - tag, len))) return SRTCP_ERROR.AUTH_FAILED;
+    if (encrypted) {
+      const dec = createCipheriv('aes-128-ctr', c.rtcpKey, rtcpIv(c, ssrc, index)).update(packet.subarray(8, plain));
+      if (out !== packet) packet.copy(out, 0, 0, 8);
+      dec.copy(out, 8);
+    } else if (out !== packet) {
+      packet.copy(out, 0, 0, plain);
+    }
+  } else {
+    const d = createDecipheriv('aes-128-gcm', c.rtcpKey, rtcpIv(c, ssrc, index));
+    d.setAAD(packet.subarray(0, encrypted ? 8 : plain));
+    d.setAAD(packet.subarray(at, len));
+    d.setAuthTag(packet.subarray(plain, plain + 16));
+    const dec = encrypted ? d.update(packet.subarray(8, plain)) : null;
+    try {
+      d.final();
+    } catch {
+      return SRTCP_ERROR.AUTH_FAILED;
+    }
+    if (dec !== null) {
+      if (out !== packet) packet.copy(out, 0, 0, 8);
+      dec.copy(out, 8);
+    } else if (out !== packet) {
+      packet.copy(out, 0, 0, plain);
+    }
+  }
+  replayAccept(c, slot, ssrc, index);
+  return plain;
+}
+
 export const jsBackend: SrtpBackend = {
   name: 'js',
 
@@ -179,5 +337,53 @@ export const jsBackend: SrtpBackend = {
       lengths[i] = len + c.tagLength;
     }
     return k;
+  },
+
+  protectRtcp(ctx, packet, out) {
+    const c = asJs(ctx);
+    checkBuffers(packet, out);
+    const len = packet.length;
+    if (len < 8 || packet[0]! >> 6 !== 2) throw new RangeError('not an RTCP v2 packet (or shorter than 8 bytes)');
+    const total = len + SRTCP_OVERHEAD[c.profile];
+    if (out.length < total) throw new RangeError('out is too small for packet + SRTCP index + auth tag');
+    const ssrc = packet.readUInt32BE(4);
+    let index = (c.rtcpTx.get(ssrc) ?? 0) + 1;
+    if (index > INDEX_MASK) index = 0;
+    const trailer = c.trailer;
+    trailer.writeUInt32BE((0x80000000 | index) >>> 0, 0);
+    const iv = rtcpIv(c, ssrc, index);
+    if (c.profile === 'AES_CM_128_HMAC_SHA1_80') {
+      const enc = createCipheriv('aes-128-ctr', c.rtcpKey, iv).update(packet.subarray(8, len));
+      if (out !== packet) packet.copy(out, 0, 0, 8);
+      enc.copy(out, 8);
+      trailer.copy(out, len);
+      rtcpHmac(c, out.subarray(0, len + 4)).copy(out, len + 4, 0, 10);
+    } else {
+      const cipher = createCipheriv('aes-128-gcm', c.rtcpKey, iv);
+      cipher.setAAD(packet.subarray(0, 8));
+      cipher.setAAD(trailer);
+      const enc = cipher.update(packet.subarray(8, len));
+      cipher.final();
+      if (out !== packet) packet.copy(out, 0, 0, 8);
+      enc.copy(out, 8);
+      cipher.getAuthTag().copy(out, len);
+      trailer.copy(out, len + 16);
+    }
+    c.rtcpTx.set(ssrc, index);
+    return total;
+  },
+
+  unprotectRtcp(ctx, packet, out) {
+    const c = asJs(ctx);
+    checkBuffers(packet, out);
+    return unprotectRtcp(c, packet, out);
+  },
+
+  setRtcpIndex(ctx, ssrc, index) {
+    const c = asJs(ctx);
+    if (!Number.isInteger(ssrc) || ssrc < 0 || ssrc > 0xffffffff) throw new TypeError('ssrc must be a uint32');
+    if (!Number.isInteger(index) || index < 0) throw new TypeError('index must be a uint32');
+    if (index > INDEX_MASK) throw new RangeError('index must be below 2^31');
+    c.rtcpTx.set(ssrc, index);
   },
 };

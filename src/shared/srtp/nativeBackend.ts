@@ -8,6 +8,10 @@ export interface SrtpAddon {
   createContext(profile: 1 | 7, masterKey: Buffer, masterSalt: Buffer, ssrc?: number): SrtpContext;
   protect(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
+  protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
+  /** Plaintext length, or SRTCP_ERROR (types.ts; the SRTCP_* defines in srtp.c). */
+  unprotectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
+  setRtcpIndex(ctx: SrtpContext, ssrc: number, index: number): void;
   /** Writes a struct sockaddr_in/_in6 for ip:port into 28-byte record `index`; returns 4 or 6. */
   setAddress(addrs: Buffer, index: number, ip: string, port: number): 4 | 6;
   /** sendmmsg of count packets (out[i·stride], lengths[i]) to addrs records on a raw fd; returns how many went. */
@@ -39,5 +43,9 @@ export function nativeBackend(addon: SrtpAddon): SrtpBackend {
     },
     protect: addon.protect,
     protectBatch: addon.protectBatch,
+    // The addon's functions themselves: no wrapper, nothing allocated per packet on the JS side either.
+    protectRtcp: addon.protectRtcp,
+    unprotectRtcp: addon.unprotectRtcp,
+    setRtcpIndex: addon.setRtcpIndex,
   };
 }

@@ -1,5 +1,6 @@
-// The SRTP sender API both backends implement (native addon in native/srtp, pure JS in jsBackend.ts).
-// Output of either backend is byte-identical to werift's SrtpSession.encrypt (test/srtp/srtp.test.ts).
+// The SRTP API both backends implement (native addon in native/srtp, pure JS in jsBackend.ts): RTP → SRTP
+// for the send path, and SRTCP both ways. Output of either backend is byte-identical to werift's
+// SrtpSession.encrypt / SrtcpSession.encrypt (test/srtp/srtp.test.ts, test/srtp/srtcp.test.ts).
 
 export type SrtpProfile = 'AES_CM_128_HMAC_SHA1_80' | 'AEAD_AES_128_GCM';
 
@@ -21,8 +22,39 @@ export const ADDRESS_SLOT = 28;
 /** Largest auth tag: a batch `stride` of packet length + MAX_TAG always fits. */
 export const MAX_TAG = 16;
 
+/** SRTCP adds E|index (4 bytes) and the tag to an RTCP packet: protectRtcp's `out` needs packet length + this. */
+export const SRTCP_OVERHEAD: Readonly<Record<SrtpProfile, number>> = { AES_CM_128_HMAC_SHA1_80: 14, AEAD_AES_128_GCM: 20 };
+
+/** The larger SRTCP_OVERHEAD. */
+export const MAX_SRTCP_OVERHEAD = 20;
+
+/** SRTCP indexes per sender SSRC that unprotectRtcp remembers (a packet further behind is SRTCP_ERROR.TOO_OLD). */
+export const SRTCP_REPLAY_WINDOW = 128;
+
+/** Sender SSRCs per context with a replay window; one more evicts the least recently accepted. */
+export const SRTCP_RX_SLOTS = 16;
+
+/** unprotectRtcp's negative results (the native addon returns the same numbers). */
+export const SRTCP_ERROR = Object.freeze({
+  /** Shorter than 8-byte header + E|index + tag, or not RTCP version 2. */
+  MALFORMED: -1,
+  /** The tag does not match (HMAC-SHA1-80, or GCM). */
+  AUTH_FAILED: -2,
+  /** This index of this sender SSRC was already accepted. */
+  REPLAYED: -3,
+  /** SRTCP_REPLAY_WINDOW or more behind the highest index accepted from this sender SSRC. */
+  TOO_OLD: -4,
+  /** `out` is shorter than the plaintext. */
+  OUT_TOO_SMALL: -5,
+} as const);
+export type SrtcpError = (typeof SRTCP_ERROR)[keyof typeof SRTCP_ERROR];
+
 declare const contextBrand: unique symbol;
-/** One sender's SRTP state (session keys, reusable cipher state, ROC per SSRC). Opaque; owned by one thread. */
+/**
+ * One DTLS direction's SRTP + SRTCP state: session keys of both (derived once), reusable cipher state, ROC per
+ * SSRC (protect), SRTCP index per sender SSRC (protectRtcp), SRTCP replay windows (unprotectRtcp). Make it
+ * from DTLS's local key/salt to protect, from the remote ones to unprotect. Opaque; owned by one thread.
+ */
 export type SrtpContext = { readonly [contextBrand]: true };
 
 export interface SrtpBackend {
@@ -47,4 +79,23 @@ export interface SrtpBackend {
    * `count` (≤ ctxs.length) makes K = count, so a caller can keep one grown array across packets.
    */
   protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
+  /**
+   * Protects one (compound) RTCP packet (≥ 8 bytes, version 2; all of `packet`) into `out`: encrypts all after
+   * the first 8 bytes, appends E=1|SRTCP index and the tag (RFC 3711 §3.4; RFC 7714 §9 for GCM: tag, then
+   * E|index). The index counts per sender SSRC (bytes 4..7) from 1 and wraps 2^31−1 → 0, as werift's
+   * SrtcpSession does. Returns packet length + SRTCP_OVERHEAD[profile]. In place as for protect(). Throws
+   * (RangeError) on a packet that is not RTCP v2 or an `out` too small: drake's own packets, never peer input.
+   */
+  protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
+  /**
+   * Authenticates and decrypts one SRTCP packet (all of `packet`, peer input: any bytes) into `out`. Returns
+   * the RTCP length (≥ 8; the plaintext is out[0, n)), or a negative SRTCP_ERROR code; never throws for any
+   * content of `packet` (only for arguments of the wrong type). In place: `out === packet`. Replay: a window
+   * of SRTCP_REPLAY_WINDOW indexes per sender SSRC, updated only by authenticated packets. An authenticated
+   * packet with E=0 (sent unencrypted) is accepted and returned as is. On failure `out`'s bytes are unspecified.
+   * The native backend allocates nothing.
+   */
+  unprotectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
+  /** The next protectRtcp of `ssrc` uses index + 1 (0 after 2^31 − 1); index < 2^31. Like werift's Context.setIndex. */
+  setRtcpIndex(ctx: SrtpContext, ssrc: number, index: number): void;
 }
