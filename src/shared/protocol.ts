@@ -95,6 +95,13 @@ export interface WhepSessionDto {
   /** Keyframe bursts sent to this viewer (its join, and PLIs that needed one). */
   bursts: number;
   plis_ignored: number;
+  /** Shared port: round-trip time from the viewer's receiver reports (ms), null before one arrives or elsewhere. */
+  rtt_ms: number | null;
+  /** Shared port: the fraction of video the viewer last reported lost (0–1), null as rtt_ms. */
+  fraction_lost: number | null;
+  /** Shared port: SRTCP datagrams drake read from the viewer / dropped (failed authentication, replayed, malformed). */
+  rtcp_rx: number;
+  rtcp_dropped: number;
 }
 
 export interface WhepStatsDto {

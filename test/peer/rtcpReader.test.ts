@@ -70,7 +70,7 @@ const nack = fc.record({ senderSsrc: u32, mediaSourceSsrc: u32, lost: fc.uniqueA
 const pli = fc.record({ senderSsrc: u32, mediaSsrc: u32 }).map((p) => ({ werift: new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication(p) }).serialize() }));
 const remb = fc.record({ senderSsrc: u32, ssrc: u32 }).map((p) => ({
   werift: new RtcpPayloadSpecificFeedback({
-    feedback: new ReceiverEstimatedMaxBitrate({ senderSsrc: p.senderSsrc, mediaSsrc: 0, brExp: 3, brMantissa: 1000, ssrcNumOfSsrcs: 1, ssrcFeedbacks: [p.ssrc] }),
+    feedback: new ReceiverEstimatedMaxBitrate({ senderSsrc: p.senderSsrc, mediaSsrc: 0, brExp: 3, brMantissa: 1000, ssrcFeedbacks: [p.ssrc] }),
   }).serialize(),
 }));
 const sdes = u32.map((ssrc) => ({

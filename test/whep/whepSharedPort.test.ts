@@ -184,6 +184,32 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
     }
   });
 
+  test("drake reads the viewer's SRTCP itself: NACK, PLI and receiver reports (RTT, loss) reach the session", async () => {
+    const v = await whepView(`${drake.url}/whep/cam`, { keepVideo: 100_000 });
+    try {
+      await waitFor('media', async () => videoCount(v) > 60, 15_000);
+      const id = v.location!.split('/').pop();
+      const session = async () => (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions.find((s) => s.id === id)!;
+      // werift's receiver reports every 0.5–1.5 s; drake sends an SR every second, so an RR echoes one.
+      await waitFor('a receiver report with RTT', async () => (await session()).rtt_ms !== null, 10_000);
+      const s0 = await session();
+      assert.ok(s0.rtt_ms! >= 0 && s0.rtt_ms! < 1000, `loopback RTT ${s0.rtt_ms} ms`);
+      assert.equal(s0.fraction_lost, 0);
+      assert.ok(s0.rtcp_rx > 0 && s0.rtcp_dropped === 0, `rtcp_rx ${s0.rtcp_rx}, dropped ${s0.rtcp_dropped}`);
+      await v.sendPli();
+      await v.sendNack([v.video[v.video.length - 5]!.readUInt16BE(2)]);
+      await waitFor('PLI and NACK counted', async () => {
+        const s = await session();
+        return s.plis === s0.plis + 1 && s.nacks === s0.nacks + 1;
+      }, 5000);
+      const s1 = await session();
+      assert.ok(s1.rtcp_rx >= s0.rtcp_rx + 2);
+      assert.equal(s1.plis_ignored, s0.plis_ignored + 1, 'a viewer with the keyframe and no loss gets no burst for a PLI');
+    } finally {
+      await v.close();
+    }
+  });
+
   test('junk and STUN with an unknown ufrag on the shared port are dropped; viewers carry on', async () => {
     const v = await whepView(`${drake.url}/whep/cam`, { keepVideo: 100_000 });
     const port = (await drake.supervisor.whepStats('cam')).sharedPort!;

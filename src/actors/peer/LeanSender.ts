@@ -17,7 +17,7 @@ const SR_EVERY = 8;
 interface DtlsInternals {
   dtls?: {
     srtp: { srtpProfile?: number };
-    extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer };
+    extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer };
   };
   iceTransport: { connection: IceConnectionInternals };
 }
@@ -37,14 +37,18 @@ interface SenderInternals {
   runRtcp(): void;
 }
 
-/** One SRTP context per DTLS transport: with BUNDLE, audio and video of a viewer share it (the ROC is per SSRC). */
-export function srtpContextFor(sender: RTCRtpSender): SrtpContext | null {
+/**
+ * SRTP contexts per DTLS transport: with BUNDLE, audio and video of a viewer share them (the ROC is per
+ * SSRC). `send` protects drake's packets with the local keys; `receive` unprotects the viewer's SRTCP
+ * with the remote ones.
+ */
+export function srtpContextsFor(sender: RTCRtpSender): { send: SrtpContext; receive: SrtpContext } | null {
   const dtls = (sender.dtlsTransport as unknown as DtlsInternals).dtls;
   const profileId = dtls?.srtp.srtpProfile;
   if (!dtls || (profileId !== 1 && profileId !== 7)) return null;
   const profile: SrtpProfile = profileId === 7 ? 'AEAD_AES_128_GCM' : 'AES_CM_128_HMAC_SHA1_80';
-  const { localKey, localSalt } = dtls.extractSessionKeys(16, SALT_LENGTH[profile]);
-  return createContext(profile, localKey, localSalt);
+  const { localKey, localSalt, remoteKey, remoteSalt } = dtls.extractSessionKeys(16, SALT_LENGTH[profile]);
+  return { send: createContext(profile, localKey, localSalt), receive: createContext(profile, remoteKey, remoteSalt) };
 }
 
 export class LeanSender {

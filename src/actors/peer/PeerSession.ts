@@ -17,7 +17,9 @@ import { h264NalTypeMask, NAL, rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
-import { LeanSender, srtpContextFor } from './LeanSender.ts';
+import { LeanSender, srtpContextsFor } from './LeanSender.ts';
+import { forEachNacked } from './rtcpReader.ts';
+import { ViewerRtcp, type SrClock } from './ViewerRtcp.ts';
 import type { UdpMux } from './UdpMux.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, restartAnswerFrag, SdpError, type SdpFrag } from './sdp.ts';
 
@@ -139,6 +141,11 @@ export class PeerSession {
   /** Native-SRTP senders (send_path lean), set once DTLS is up. */
   #leanVideo: LeanSender | null = null;
   #leanAudio: LeanSender | null = null;
+  /** Shared port: the viewer's RTCP, read by drake instead of werift once SRTP keys exist. */
+  #rtcpIn: ViewerRtcp | null = null;
+  /** Reused by the RTCP fast path's NACK walk (one closure per session, not per NACK). */
+  readonly #resendNow = (seq: number): void => this.#resend(seq, this.#nackAt);
+  #nackAt = 0;
   /** Packets waiting behind a burst: [packet, timestamp override or -1]. */
   #queue: Array<[Buffer, number]> = [];
   #bursting = false;
@@ -297,7 +304,19 @@ export class PeerSession {
 
   /** ms since the viewer's last RTCP, or 0 for one that never sent any (consent freshness covers those). */
   silentFor(now: number): number {
-    return this.#lastRtcpAt ? now - this.#lastRtcpAt : 0;
+    const last = Math.max(this.#lastRtcpAt, this.#rtcpIn?.lastAt ?? 0);
+    return last ? now - last : 0;
+  }
+
+  /** What the viewer's receiver reports say (shared port only; null elsewhere or before any report). */
+  get reception(): { rttMs: number; fractionLost: number } | null {
+    const r = this.#rtcpIn;
+    return r && r.fractionLost >= 0 ? { rttMs: r.rttMs, fractionLost: r.fractionLost } : null;
+  }
+
+  /** SRTCP datagrams the fast path read and dropped (shared port), 0 elsewhere. */
+  get rtcpCounters(): { packets: number; dropped: number } {
+    return this.#rtcpIn?.counters ?? { packets: 0, dropped: 0 };
   }
 
   get remoteUfrag(): string {
@@ -385,16 +404,30 @@ export class PeerSession {
     void this.#video!.sendRtp(rtp).catch(() => undefined);
   }
 
-  /** lean: SRTP keys from werift's DTLS, one native context for the viewer's bundle. */
+  /**
+   * lean: SRTP keys from werift's DTLS, one native context for the viewer's bundle. On the shared port
+   * the viewer's SRTCP then bypasses werift (ViewerRtcp); werift keeps ICE, DTLS and sending SRs.
+   */
   #setupLean(): void {
-    const ctx = this.#video ? srtpContextFor(this.#video) : null;
+    const ctx = this.#video ? srtpContextsFor(this.#video) : null;
     if (!ctx || !this.#video) {
       log.warn(`session ${this.id}: no SRTP keys from DTLS, staying on werift's sender`);
       return;
     }
-    const socket = this.#opts.mux?.socket ?? null;
-    this.#leanVideo = new LeanSender(this.#video, ctx, socket);
-    this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx, socket) : null;
+    const mux = this.#opts.mux;
+    const socket = mux?.socket ?? null;
+    this.#leanVideo = new LeanSender(this.#video, ctx.send, socket);
+    this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx.send, socket) : null;
+    if (mux) {
+      this.#rtcpIn = new ViewerRtcp(ctx.receive, this.#video as unknown as SrClock, {
+        keyframeRequest: () => this.#onPli(),
+        nack: (buf, from, end) => {
+          this.#nackAt = this.#nackStart();
+          forEachNacked(buf, from, end, this.#resendNow);
+        },
+      });
+      for (const t of this.#pc.iceTransports) mux.takeRtcp(t.connection, this.#rtcpIn.receive);
+    }
   }
 
   /**
@@ -480,30 +513,37 @@ export class PeerSession {
   }
 
   #onNack(lost: number[]): void {
+    const now = this.#nackStart();
+    for (const seq of lost) this.#resend(seq, now);
+  }
+
+  /** Counts a NACK and tops up the retransmit budget; returns the time its resends are stamped with. */
+  #nackStart(): number {
     this.counters.nacks++;
-    const now = Date.now();
     const sent = this.counters.videoPackets;
     this.#resendTokens = Math.min(RESEND_BURST, this.#resendTokens + (sent - this.#resendEarnedAt) * RESEND_SHARE);
     this.#resendEarnedAt = sent;
-    for (const seq of lost) {
-      const slot = seq & (NACK_HISTORY - 1);
-      const pkt = this.#histPkt[slot];
-      if (!pkt || this.#histSeq[slot] !== seq) {
-        this.#lostSinceKeyframe = true;
-        continue;
-      }
-      if (now - this.#histResentAt[slot]! < RESEND_GAP_MS) continue;
-      if (this.#resendTokens < 1) {
-        this.counters.resendsSkipped++;
-        this.#lostSinceKeyframe = true;
-        continue;
-      }
-      this.#resendTokens--;
-      this.#histResentAt[slot] = now;
-      this.counters.retransmits++;
-      // Same seq and timestamp: SRTP gives the same bytes; a receiver that got the first copy drops this one.
-      this.#sendVideoAs(pkt, seq, this.#histTs[slot]!);
+    return Date.now();
+  }
+
+  #resend(seq: number, now: number): void {
+    const slot = seq & (NACK_HISTORY - 1);
+    const pkt = this.#histPkt[slot];
+    if (!pkt || this.#histSeq[slot] !== seq) {
+      this.#lostSinceKeyframe = true;
+      return;
     }
+    if (now - this.#histResentAt[slot]! < RESEND_GAP_MS) return;
+    if (this.#resendTokens < 1) {
+      this.counters.resendsSkipped++;
+      this.#lostSinceKeyframe = true;
+      return;
+    }
+    this.#resendTokens--;
+    this.#histResentAt[slot] = now;
+    this.counters.retransmits++;
+    // Same seq and timestamp: SRTP gives the same bytes; a receiver that got the first copy drops this one.
+    this.#sendVideoAs(pkt, seq, this.#histTs[slot]!);
   }
 
   /** Trickled candidates; answered before werift resolves them (mDNS lookups can take seconds). */
@@ -547,6 +587,7 @@ export class PeerSession {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopBurst();
+    if (this.#opts.mux && this.#rtcpIn) for (const t of this.#pc.iceTransports) this.#opts.mux.takeRtcp(t.connection, null);
     if (this.#disconnectTimer) clearTimeout(this.#disconnectTimer);
     this.#histPkt.fill(undefined);
     this.#opts.onClose(this, reason);

@@ -289,6 +289,10 @@ export class PeerShard {
       plis: s.counters.plis,
       bursts: s.counters.bursts,
       plis_ignored: s.counters.plisIgnored,
+      rtt_ms: s.reception && s.reception.rttMs >= 0 ? Math.round(s.reception.rttMs * 10) / 10 : null,
+      fraction_lost: s.reception?.fractionLost ?? null,
+      rtcp_rx: s.rtcpCounters.packets,
+      rtcp_dropped: s.rtcpCounters.dropped,
     }));
   }
 

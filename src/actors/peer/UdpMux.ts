@@ -2,13 +2,15 @@
 // sending one packet to many viewers with one sendmmsg (that needs one socket). Here werift's ICE agent
 // still runs per viewer, but its UDP transport is a thin view on the shard's shared socket: packets are
 // routed to a viewer by remote address, a new address is learnt from a STUN request's USERNAME (our local
-// ufrag), and STUN responses go back to the transport that sent the request (by transaction id). DTLS,
-// SRTCP and consent checks then flow as usual. Operators get one port per shard to open or map (NAT,
+// ufrag), and STUN responses go back to the transport that sent the request (by transaction id). DTLS
+// and consent checks then flow as usual; a viewer's SRTCP goes to its PeerSession's ViewerRtcp once SRTP
+// keys exist (MuxTransport.rtcp), not through werift. Operators get one port per shard to open or map (NAT,
 // containers) instead of one per viewer.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { UdpTransport } from 'werift';
 import { Logger } from '../../shared/log.ts';
+import { looksLikeRtcp } from './rtcpReader.ts';
 
 const log = new Logger('UdpMux');
 
@@ -32,6 +34,8 @@ export class MuxTransport {
   closed = false;
   /** The ICE agent this transport belongs to, set by UdpMux.claim once gathering is done. */
   owner: IceAgent | null = null;
+  /** The viewer's SRTCP, taken before werift sees it (set by its PeerSession once SRTP keys exist). */
+  rtcp: ((data: Buffer) => void) | null = null;
   onData: (data: Buffer, addr: Address) => void = () => undefined;
   readonly #mux: UdpMux;
 
@@ -155,6 +159,11 @@ export class UdpMux {
     for (const p of protocols) if (p.transport instanceof MuxTransport && this.#transports.has(p.transport)) p.transport.owner = connection;
   }
 
+  /** Routes the SRTCP that reaches `connection`'s transports to `handler` instead of werift (null: back to werift). */
+  takeRtcp(connection: IceAgent, handler: ((data: Buffer) => void) | null): void {
+    for (const t of this.#transports) if (t.owner === connection) t.rtcp = handler;
+  }
+
   sendFrom(t: MuxTransport, data: Buffer, addr: Address): void {
     // A request of ours: its response must reach this transport even from an address not yet routed.
     if (isStun(data) && (data.readUInt16BE(0) & 0x0110) === 0) {
@@ -201,7 +210,8 @@ export class UdpMux {
       return;
     }
     try {
-      t.onData(data, [rinfo.address, rinfo.port]);
+      if (t.rtcp !== null && looksLikeRtcp(data)) t.rtcp(data);
+      else t.onData(data, [rinfo.address, rinfo.port]);
     } catch (err) {
       log.debug(`viewer transport threw: ${String(err)}`);
     }

@@ -118,6 +118,15 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
               bytes_tx: s.bytes_tx,
               bandwidth_rx_kbit: 0,
               bandwidth_tx_kbit: (s.bytes_tx * 8) / 1000 / Math.max(1, now - s.created_at),
+              // drake's additions (not in datarhei's session object): what the viewer's RTCP says.
+              nacks: s.nacks,
+              plis: s.plis,
+              plis_ignored: s.plis_ignored,
+              bursts: s.bursts,
+              rtt_ms: s.rtt_ms,
+              fraction_lost: s.fraction_lost,
+              rtcp_rx: s.rtcp_rx,
+              rtcp_dropped: s.rtcp_dropped,
             })),
           ),
         });
