@@ -47,6 +47,7 @@ import { errorText, UnavailableError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
 import { redact } from '../../shared/redact.ts';
 import { LoadSampler, type LocalCounts } from './load.ts';
+import { definePlacement, place, type Placement, type PlacementKeys } from './placement.ts';
 import { resolveNodeId } from './nodeId.ts';
 
 const log = new Logger('cluster');
@@ -102,7 +103,7 @@ export class ClusterNode {
   readonly advertiseHost: string;
   readonly #opts: ClusterNodeOptions;
   readonly #redis: ClusterRedis;
-  readonly #keys: { nodes: string; lease: (id: string) => string };
+  readonly #keys: { nodes: string; lease: (id: string) => string; placement: PlacementKeys };
   readonly #incarnation = randomBytes(12).toString('hex');
   readonly #startedAt = Date.now();
   readonly #load: LoadSampler;
@@ -125,7 +126,11 @@ export class ClusterNode {
     this.advertiseHost = c.advertise_host || new URL(this.advertiseUrl).hostname;
     this.#redisUrl = redact(c.redis_url);
     const p = c.key_prefix;
-    this.#keys = { nodes: `${p}:nodes`, lease: (nid) => `${p}:alive:${nid}` };
+    this.#keys = {
+      nodes: `${p}:nodes`,
+      lease: (nid) => `${p}:alive:${nid}`,
+      placement: { nodes: `${p}:nodes`, place: `${p}:place`, epoch: `${p}:epoch`, leasePrefix: `${p}:alive:` },
+    };
     this.#load = new LoadSampler(opts.limits);
     this.#redis = new Redis(c.redis_url, {
       ...(c.redis_password ? { password: c.redis_password } : {}),
@@ -139,6 +144,7 @@ export class ClusterNode {
     }) as ClusterRedis;
     this.#redis.defineCommand('drakeHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT_LUA });
     this.#redis.defineCommand('drakeLeave', { numberOfKeys: 2, lua: LEAVE_LUA });
+    definePlacement(this.#redis);
     this.#redis.on('error', (err: Error) => this.#unreachable(err));
     this.#redis.on('ready', () => void this.#beat());
   }
@@ -294,6 +300,15 @@ export class ClusterNode {
         viewers_left: sum((n) => n.load.viewers_left),
       },
     };
+  }
+
+  /**
+   * Places a process (atomically in Redis, see placement.ts): on `wanted` when given and online, else on
+   * the node with most room; an existing placement on an online node stands unless mode is 'move'.
+   */
+  async place(processId: string, wanted = '', mode: 'keep' | 'move' = 'keep'): Promise<Placement> {
+    if (this.#redis.status !== 'ready') throw new UnavailableError(`the cluster's Redis (${this.#redisUrl}) is unreachable: cannot place ${processId}`);
+    return place(this.#redis, this.#keys.placement, processId, wanted, mode);
   }
 
   /** Leaves the cluster (lease and record gone: not listed as lost) and closes the connection. */
