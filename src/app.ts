@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ClusterNode } from './actors/cluster/ClusterNode.ts';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
 import { SkillsCache } from './actors/supervisor/skills.ts';
 import { Supervisor } from './actors/supervisor/Supervisor.ts';
@@ -28,6 +29,8 @@ export interface Drake {
   mem: MemFs;
   supervisor: Supervisor;
   gateway: Gateway;
+  /** This node's cluster membership; null when cluster.enable is off. */
+  cluster: ClusterNode | null;
   url: string;
   close(): Promise<void>;
 }
@@ -70,6 +73,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   // The port must be known before processes start ({memfs} points at it), so listen first on the
   // configured port and hand the supervisor to the gateway's routes once it exists.
   let supervisor: Supervisor | null = null;
+  let cluster: ClusterNode | null = null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
       if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
@@ -87,6 +91,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
     ready: () => supervisor !== null,
+    cluster: () => cluster,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
@@ -115,11 +120,26 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
     });
+    if (config.cluster.enable) {
+      const sup = supervisor;
+      cluster = ClusterNode.start({
+        cluster: config.cluster,
+        dbDir,
+        name: config.name,
+        version: VERSION,
+        apiUrl: gateway.url,
+        apiHost: config.api.host,
+        counts: () => sup.counts(),
+        limits: { maxProcesses: config.ffmpeg.max_processes, maxViewers: config.webrtc.max_viewers_total },
+      });
+    }
   } catch (err) {
     gateway.close();
+    await supervisor?.close();
     throw err;
   }
   const opened = supervisor;
+  const member = cluster as ClusterNode | null;
   let closing: Promise<void> | null = null;
   return {
     config: resolved,
@@ -128,10 +148,12 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     mem,
     supervisor: opened,
     gateway,
+    cluster: member,
     url: gateway.url,
     close() {
       closing ??= (async () => {
         gateway.close();
+        await member?.close();
         await opened.close();
         log.info('stopped');
       })();

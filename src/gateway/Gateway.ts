@@ -2,6 +2,7 @@
 // supervisor and answer. Listening and closing live here; the routes live in ./routes.
 import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import { DrakeError } from '../shared/errors.ts';
@@ -13,6 +14,7 @@ import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
+import { clusterRoutes } from './routes/clusterRoutes.ts';
 import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
 import { observeRoutes } from './routes/observeRoutes.ts';
 import { pageRoutes } from './routes/pageRoutes.ts';
@@ -45,6 +47,8 @@ export interface GatewayOptions {
   fs: { mem: MemFs; disk: DiskFs; routes: FsRoutesOptions };
   /** false while the store loads and actors start: the API then answers 503 and /ping does not say pong. */
   ready: () => boolean;
+  /** This node's cluster membership (null: cluster off, or not started yet). */
+  cluster?: () => ClusterNode | null;
 }
 
 const CORS_API = {
@@ -83,6 +87,7 @@ export class Gateway {
       ...processRoutes(sup),
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt),
       ...configRoutes(opts.config),
+      ...clusterRoutes(opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),

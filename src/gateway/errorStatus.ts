@@ -20,6 +20,7 @@ const STATUS_BY_NAME: Record<string, number> = {
   PreconditionFailedError: 412,
   PreconditionRequiredError: 428,
   UnauthorizedError: 401,
+  UnavailableError: 503,
   WorkerClosedError: 503,
   StartingError: 503,
   FfmpegMissingError: 500,
@@ -27,7 +28,7 @@ const STATUS_BY_NAME: Record<string, number> = {
 };
 
 /** Conditions that pass: the reply tells the client when to try again. */
-const RETRY_LATER = new Set(['NotReadyError', 'CapacityError', 'LimitError', 'WorkerClosedError', 'StartingError']);
+const RETRY_LATER = new Set(['NotReadyError', 'CapacityError', 'LimitError', 'WorkerClosedError', 'StartingError', 'UnavailableError']);
 
 export function statusOf(err: unknown): number {
   if (err instanceof Error) return STATUS_BY_NAME[err.name] ?? 500;

@@ -22,6 +22,7 @@ import {
   reportEntrySchema,
   reportSchema,
 } from '../shared/apiSchemas.ts';
+import { clusterSchema } from '../shared/cluster.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
 import type { Method, Route } from './http.ts';
 
@@ -148,6 +149,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['Metadata', metadataSchema],
         ['LoginReply', loginReplySchema],
         ['RefreshReply', refreshReplySchema],
+        ['Cluster', clusterSchema],
       ],
       'output',
     ),
@@ -281,6 +283,12 @@ const KNOWN: Record<string, OperationDoc> = {
     errors: [400],
   },
 
+  'GET /api/v3/cluster': {
+    description: 'Every node the cluster\'s Redis knows: `online` while its heartbeat lease lives, `lost` once it lapsed (cluster.node_timeout_seconds).',
+    responses: { 200: ok('The nodes and totals', ref('Cluster')) },
+    errors: [[404, 'This drake is not part of a cluster (cluster.enable is off)'], [503, "The cluster's Redis is unreachable"]],
+  },
+
   'GET /': { responses: { 200: ok('HTML page', STRING, undefined, 'text/html') } },
   'GET /player/:id': {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
@@ -396,6 +404,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'auth', description: 'Tokens for the API (when API auth is on)' },
   { name: 'process', description: 'FFmpeg processes (datarhei Core v3 shapes)' },
   { name: 'metadata', description: 'Global metadata' },
+  { name: 'cluster', description: 'The nodes of a drake cluster' },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
 const port = z.number().int().min(0).max(65535);
+/** A cluster node's id: it appears in Redis keys and URLs. */
+export const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const configSchema = z.object({
   name: z.string().min(1).max(128).default('drake'),
@@ -105,6 +107,28 @@ export const configSchema = z.object({
       ice_servers: z
         .array(z.object({ urls: z.string().regex(/^(stun|stuns|turn|turns):/, 'must be a stun: or turn: URL'), username: z.string().optional(), credential: z.string().optional() }))
         .default([]),
+    })
+    .prefault({}),
+  cluster: z
+    .object({
+      /** Join the cluster whose shared state is the Redis at redis_url. */
+      enable: z.boolean().default(false),
+      redis_url: z
+        .string()
+        .default('redis://127.0.0.1:6379')
+        .refine((u) => /^rediss?:\/\/[^/?#]+(\/\d{1,2})?\/?$/.test(u), 'must be redis://host:port[/db] or rediss://… (TLS)'),
+      /** Redis AUTH password (kept out of redis_url so GET /api/v3/config can mask it). */
+      redis_password: z.string().max(1024).default(''),
+      /** Empty: generated on the first start with the cluster on and kept in <db.dir>/cluster.json. */
+      node_id: z.union([z.literal(''), z.string().regex(NODE_ID, 'use 1–64 of A-Z a-z 0-9 _ . -')]).default(''),
+      /** The API base URL other nodes (and redirected viewers) use to reach this node; empty: http://<api.host>:<api.port>. */
+      advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })]).default(''),
+      /** Address other nodes send relayed media to; empty: the host of advertise_url. */
+      advertise_host: z.string().max(253).default(''),
+      /** Every key this cluster keeps in Redis starts with this (several clusters can share one Redis). */
+      key_prefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'use 1–64 of A-Z a-z 0-9 _ . : -').default('drake'),
+      /** A node whose heartbeat (one a second) stops is lost after this long. */
+      node_timeout_seconds: z.number().int().min(2).max(60).default(4),
     })
     .prefault({}),
 });
@@ -235,6 +259,7 @@ export const SECRET_PATHS: string[][] = [
   ['api', 'auth', 'password'],
   ['api', 'auth', 'jwt', 'secret'],
   ['storage', 'memory', 'auth', 'password'],
+  ['cluster', 'redis_password'],
 ];
 export const SECRET_MASK = '********';
 

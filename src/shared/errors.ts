@@ -76,6 +76,8 @@ export class PreconditionFailedError extends DrakeError {}
 export class PreconditionRequiredError extends DrakeError {}
 /** Missing or wrong credentials. */
 export class UnauthorizedError extends DrakeError {}
+/** A service drake depends on (the cluster's Redis) does not answer: retry later. */
+export class UnavailableError extends DrakeError {}
 
 for (const cls of [
   UnsupportedMediaTypeError,
@@ -86,6 +88,7 @@ for (const cls of [
   PreconditionFailedError,
   PreconditionRequiredError,
   UnauthorizedError,
+  UnavailableError,
 ]) {
   CLASSES[cls.name] = cls;
 }

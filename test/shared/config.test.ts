@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { resolveNodeId } from '../../src/actors/cluster/nodeId.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { ValidationError } from '../../src/shared/errors.ts';
 
@@ -43,4 +44,54 @@ test('loadConfig() rejects bad values with the field path', () => {
   writeFileSync(file, '{ nope');
   assert.throws(() => loadConfig({ file, env: {} }), /is not valid JSON/);
   assert.throws(() => loadConfig({ file: join(dir, 'missing.json'), env: {} }), /cannot read config file/);
+});
+
+test('cluster settings: off by default, every key from the environment, bad values named', () => {
+  const off = loadConfig({ env: {} }).config.cluster;
+  assert.equal(off.enable, false);
+  assert.equal(off.redis_url, 'redis://127.0.0.1:6379');
+  assert.equal(off.node_id, '');
+  assert.equal(off.node_timeout_seconds, 4);
+  const { config, overrides } = loadConfig({
+    env: {
+      DRAKE_CLUSTER_ENABLE: 'true',
+      DRAKE_CLUSTER_REDIS_URL: 'redis://10.0.0.5:6380/2',
+      DRAKE_CLUSTER_REDIS_PASSWORD: 's3cret',
+      DRAKE_CLUSTER_NODE_ID: 'edge-1',
+      DRAKE_CLUSTER_ADVERTISE_URL: 'http://10.0.0.7:8080',
+      DRAKE_CLUSTER_ADVERTISE_HOST: '10.0.0.7',
+      DRAKE_CLUSTER_KEY_PREFIX: 'prod',
+      DRAKE_CLUSTER_NODE_TIMEOUT_SECONDS: '6',
+    },
+  });
+  assert.equal(overrides.length, 8);
+  assert.deepEqual(config.cluster, {
+    enable: true,
+    redis_url: 'redis://10.0.0.5:6380/2',
+    redis_password: 's3cret',
+    node_id: 'edge-1',
+    advertise_url: 'http://10.0.0.7:8080',
+    advertise_host: '10.0.0.7',
+    key_prefix: 'prod',
+    node_timeout_seconds: 6,
+  });
+  const bad = (env: Record<string, string>, path: string) =>
+    assert.throws(() => loadConfig({ env }), (e: unknown) => e instanceof ValidationError && e.details.some((d) => d.startsWith(`${path}:`)), path);
+  bad({ DRAKE_CLUSTER_REDIS_URL: 'http://127.0.0.1:6379' }, 'cluster.redis_url');
+  bad({ DRAKE_CLUSTER_NODE_ID: 'a/b' }, 'cluster.node_id');
+  bad({ DRAKE_CLUSTER_ADVERTISE_URL: 'ftp://x' }, 'cluster.advertise_url');
+  bad({ DRAKE_CLUSTER_NODE_TIMEOUT_SECONDS: '1' }, 'cluster.node_timeout_seconds');
+});
+
+test('cluster node id: generated once and kept in db.dir, the configured one wins, a damaged file is an error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'drake-nodeid-'));
+  const first = resolveNodeId(dir, '');
+  assert.equal(first.source, 'generated');
+  assert.match(first.id, /^node-[0-9a-f]{12}$/);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')), { node_id: first.id });
+  assert.deepEqual(resolveNodeId(dir, ''), { id: first.id, source: 'kept' });
+  assert.deepEqual(resolveNodeId(dir, 'mine'), { id: 'mine', source: 'config' });
+  assert.notEqual(resolveNodeId(mkdtempSync(join(tmpdir(), 'drake-nodeid-')), '').id, first.id);
+  writeFileSync(join(dir, 'cluster.json'), '{"node_id": "a b"}');
+  assert.throws(() => resolveNodeId(dir, ''), (e: unknown) => e instanceof ValidationError && /cluster\.json does not hold a valid/.test(e.message));
 });

@@ -538,6 +538,17 @@ export class Supervisor {
     return value;
   }
 
+  /** What a cluster heartbeat reports of this node's processes. */
+  counts(): { processes: number; running: number; started: number; viewers: number } {
+    let running = 0;
+    let started = 0;
+    for (const e of this.#entries.values()) {
+      if (e.exec === 'running') running++;
+      if (e.stored.order === 'start') started++;
+    }
+    return { processes: this.#entries.size, running, started, viewers: this.totalViewers };
+  }
+
   get maxViewersTotal(): number {
     return this.#opts.config.webrtc.max_viewers_total;
   }
