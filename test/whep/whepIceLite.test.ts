@@ -207,7 +207,7 @@ describe('ICE-lite consent: a viewer whose checks stop is closed', () => {
 describe('ice_lite off on the shared port: full ICE as before', () => {
   let drake: TestDrake;
   before(async () => {
-    drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: true, ice_lite: false } });
+    drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: true, ice_lite: 'off' } });
     await addLiveProcess(drake, 'cam');
   });
   after(async () => {
@@ -226,4 +226,37 @@ describe('ice_lite off on the shared port: full ICE as before', () => {
       await v.close();
     }
   });
+});
+
+test('ice_lite auto: full ICE when drake gathers from ice_servers, lite when told so (on)', async () => {
+  // A STUN server that answers, on loopback: werift's full agent queries it while gathering.
+  const stun = dgram.createSocket('udp4');
+  stun.on('message', (m, r) => {
+    if (m.length < 20 || m.readUInt16BE(0) !== 0x0001) return;
+    const res = new Message(methods.BINDING, classes.RESPONSE, m.subarray(8, 20));
+    res.setAttribute('XOR-MAPPED-ADDRESS', [r.address, r.port]);
+    stun.send(res.bytes, r.port, r.address);
+  });
+  await new Promise<void>((resolve) => stun.bind(0, '127.0.0.1', resolve));
+  const iceServers = [{ urls: `stun:127.0.0.1:${stun.address().port}` }];
+  try {
+    for (const [mode, lite] of [['auto', false], ['on', true]] as const) {
+      const drake = await startDrake({ webrtc: { send_path: 'lean', shared_port: true, ice_lite: mode, ice_servers: iceServers } });
+      try {
+        await addLiveProcess(drake, 'cam');
+        const v = await whepView(`${drake.url}/whep/cam`);
+        try {
+          assert.equal(v.status, 201, v.answer);
+          assert.equal(/^a=ice-lite\r?$/m.test(v.answer), lite, `ice_lite ${mode} with ice_servers:\n${v.answer}`);
+          await waitFor('media', async () => videoCount(v) > 30, 15_000);
+        } finally {
+          await v.close();
+        }
+      } finally {
+        await drake.stop(true);
+      }
+    }
+  } finally {
+    stun.close();
+  }
 });

@@ -5,7 +5,7 @@
 // ufrag), and STUN responses go back to the transport that sent the request (by transaction id). DTLS
 // and SRTCP then flow as usual. Operators get one port per shard to open or map (NAT, containers)
 // instead of one per viewer.
-// ICE-lite (webrtc.ice_lite, the default): werift's agent runs in its lite mode (no checks, no consent
+// ICE-lite (webrtc.ice_lite; auto: unless drake gathers from ice_servers): werift's agent runs in its lite mode (no checks, no consent
 // timers) and the mux answers the viewer's Binding requests itself; werift sees only the nominations it
 // must act on. The viewer's checks are then drake's only sign of life for it (see LiteViewer).
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';

@@ -133,7 +133,7 @@ function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
     viewerTimeoutMs: w.viewer_timeout_seconds * 1000,
     sendPath: w.send_path,
     sharedPort: w.shared_port,
-    iceLite: w.ice_lite,
+    iceLite: w.ice_lite === 'on' || (w.ice_lite === 'auto' && w.ice_servers.length === 0),
     consentTimeoutMs: w.consent_timeout_seconds * 1000,
     viewersPerShard: w.viewers_per_shard,
     ice: {
