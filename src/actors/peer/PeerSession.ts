@@ -198,10 +198,9 @@ export class PeerSession {
       const audioTrack = new MediaStreamTrack({ kind: 'audio' });
       const vt = pc.addTransceiver(videoTrack, { direction: 'sendonly' });
       const at = audioMedia ? pc.addTransceiver(audioTrack, { direction: 'sendonly' }) : null;
-      // A lite agent never checks toward the viewer: its candidates would only cost werift pairs and
-      // mDNS lookups (Chromium's .local names). The viewer's checks tell the mux where it is.
-      const remote = lite ? withoutCandidates(opts.offer) : opts.offer;
-      await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: remote }));
+      // The offer's candidates stay: werift's parse of them is what rejects a malformed one (400). A lite
+      // agent never checks them; the viewer's own checks tell the mux where it is.
+      await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: opts.offer }));
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
       pinCodec(vt, h264.pt);
