@@ -88,6 +88,16 @@ export const configSchema = z.object({
        *  set): ICE is demultiplexed by STUN username and address, and each live packet leaves for all of
        *  them in one native SRTP batch and one sendmmsg. false: one ICE socket per viewer, one send each. */
       shared_port: z.boolean().default(true),
+      /** shared_port only: drake is an ICE-lite agent there (RFC 8445 §2.5): the port answers the viewers'
+       *  checks itself, drake sends no checks or consent requests, the answer says a=ice-lite. A lite agent
+       *  has host candidates only (ice_servers are then just announced to viewers), so drake must be
+       *  reachable at them: a public address, or NAT 1:1 with announce_ips. auto: lite unless ice_servers
+       *  are configured (drake behind another NAT needs the server-reflexive or relayed candidates it
+       *  gathers from them, and full ICE to open its NAT with its own checks). on / off: always / never. */
+      ice_lite: z.enum(['auto', 'on', 'off']).default('auto'),
+      /** ice_lite: a viewer whose ICE checks (consent freshness, RFC 7675: every ~5 s) stopped this long is
+       *  closed. Full ICE: werift's own consent checks, 30 s. */
+      consent_timeout_seconds: z.number().min(10).max(600).default(30),
       /** Viewers the stream's own thread serves; beyond that the stream starts peer shard workers (each with
        *  this many viewers, its own shared port) that read its packet ring. 0: one thread for all viewers. */
       viewers_per_shard: z.number().int().min(0).default(150),

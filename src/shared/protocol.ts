@@ -18,6 +18,10 @@ export interface StreamWebrtcSettings {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean: a stream's viewers share one UDP port (ICE demultiplexed by STUN username), sent in batches. */
   sharedPort: boolean;
+  /** sharedPort: drake is an ICE-lite agent on the shared port (answers checks, sends none, a=ice-lite). */
+  iceLite: boolean;
+  /** iceLite: a viewer whose ICE checks stopped this long is closed (consent freshness). */
+  consentTimeoutMs: number;
   /** Viewers one thread serves before the stream starts shard workers on its packet ring (0: never). */
   viewersPerShard: number;
   ice: {

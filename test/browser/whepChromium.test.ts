@@ -39,6 +39,22 @@ const SELECTED_REMOTE_PORT = `(async () => {
   return port;
 })()`;
 
+/**
+ * ICE as Chromium saw it: did the answer declare ice-lite, how many STUN checks drake sent it (all
+ * candidate pairs), how many of its own checks on the selected pair were answered.
+ */
+const ICE_SEEN = `(async () => {
+  const pc = window.drakePlayer.pc;
+  const stats = await pc.getStats();
+  let requestsReceived = 0;
+  let responsesReceived = 0;
+  stats.forEach((r) => {
+    if (r.type === 'candidate-pair') requestsReceived += r.requestsReceived ?? 0;
+    if (r.type === 'transport' && r.selectedCandidatePairId) responsesReceived = stats.get(r.selectedCandidatePairId)?.responsesReceived ?? 0;
+  });
+  return { iceLite: /^a=ice-lite\\r?$/m.test(pc.remoteDescription.sdp), requestsReceived, responsesReceived };
+})()`;
+
 for (const sendPath of ['drake', 'lean'] as const) test(
   `Chromium plays drake's demo over WHEP (send_path ${sendPath}): 640 px video decodes, audio arrives, TTFF is set, leaving ends the session`,
   { timeout: 55_000, skip: chromiumPath() ? false : 'Chromium not installed (apt-get install -y chromium, or set CHROMIUM_PATH)' },
@@ -112,6 +128,17 @@ for (const sendPath of ['drake', 'lean'] as const) test(
       assert.ok(second.video.framesDecoded - first.video.framesDecoded >= 10, `≥ 10 frames decoded in ~1 s: ${JSON.stringify({ first, second })}`);
       assert.ok(second.audio && second.audio.packetsReceived > 0, `an inbound-rtp audio report with packets: ${JSON.stringify(second.audio)}`);
       assert.deepEqual(pageErrors, []);
+
+      // lean: drake is an ICE-lite agent on the shared port: Chromium's checks are answered, none come from drake.
+      const iceSeen = (await page.evaluate(ICE_SEEN)) as { iceLite: boolean; requestsReceived: number; responsesReceived: number };
+      assert.ok(iceSeen.responsesReceived > 0, `Chromium's checks were answered: ${JSON.stringify(iceSeen)}`);
+      if (sendPath === 'lean') {
+        assert.equal(iceSeen.iceLite, true, 'the answer says a=ice-lite');
+        assert.equal(iceSeen.requestsReceived, 0, `no STUN request from drake: ${JSON.stringify(iceSeen)}`);
+      } else {
+        assert.equal(iceSeen.iceLite, false);
+        assert.ok(iceSeen.requestsReceived > 0, `full ICE: drake checks Chromium: ${JSON.stringify(iceSeen)}`);
+      }
 
       // Leaving the page sends DELETE (pagehide): drake's viewer count drops back to 0.
       await page.close({ runBeforeUnload: true });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { editAnswer, parseOffer, parseSdpFrag, pickH264, pickOpus, SdpError } from '../../src/actors/peer/sdp.ts';
+import { editAnswer, parseOffer, parseSdpFrag, pickH264, pickOpus, restartAnswerFrag, SdpError } from '../../src/actors/peer/sdp.ts';
 
 const OFFER = [
   'v=0',
@@ -68,6 +68,22 @@ test('editAnswer() adds rtcp-mux-only, one shared msid and end-of-candidates, an
   assert.match(out, /a=candidate:1 1 udp 2130706431 203\.0\.113\.7 40000 typ host/);
   assert.match(out, /198\.51\.100\.1 40000 typ srflx raddr 10\.0\.0\.5/, 'only host candidates are rewritten');
   assert.match(out, /a=msid-semantic: WMS drake-x/);
+});
+
+test('editAnswer() moves a=ice-lite from the m-sections (where werift writes it) to the session, once; the restart frag keeps it', () => {
+  const answer = [
+    'v=0', 'o=- 1 2 IN IP4 0.0.0.0', 's=-', 't=0 0', 'a=group:BUNDLE 0 1',
+    'm=video 9 UDP/TLS/RTP/SAVPF 99', 'a=mid:0', 'a=ice-ufrag:abcd', 'a=ice-pwd:0123456789abcdef012345', 'a=ice-lite', 'a=rtcp-mux', 'a=candidate:1 1 udp 2130706431 10.0.0.5 40000 typ host',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:1', 'a=ice-lite', 'a=rtcp-mux', '',
+  ].join('\r\n');
+  const out = editAnswer(answer, { streamId: 'drake-x', announceIps: [] });
+  assert.equal(out.match(/^a=ice-lite$/gm)?.length, 1);
+  const session = out.slice(0, out.indexOf('m='));
+  assert.match(session, /^a=ice-lite$/m);
+  const frag = restartAnswerFrag(out);
+  assert.match(frag, /^a=ice-lite\r$/m);
+  // Full ICE: nothing added.
+  assert.doesNotMatch(editAnswer(answer.replace(/a=ice-lite\r\n/g, ''), { streamId: 'x', announceIps: [] }), /ice-lite/);
 });
 
 test('parseSdpFrag() reads credentials, candidates with their mid, end-of-candidates; rejects garbage', () => {

@@ -20,7 +20,7 @@ import type { BatchSend } from './BatchSend.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
 import { forEachNacked } from './rtcpReader.ts';
 import { ViewerRtcp, type SrClock } from './ViewerRtcp.ts';
-import type { UdpMux } from './UdpMux.ts';
+import type { LiteViewer, UdpMux } from './UdpMux.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, restartAnswerFrag, SdpError, type SdpFrag } from './sdp.ts';
 
 const log = new Logger('PeerSession');
@@ -72,6 +72,8 @@ export interface PeerSessionOptions {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean only: ICE on the shard's shared UDP port, live packets sent in the shard's batches. */
   mux?: UdpMux;
+  /** With `mux`: drake is an ICE-lite agent there (the mux answers the viewer's checks; no checks or consent timers of drake's own). */
+  iceLite?: boolean;
   onClose: (session: PeerSession, reason: string) => void;
   /** A burst was queued: the shard's pacer calls drainBurst() until it is sent (bursts share one budget). */
   pace: (session: PeerSession) => void;
@@ -163,6 +165,8 @@ export class PeerSession {
   #remoteUfrag: string;
   /** When the viewer last sent RTCP about the video; 0 until it ever did. */
   #lastRtcpAt = 0;
+  /** ICE-lite on the shared port: the mux's view of this viewer's checks. */
+  #lite: LiteViewer | null = null;
 
   private constructor(opts: PeerSessionOptions, pc: RTCPeerConnection, remoteUfrag: string) {
     this.id = opts.id;
@@ -183,8 +187,10 @@ export class PeerSession {
     if (opts.hasAudio && !opus) throw new CodecMismatchError('the offer has no Opus audio: this process sends Opus');
     if (videoMedia && !['recvonly', 'sendrecv'].includes(videoMedia.direction)) throw new SdpError('the video section must be recvonly');
 
+    const lite = !!(opts.mux && opts.iceLite);
     const pc = new RTCPeerConnection({
       bundlePolicy: 'max-bundle',
+      iceLite: lite,
       iceServers: opts.ice.iceServers,
       iceUseIpv6: false,
       iceAdditionalHostAddresses: opts.ice.additionalHostAddresses,
@@ -199,6 +205,8 @@ export class PeerSession {
       const audioTrack = new MediaStreamTrack({ kind: 'audio' });
       const vt = pc.addTransceiver(videoTrack, { direction: 'sendonly' });
       const at = audioMedia ? pc.addTransceiver(audioTrack, { direction: 'sendonly' }) : null;
+      // The offer's candidates stay: werift's parse of them is what rejects a malformed one (400). A lite
+      // agent never checks them; the viewer's own checks tell the mux where it is.
       await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: opts.offer }));
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
@@ -208,7 +216,7 @@ export class PeerSession {
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift gathers inside setLocalDescription (a STUN server that never answers holds it there).
       await session.#withinGatheringTimeout(pc.setLocalDescription(answer).then(() => session.#gathered()));
-      if (opts.mux) for (const t of pc.iceTransports) opts.mux.claim(t.connection);
+      if (opts.mux) for (const t of pc.iceTransports) session.#lite ??= opts.mux.claim(t.connection, lite);
       session.#video = vt.sender;
       session.#audio = at && opts.hasAudio ? at.sender : null;
       session.#videoTrack = videoTrack;
@@ -317,6 +325,20 @@ export class PeerSession {
   /** SRTCP datagrams the fast path read and dropped (shared port), 0 elsewhere. */
   get rtcpCounters(): { packets: number; dropped: number } {
     return this.#rtcpIn?.counters ?? { packets: 0, dropped: 0 };
+  }
+
+  /**
+   * ICE-lite: ms since the viewer's last authenticated ICE check (since the session started if none
+   * came). drake sends no consent checks as a lite agent, so the viewer's own (RFC 7675: every ~5 s)
+   * are what shows it is still there. 0 with full ICE: werift's consent checks judge that.
+   */
+  checksSilentFor(now: number): number {
+    return this.#lite ? now - this.#lite.lastCheckAt : 0;
+  }
+
+  /** drake answers this viewer's ICE checks as a lite agent (the answer says a=ice-lite). */
+  get iceLite(): boolean {
+    return this.#lite !== null;
   }
 
   get remoteUfrag(): string {
@@ -548,6 +570,7 @@ export class PeerSession {
 
   /** Trickled candidates; answered before werift resolves them (mDNS lookups can take seconds). */
   addCandidates(frag: SdpFrag): void {
+    if (this.#lite) return; // a lite agent learns addresses from the viewer's checks only
     for (const c of frag.candidates) {
       // werift nominates a pair only if its remote candidate's generation equals its own restart count;
       // browsers write "generation 0" on every candidate, also after an ICE restart. Without the field
@@ -565,10 +588,7 @@ export class PeerSession {
     if (!remote || !frag.ufrag || !frag.pwd) throw new SdpError('ICE restart needs a=ice-ufrag and a=ice-pwd');
     // The previous offer with the new credentials and none of its candidates: they belong to the old
     // generation, and its end-of-candidates would make werift drop the new ones added below.
-    const offer = remote.sdp
-      .replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${frag.ufrag}`)
-      .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${frag.pwd}`)
-      .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, '');
+    const offer = withoutCandidates(remote.sdp.replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${frag.ufrag}`).replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${frag.pwd}`));
     this.#pc.restartIce();
     await this.#pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const answer = await this.#pc.createAnswer();
@@ -612,4 +632,9 @@ function pinCodec(t: RTCRtpTransceiver, pt: number): void {
 
 function newEtag(): string {
   return `"${randomBytes(8).toString('hex')}"`;
+}
+
+/** The SDP without its a=candidate / a=end-of-candidates lines. */
+function withoutCandidates(sdp: string): string {
+  return sdp.replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, '');
 }

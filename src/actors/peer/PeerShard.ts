@@ -41,6 +41,10 @@ export interface ShardSettings {
   sendPath: 'drake' | 'lean' | 'werift';
   /** lean: every viewer of the shard on one UDP port, live packets in one protect + sendmmsg batch. */
   sharedPort: boolean;
+  /** sharedPort: drake is an ICE-lite agent on that port (the port answers checks, drake sends none). */
+  iceLite: boolean;
+  /** iceLite: a viewer whose ICE checks stopped this long is gone (RFC 7675's 30 s by default). */
+  consentTimeoutMs: number;
 }
 
 export interface ShardHooks {
@@ -73,8 +77,8 @@ export class PeerShard {
   #pacer: NodeJS.Timeout | null = null;
 
   constructor(settings: ShardSettings, hooks: ShardHooks) {
-    const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort } = settings;
-    this.#opts = { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, ...hooks };
+    const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, iceLite, consentTimeoutMs } = settings;
+    this.#opts = { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, iceLite, consentTimeoutMs, ...hooks };
     // werift makes one DTLS certificate per thread, on the first peer; make it now so the first viewer
     // does not wait for the key generation (every viewer of the thread shares it).
     void RTCDtlsTransport.SetupCertificate().catch(() => undefined);
@@ -84,6 +88,8 @@ export class PeerShard {
     const now = Date.now();
     for (const s of this.#sessions.values()) {
       if (s.silentFor(now) > this.#opts.viewerTimeoutMs) void s.close(`no RTCP from the viewer for ${this.#opts.viewerTimeoutMs} ms`);
+      // ICE-lite's counterpart of werift's consent expiry (full ICE closes on 'failed').
+      else if (s.checksSilentFor(now) > this.#opts.consentTimeoutMs) void s.close(`connection lost (consent freshness: no ICE checks from the viewer for ${this.#opts.consentTimeoutMs} ms)`);
     }
   }
 
@@ -179,7 +185,7 @@ export class PeerShard {
         ice: this.#opts.ice,
         keyframeBurst: () => (this.#opts.gopCache ? this.#gop.packets() : []),
         sendPath: this.#opts.sendPath,
-        ...(mux ? { mux } : {}),
+        ...(mux ? { mux, iceLite: this.#opts.iceLite } : {}),
         onClose: (s, reason) => this.#onClose(s, reason),
         pace: (s) => this.#pace(s),
       });

@@ -1,22 +1,34 @@
 // One UDP port for all viewers of a shard. werift gives every peer its own ICE sockets, which rules out
 // sending one packet to many viewers with one sendmmsg (that needs one socket). Here werift's ICE agent
-// still runs per viewer, but its UDP transport is a thin view on the shard's shared socket: packets are
+// still exists per viewer, but its UDP transport is a thin view on the shard's shared socket: packets are
 // routed to a viewer by remote address, a new address is learnt from a STUN request's USERNAME (our local
 // ufrag), and STUN responses go back to the transport that sent the request (by transaction id). DTLS
-// and consent checks then flow as usual; a viewer's SRTCP goes to its PeerSession's ViewerRtcp once SRTP
-// keys exist (MuxTransport.rtcp), not through werift. Operators get one port per shard to open or map (NAT,
+// then flows as usual; a viewer's SRTCP goes to its PeerSession's ViewerRtcp once SRTP keys exist
+// (MuxTransport.rtcp), not through werift. Operators get one port per shard to open or map (NAT,
 // containers) instead of one per viewer.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// ICE-lite (webrtc.ice_lite; auto: unless drake gathers from ice_servers): werift's agent runs in its
+// lite mode (no checks, no consent timers) and the mux answers the viewer's Binding requests itself;
+// werift sees only the nominations it must act on. The viewer's checks are then drake's only sign of
+// life for it (see LiteViewer).
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { UdpTransport } from 'werift';
 import { Logger } from '../../shared/log.ts';
 import { looksLikeRtcp } from './rtcpReader.ts';
+import {
+  ATTR_ICE_CONTROLLED,
+  ATTR_USE_CANDIDATE,
+  BINDING_REQUEST,
+  bindingError,
+  bindingSuccess,
+  CLASS_MASK,
+  hasAttribute,
+  integrityOk,
+  isStun,
+  localUfrag,
+} from './stun.ts';
 
 const log = new Logger('UdpMux');
 
-const STUN_COOKIE = 0x2112a442;
-const ATTR_USERNAME = 0x0006;
-const ATTR_MESSAGE_INTEGRITY = 0x0008;
 /** Transactions remembered for routing responses; older ones are forgotten first (werift gives up after ~8 s). */
 const MAX_PENDING = 8192;
 
@@ -26,6 +38,27 @@ type Address = [string, number];
  * ICE restart) and the passwords of earlier ufrags, which werift still answers with.
  */
 type IceAgent = { readonly localUsername: string; readonly localPassword?: string; readonly userHistory?: Record<string, string> };
+/** What a lite viewer's werift Connection (lite mode) adds: its selected pair, dropped to follow a new nomination. */
+type LiteAgent = IceAgent & {
+  readonly nominated?: { readonly remoteCandidate: { readonly host: string; readonly port: number } };
+  resetNominatedPair(): void;
+};
+
+/**
+ * One ICE-lite viewer as the mux sees it. A lite agent sends no checks of its own (RFC 8445 §2.5), so
+ * consent freshness (RFC 7675) rests on the viewer's: it must keep sending them, and lastCheckAt says
+ * when an authenticated one last came (the session's start until the first).
+ */
+export class LiteViewer {
+  lastCheckAt = Date.now();
+  /** Binding requests answered by the mux. */
+  checks = 0;
+  readonly agent: LiteAgent;
+
+  constructor(agent: LiteAgent) {
+    this.agent = agent;
+  }
+}
 
 /** What werift's StunProtocol uses of a UdpTransport. */
 export class MuxTransport {
@@ -36,6 +69,8 @@ export class MuxTransport {
   owner: IceAgent | null = null;
   /** The viewer's SRTCP, taken before werift sees it (set by its PeerSession once SRTP keys exist). */
   rtcp: ((data: Buffer) => void) | null = null;
+  /** Set when the agent is ICE-lite: the mux answers its checks. Shared by the agent's transports. */
+  lite: LiteViewer | null = null;
   onData: (data: Buffer, addr: Address) => void = () => undefined;
   readonly #mux: UdpMux;
 
@@ -83,12 +118,16 @@ export interface MuxCounters {
   received: number;
   /** Datagrams from an address no viewer owns that were not a STUN request with a known ufrag. */
   dropped: number;
+  /** Binding requests of ICE-lite viewers answered by the mux (success and 487 responses). */
+  stunAnswered: number;
+  /** STUN requests werift sent from this port (full ICE: checks and consent; ICE-lite: none). */
+  stunRequestsSent: number;
 }
 
 export class UdpMux {
   readonly socket: Socket;
   readonly address: string;
-  readonly counters: MuxCounters = { received: 0, dropped: 0 };
+  readonly counters: MuxCounters = { received: 0, dropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
   closed = false;
   #port = 0;
   readonly #transports = new Set<MuxTransport>();
@@ -153,10 +192,20 @@ export class UdpMux {
     return t;
   }
 
-  /** Gives the transports werift created for `connection` their owner: from now on its ufrag routes to them. */
-  claim(connection: IceAgent): void {
+  /**
+   * Gives the transports werift created for `connection` their owner: from now on its ufrag routes to
+   * them. `lite`: the connection is a werift agent in ICE-lite mode whose checks the mux answers; the
+   * returned LiteViewer tells when the viewer last sent one.
+   */
+  claim(connection: IceAgent, lite = false): LiteViewer | null {
+    const viewer = lite ? new LiteViewer(connection as LiteAgent) : null;
     const protocols = (connection as unknown as { protocols: Array<{ transport?: unknown }> }).protocols;
-    for (const p of protocols) if (p.transport instanceof MuxTransport && this.#transports.has(p.transport)) p.transport.owner = connection;
+    for (const p of protocols) {
+      if (!(p.transport instanceof MuxTransport) || !this.#transports.has(p.transport)) continue;
+      p.transport.owner = connection;
+      p.transport.lite = viewer;
+    }
+    return viewer;
   }
 
   /** Routes the SRTCP that reaches `connection`'s transports to `handler` instead of werift (null: back to werift). */
@@ -165,10 +214,16 @@ export class UdpMux {
   }
 
   sendFrom(t: MuxTransport, data: Buffer, addr: Address): void {
-    // A request of ours: its response must reach this transport even from an address not yet routed.
-    if (isStun(data) && (data.readUInt16BE(0) & 0x0110) === 0) {
-      if (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value!);
-      this.#pending.set(data.toString('latin1', 8, 20), t);
+    if (isStun(data)) {
+      const cls = data.readUInt16BE(0) & CLASS_MASK;
+      // A request of ours: its response must reach this transport even from an address not yet routed.
+      if (cls === 0) {
+        this.counters.stunRequestsSent++;
+        if (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value!);
+        this.#pending.set(data.toString('latin1', 8, 20), t);
+      } else if (t.lite && cls !== 0x0010) {
+        return; // werift's answer to a nomination the mux forwarded: the mux has answered it already
+      }
     }
     this.socket.send(data, addr[1], addr[0]);
   }
@@ -184,7 +239,7 @@ export class UdpMux {
     const key = `${rinfo.address}:${rinfo.port}`;
     let t: MuxTransport | undefined;
     if (isStun(data)) {
-      const cls = data.readUInt16BE(0) & 0x0110;
+      const cls = data.readUInt16BE(0) & CLASS_MASK;
       if (cls === 0x0100 || cls === 0x0110) {
         t = this.#pending.get(data.toString('latin1', 8, 20));
       } else if (cls === 0) {
@@ -202,6 +257,7 @@ export class UdpMux {
         t = target;
         // The latest authenticated request decides where an address goes.
         if (owner) this.#byRemote.set(key, t);
+        if (t.lite && !this.#answer(t.lite, ufrag, data, rinfo)) return;
       }
     }
     t ??= this.#byRemote.get(key);
@@ -215,6 +271,40 @@ export class UdpMux {
     } catch (err) {
       log.debug(`viewer transport threw: ${String(err)}`);
     }
+  }
+
+  /**
+   * ICE-lite: answers an authenticated request of `viewer` (RFC 8445 §7.3) and says whether werift must
+   * see it too. werift takes part only in nomination: a USE-CANDIDATE for the current ufrag while it has
+   * no selected pair (new session, ICE restart), or from an address other than the selected one (the
+   * controlling viewer moved its selection: RFC 8445 leaves that to it, and an authenticated request
+   * cannot come from anyone else). Everything else, consent checks above all, ends here.
+   */
+  #answer(viewer: LiteViewer, ufrag: string, data: Buffer, rinfo: RemoteInfo): boolean {
+    if (data.readUInt16BE(0) !== BINDING_REQUEST) {
+      this.counters.dropped++;
+      return false;
+    }
+    const agent = viewer.agent;
+    const password = passwordFor(agent, ufrag);
+    // Consent is given under the current credentials: a viewer that restarted ICE and went on with the
+    // old ones only (an abandoned restart) is as good as gone.
+    if (ufrag === agent.localUsername) viewer.lastCheckAt = Date.now();
+    viewer.checks++;
+    this.counters.stunAnswered++;
+    // A lite agent is always controlled (RFC 8445 §6.1.1): a peer that thinks so too must switch (§7.3.1.1).
+    if (hasAttribute(data, ATTR_ICE_CONTROLLED)) {
+      this.socket.send(bindingError(data, 487, 'Role Conflict', password), rinfo.port, rinfo.address);
+      return false;
+    }
+    const response = bindingSuccess(data, rinfo.address, rinfo.port, password);
+    if (response) this.socket.send(response, rinfo.port, rinfo.address);
+    if (ufrag !== agent.localUsername || !hasAttribute(data, ATTR_USE_CANDIDATE)) return false;
+    const selected = agent.nominated?.remoteCandidate;
+    if (!selected) return true;
+    if (selected.host === rinfo.address && selected.port === rinfo.port) return false;
+    agent.resetNominatedPair();
+    return true;
   }
 
   #ownerOf(ufrag: string): MuxTransport | undefined {
@@ -235,45 +325,8 @@ export class UdpMux {
   }
 }
 
-function isStun(data: Buffer): boolean {
-  return data.length >= 20 && (data[0]! & 0xc0) === 0 && data.readUInt32BE(4) === STUN_COOKIE;
-}
-
-/** The part of a Binding request's USERNAME before ':' — the receiver's (our) ufrag. */
-/** Offset and length of the first STUN attribute of `type` within the message, or null (also when malformed). */
-function findAttribute(data: Buffer, type: number): { at: number; len: number } | null {
-  const end = Math.min(data.length, 20 + data.readUInt16BE(2));
-  let at = 20;
-  while (at + 4 <= end) {
-    const t = data.readUInt16BE(at);
-    const len = data.readUInt16BE(at + 2);
-    if (at + 4 + len > end) return null;
-    if (t === type) return { at, len };
-    at += 4 + ((len + 3) & ~3);
-  }
-  return null;
-}
-
-function localUfrag(data: Buffer): string | null {
-  const a = findAttribute(data, ATTR_USERNAME);
-  if (!a) return null;
-  const name = data.toString('utf8', a.at + 4, a.at + 4 + a.len);
-  const colon = name.indexOf(':');
-  return colon > 0 ? name.slice(0, colon) : null;
-}
-
 function passwordFor(agent: IceAgent, ufrag: string): string {
   return (ufrag === agent.localUsername ? agent.localPassword : agent.userHistory?.[ufrag]) ?? agent.localPassword ?? '';
-}
-
-/** RFC 5389 §15.4: HMAC-SHA1 over the message up to MESSAGE-INTEGRITY, its length field covering that attribute. */
-function integrityOk(data: Buffer, password: string): boolean {
-  if (!password) return false;
-  const a = findAttribute(data, ATTR_MESSAGE_INTEGRITY);
-  if (!a || a.len !== 20) return false;
-  const head = Buffer.from(data.subarray(0, a.at));
-  head.writeUInt16BE(a.at - 20 + 24, 2);
-  return timingSafeEqual(createHmac('sha1', password).update(head).digest(), data.subarray(a.at + 4, a.at + 24));
 }
 
 function shuffledPorts([min, max]: [number, number]): number[] {

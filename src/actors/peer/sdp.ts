@@ -118,12 +118,17 @@ export interface AnswerEdits {
   announceIps: string[];
 }
 
-/** Adds a=rtcp-mux-only, one shared msid, end-of-candidates; rewrites host candidates for announced IPs. */
+/**
+ * Adds a=rtcp-mux-only, one shared msid, end-of-candidates; rewrites host candidates for announced IPs;
+ * moves a=ice-lite (werift writes it into every m-section) to the session level, the only place RFC 8839
+ * defines it and libwebrtc reads it.
+ */
 export function editAnswer(sdp: string, edits: AnswerEdits): string {
   const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
   const out: string[] = [];
   let inMedia = false;
   let trackNo = 0;
+  let iceLite = false;
   // The answer is sent after gathering completed: every section's candidate list is final.
   const flushMedia = () => {
     if (inMedia) out.push('a=end-of-candidates');
@@ -133,6 +138,10 @@ export function editAnswer(sdp: string, edits: AnswerEdits): string {
       flushMedia();
       inMedia = true;
       out.push(line);
+      continue;
+    }
+    if (line === 'a=ice-lite') {
+      iceLite = true;
       continue;
     }
     if (line.startsWith('a=msid:') || line.startsWith('a=msid-semantic') || line === 'a=rtcp-mux-only' || line === 'a=end-of-candidates') continue;
@@ -149,7 +158,7 @@ export function editAnswer(sdp: string, edits: AnswerEdits): string {
   }
   flushMedia();
   const at = out.findIndex((l) => l.startsWith('m='));
-  if (at > 0) out.splice(at, 0, `a=msid-semantic: WMS ${edits.streamId}`);
+  if (at > 0) out.splice(at, 0, ...(iceLite ? ['a=ice-lite'] : []), `a=msid-semantic: WMS ${edits.streamId}`);
   return `${out.join('\r\n')}\r\n`;
 }
 

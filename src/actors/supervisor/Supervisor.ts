@@ -133,6 +133,8 @@ function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
     viewerTimeoutMs: w.viewer_timeout_seconds * 1000,
     sendPath: w.send_path,
     sharedPort: w.shared_port,
+    iceLite: w.ice_lite === 'on' || (w.ice_lite === 'auto' && w.ice_servers.length === 0),
+    consentTimeoutMs: w.consent_timeout_seconds * 1000,
     viewersPerShard: w.viewers_per_shard,
     ice: {
       portRange: w.port_min > 0 && w.port_max > w.port_min ? [w.port_min, w.port_max] : undefined,
