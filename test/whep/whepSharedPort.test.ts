@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import ndc from 'node-datachannel';
+import { RtcpSrPacket } from 'werift';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { ndcView } from '../helpers/ndcViewer.ts';
@@ -199,6 +200,24 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       await waitFor('a receiver report with RTT', async () => (await session()).rtt_ms !== null, 10_000);
       const s0 = await session();
       assert.ok(s0.rtt_ms! >= 0 && s0.rtt_ms! < 1000, `loopback RTT ${s0.rtt_ms} ms`);
+      // drake's own sender reports (native SRTCP): the viewer decrypts them; their NTP time is now and their
+      // RTP time matches the video just received (lip sync depends on that mapping).
+      const receiver = v.pc.getTransceivers().find((t) => t.kind === 'video')!.receiver;
+      const sr = await new Promise<RtcpSrPacket>((resolve) => {
+        const sub = receiver.onRtcp.subscribe((p) => {
+          if (p instanceof RtcpSrPacket) {
+            sub.unSubscribe();
+            resolve(p);
+          }
+        });
+      });
+      const last = v.video[v.video.length - 1]!;
+      assert.equal(sr.ssrc, last.readUInt32BE(8));
+      const ntpMs = Number(sr.senderInfo.ntpTimestamp >> 32n) * 1000 - 2_208_988_800_000 + (Number(sr.senderInfo.ntpTimestamp & 0xffffffffn) / 2 ** 32) * 1000;
+      assert.ok(Math.abs(ntpMs - Date.now()) < 1000, `SR NTP time ${new Date(ntpMs).toISOString()} is now`);
+      const ticks = ((sr.senderInfo.rtpTimestamp - last.readUInt32BE(4)) << 0) / 90;
+      assert.ok(Math.abs(ticks) < 500, `SR RTP time within 0.5 s of the last video packet: ${ticks} ms`);
+      assert.ok(sr.senderInfo.packetCount >= 60 && sr.senderInfo.octetCount > 60 * 100, `SR counts ${sr.senderInfo.packetCount} / ${sr.senderInfo.octetCount}`);
       assert.equal(s0.fraction_lost, 0);
       assert.ok(s0.rtcp_rx > 0 && s0.rtcp_dropped === 0, `rtcp_rx ${s0.rtcp_rx}, dropped ${s0.rtcp_dropped}`);
       await v.sendPli();

@@ -1,18 +1,19 @@
 // drake's lean send step for one viewer's sender: the RTP header is rewritten into a reused scratch
 // buffer (SSRC, payload type, sequence number, timestamp), protected by the native SRTP addon with a
 // context that lives across packets, and handed to the viewer's ICE connection. It replaces werift's
-// sendRtp (which re-parses, rebuilds extensions and creates a cipher per packet). werift keeps ICE,
-// DTLS, RTCP; its sender-report fields are fed here so SRs stay right for A/V sync.
+// sendRtp (which re-parses, rebuilds extensions and creates a cipher per packet). werift keeps ICE and
+// DTLS; the sender reports are drake's too (senderReport(): native SRTCP, no werift timer per sender).
 import type { Socket } from 'node:dgram';
-import { ntpTime, type RTCRtpSender } from 'werift';
-import { createContext, Destinations, protect, SALT_LENGTH, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+import type { RTCRtpSender } from 'werift';
+import { createContext, Destinations, MAX_SRTCP_OVERHEAD, protect, protectRtcp, SALT_LENGTH, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
 import type { BatchSend } from './BatchSend.ts';
 
 const MTU = 1500;
 /** Sends may queue inside the socket: a protected packet's buffer is not reused before this many later ones. */
 const OUT_RING = 64;
-/** Sender-report fields are refreshed every this many packets (an SR goes out every 0.5–1.5 s). */
-const SR_EVERY = 8;
+/** Seconds from the NTP epoch (1900) to the Unix epoch. */
+const NTP_UNIX_OFFSET = 2_208_988_800;
+const SR_LENGTH = 28;
 
 interface DtlsInternals {
   dtls?: {
@@ -29,12 +30,10 @@ interface IceConnectionInternals {
 
 interface SenderInternals {
   ssrc: number;
-  codec?: { payloadType: number };
-  ntpTimestamp: bigint;
-  rtpTimestamp: number;
+  codec?: { payloadType: number; clockRate: number };
+  cname?: string;
   packetCount: number;
   octetCount: number;
-  runRtcp(): void;
 }
 
 /**
@@ -62,8 +61,18 @@ export class LeanSender {
   readonly #scratch = Buffer.allocUnsafe(MTU);
   readonly #ring: Buffer[] = Array.from({ length: OUT_RING }, () => Buffer.allocUnsafe(MTU + 16));
   #at = 0;
-  #count = 0;
-  #started = false;
+  readonly #clockRate: number;
+  #packets = 0;
+  #octets = 0;
+  /** The RTP timestamp last sent and when (performance.now()), to place the SR's RTP time on the wall clock. */
+  #lastTs = 0;
+  #lastTsAt = 0;
+  /** SR + SDES (CNAME) in the clear: the SR part is rewritten per report, the SDES chunk is fixed. */
+  readonly #report: Buffer;
+  readonly #reportOut: Buffer;
+  /** The middle 32 bits of the last SR's NTP time and when it left (s): RTT from the viewer's LSR/DLSR. */
+  lastSRtimestamp = 0;
+  lastSentSRTimestamp = 0;
   /** The shard's shared socket (shared-port path): single packets go out on it directly, not through werift's send. */
   readonly #socket: Socket | null;
   readonly #length = new Uint32Array(1);
@@ -74,6 +83,36 @@ export class LeanSender {
     this.#ctx = ctx;
     this.#connection = (sender.dtlsTransport as unknown as DtlsInternals).iceTransport.connection;
     this.#pt = this.#sender.codec?.payloadType ?? 96;
+    this.#clockRate = this.#sender.codec?.clockRate ?? 90000;
+    this.#report = reportTemplate(this.#sender.ssrc >>> 0, this.#sender.cname ?? '');
+    this.#reportOut = Buffer.allocUnsafe(this.#report.length + MAX_SRTCP_OVERHEAD);
+  }
+
+  get ssrc(): number {
+    return this.#sender.ssrc >>> 0;
+  }
+
+  /**
+   * Sends an RTCP sender report (with the SDES CNAME) for this sender: the viewer maps RTP time to the
+   * wall clock with it (lip sync) and echoes it in its receiver reports (RTT). Nothing before the first
+   * packet. The RTP time is the last packet's, advanced by the time since it was sent.
+   */
+  senderReport(): void {
+    if (this.#packets === 0) return;
+    const b = this.#report;
+    const nowMs = performance.timeOrigin + performance.now();
+    const secs = Math.floor(nowMs / 1000);
+    const frac = Math.floor(((nowMs - secs * 1000) / 1000) * 0x1_0000_0000) >>> 0;
+    const ntpSecs = (secs + NTP_UNIX_OFFSET) >>> 0;
+    b.writeUInt32BE(ntpSecs, 8);
+    b.writeUInt32BE(frac, 12);
+    b.writeUInt32BE((this.#lastTs + Math.round(((performance.now() - this.#lastTsAt) * this.#clockRate) / 1000)) >>> 0, 16);
+    b.writeUInt32BE(this.#packets >>> 0, 20);
+    b.writeUInt32BE(this.#octets >>> 0, 24);
+    const n = protectRtcp(this.#ctx, b, this.#reportOut);
+    this.lastSRtimestamp = (((ntpSecs & 0xffff) << 16) | (frac >>> 16)) >>> 0;
+    this.lastSentSRTimestamp = nowMs / 1000;
+    this.#sendOut(this.#reportOut, n);
   }
 
   /** Sends `pkt` (FFmpeg's RTP) with this viewer's seq and timestamp; returns the bytes sent. */
@@ -89,16 +128,20 @@ export class LeanSender {
     const out = this.#ring[this.#at]!;
     this.#at = (this.#at + 1) & (OUT_RING - 1);
     const n = protect(this.#ctx, plain.subarray(0, len), out);
+    this.#sendOut(out, n);
+    this.#account(len, ts);
+    return n;
+  }
+
+  #sendOut(out: Buffer, n: number): void {
     if (this.#socket && this.#refreshDest()) {
-      // Bursts and NACK answers on the shared port: one synchronous native send, without dgram's
+      // Bursts, NACK answers and reports on the shared port: one synchronous native send, without dgram's
       // per-packet address lookup and promise (a join burst is hundreds of packets per viewer).
       this.#length[0] = n;
       sendBatch(this.#socket, out, out.length, this.#length, this.#dest, 1);
     } else {
       void this.#connection.send(out.subarray(0, n)).catch(() => undefined);
     }
-    this.#account(len, ts);
-    return n;
   }
 
   /** Live packets: into the shard's batch when there is one (shared port) and a pair to address, else write(). */
@@ -141,16 +184,33 @@ export class LeanSender {
   }
 
   #account(len: number, ts: number): void {
-    const s = this.#sender;
-    s.packetCount = (s.packetCount + 1) >>> 0;
-    s.octetCount += len - 12;
-    if ((this.#count++ & (SR_EVERY - 1)) === 0) {
-      s.rtpTimestamp = ts >>> 0;
-      s.ntpTimestamp = ntpTime();
-      if (!this.#started) {
-        this.#started = true;
-        s.runRtcp();
-      }
+    this.#packets++;
+    this.#octets += len - 12;
+    if (ts !== this.#lastTs) {
+      this.#lastTs = ts;
+      this.#lastTsAt = performance.now();
     }
   }
+}
+
+/** RFC 3550 SR (no report blocks; NTP, RTP time and counts filled per report) + SDES with one CNAME chunk. */
+function reportTemplate(ssrc: number, cname: string): Buffer {
+  const name = Buffer.from(cname.slice(0, 255), 'utf8').subarray(0, 255);
+  // Chunk: SSRC, CNAME item (type, length, text), then 1–4 zero octets (end of items + padding to 32 bits).
+  const chunk = 4 + 2 + name.length;
+  const sdesLength = 4 + chunk + (4 - (chunk % 4));
+  const b = Buffer.alloc(SR_LENGTH + sdesLength);
+  b[0] = 0x80;
+  b[1] = 200;
+  b.writeUInt16BE(SR_LENGTH / 4 - 1, 2);
+  b.writeUInt32BE(ssrc, 4);
+  const s = SR_LENGTH;
+  b[s] = 0x81;
+  b[s + 1] = 202;
+  b.writeUInt16BE(sdesLength / 4 - 1, s + 2);
+  b.writeUInt32BE(ssrc, s + 4);
+  b[s + 8] = 1;
+  b[s + 9] = name.length;
+  name.copy(b, s + 10);
+  return b;
 }

@@ -19,7 +19,7 @@ import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
 import { forEachNacked } from './rtcpReader.ts';
-import { ViewerRtcp, type SrClock } from './ViewerRtcp.ts';
+import { ViewerRtcp } from './ViewerRtcp.ts';
 import type { LiteViewer, UdpMux } from './UdpMux.ts';
 import { editAnswer, parseOffer, pickH264, pickOpus, restartAnswerFrag, SdpError, type SdpFrag } from './sdp.ts';
 
@@ -441,7 +441,7 @@ export class PeerSession {
     this.#leanVideo = new LeanSender(this.#video, ctx.send, socket);
     this.#leanAudio = this.#audio ? new LeanSender(this.#audio, ctx.send, socket) : null;
     if (mux) {
-      this.#rtcpIn = new ViewerRtcp(ctx.receive, this.#video as unknown as SrClock, {
+      this.#rtcpIn = new ViewerRtcp(ctx.receive, this.#leanVideo, {
         keyframeRequest: () => this.#onPli(),
         nack: (buf, from, end) => {
           this.#nackAt = this.#nackStart();
@@ -484,6 +484,13 @@ export class PeerSession {
       this.#bursting = true;
       this.#opts.pace(this);
     }
+  }
+
+  /** lean: an RTCP sender report per medium (the shard calls this every second; werift's own SR timers never start). */
+  sendReports(): void {
+    if (this.#closed || !this.#connected) return;
+    this.#leanVideo?.senderReport();
+    this.#leanAudio?.senderReport();
   }
 
   /** Sends up to `max` queued burst packets (then live ones that queued behind them); returns how many. */

@@ -87,6 +87,7 @@ export class PeerShard {
   #sweep(): void {
     const now = Date.now();
     for (const s of this.#sessions.values()) {
+      s.sendReports();
       if (s.silentFor(now) > this.#opts.viewerTimeoutMs) void s.close(`no RTCP from the viewer for ${this.#opts.viewerTimeoutMs} ms`);
       // ICE-lite's counterpart of werift's consent expiry (full ICE closes on 'failed').
       else if (s.checksSilentFor(now) > this.#opts.consentTimeoutMs) void s.close(`connection lost (consent freshness: no ICE checks from the viewer for ${this.#opts.consentTimeoutMs} ms)`);

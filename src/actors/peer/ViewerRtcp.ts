@@ -16,11 +16,13 @@ export interface ViewerRtcpTarget {
   nack(buf: Buffer, from: number, end: number): void;
 }
 
-/** The fields of werift's RTCRtpSender that say when its last SR went out (for RTT from LSR/DLSR). */
+/** The video sender: its SSRC and when its last SR went out (for RTT from LSR/DLSR). */
 export interface SrClock {
   readonly ssrc: number;
-  lastSRtimestamp?: number;
-  lastSentSRTimestamp?: number;
+  /** The middle 32 bits of the last SR's NTP timestamp (what a receiver echoes as LSR). */
+  readonly lastSRtimestamp: number;
+  /** When that SR was sent, in seconds (Unix). */
+  readonly lastSentSRTimestamp: number;
 }
 
 export interface ViewerRtcpCounters {
@@ -68,7 +70,7 @@ export class ViewerRtcp implements RtcpSink {
     const v = this.#video;
     if (ssrc !== v.ssrc) return;
     this.fractionLost = fractionLost / 256;
-    // As werift's sender computes it: only against the SR it sent last, whose send time it kept.
+    // Only against the SR sent last, whose send time is kept (an RR echoing an older one is skipped).
     if (lsr === 0 || lsr !== v.lastSRtimestamp || !v.lastSentSRTimestamp) return;
     const rtt = (Date.now() / 1000 - v.lastSentSRTimestamp - dlsr / 65536) * 1000;
     if (rtt < 0 || rtt > 60_000) return;
