@@ -4,7 +4,7 @@
 //   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak   run one (default: all but fuzz and soak)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
-//   --paths drake,lean,werift                    send paths to compare (drake, lean, werift; werift is the ratios' baseline)
+//   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, werift; werift is the ratios' baseline)
 //   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
@@ -24,7 +24,7 @@ import { activate, ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, start
 import { buildPion, killAllPions } from './lib/pionChild.ts';
 import { runMicro, type MicroResult } from './micro.ts';
 import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
-import { runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
+import { gsoComparison, runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
 import { runFuzz } from './scenarios/fuzz.ts';
@@ -344,6 +344,16 @@ try {
     );
     out(t);
     out();
+    const gso = gsoComparison(rounds);
+    if (gso) {
+      out(`### GSO on / off (lean vs lean-nogso = DRAKE_GSO=0)\n`);
+      out(
+        'Join/PLI bursts and NACK answers on the shared port: packets per sendmmsg and the share that left in UDP GSO trains, from the POST to the end of the hold; ' +
+          "the busiest thread is the stream actor (its shard sends the bursts, but also does the joins' DTLS and ICE), so the ratio understates what GSO saves on the send itself.\n",
+      );
+      out(gso);
+      out();
+    }
     const json = writeJson(`join-storm-${stamp}.json`, {
       bench: 'join-storm',
       startedAt: new Date(ss).toISOString(),

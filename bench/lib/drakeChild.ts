@@ -72,12 +72,12 @@ export class DrakeChild {
     );
   }
 
-  static async start(label: string, config: Record<string, unknown>, timeoutMs = 30_000): Promise<DrakeChild> {
+  static async start(label: string, config: Record<string, unknown>, timeoutMs = 30_000, env: Record<string, string> = {}): Promise<DrakeChild> {
     const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SERVE, JSON.stringify(config)], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       detached: true, // own process group: FFmpeg can be killed with it as a last resort
-      env: { ...process.env, DRAKE_LOG_LEVEL: process.env.DRAKE_LOG_LEVEL ?? 'warn' },
+      env: { ...process.env, DRAKE_LOG_LEVEL: process.env.DRAKE_LOG_LEVEL ?? 'warn', ...env },
     });
     const d = new DrakeChild(label, child);
     live.add(d);

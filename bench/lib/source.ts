@@ -8,10 +8,11 @@ export const PROCESS_ID = 'bench';
 /**
  * lean: drake's default (native SRTP, the shard's viewers on one shared UDP port, one sendmmsg per packet for
  * all of them). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
+ * lean-nogso: lean with DRAKE_GSO=0 (bursts and NACK answers batched, but no UDP GSO trains), to compare.
  * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
  */
-export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'werift' | 'pion';
-export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'werift'];
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'werift' | 'pion';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'werift'];
 /** Pion v3's stock fan-out (bench/pion, built when Go and Debian's Pion sources are there): cpu-per-viewer only. */
 export const PION_PATH: SendPath = 'pion';
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
@@ -20,7 +21,9 @@ export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
 /** drake's webrtc config for a bench path. */
 export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
   if (path === 'pion') throw new Error('pion is not a drake send path');
-  return path === 'lean-solo' ? { send_path: 'lean', shared_port: false } : { send_path: path, shared_port: path === 'lean' };
+  if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
+  if (path === 'lean-nogso') return { send_path: 'lean', shared_port: true };
+  return { send_path: path, shared_port: path === 'lean' };
 }
 export function selectPaths(paths: SendPath[]): void {
   SEND_PATHS.splice(0, SEND_PATHS.length, ...paths);
@@ -69,10 +72,15 @@ export interface BenchDrake<C extends DrakeChild | PionChild = DrakeChild | Pion
 
 /** A drake child with the given send path, the source process created, and media in its GOP cache. */
 export async function startBenchDrake(path: SendPath, extraConfig: Record<string, unknown> = {}, video?: SourceVideo): Promise<BenchDrake<DrakeChild>> {
-  const child = await DrakeChild.start(path, {
-    ...extraConfig,
-    webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
-  });
+  const child = await DrakeChild.start(
+    path,
+    {
+      ...extraConfig,
+      webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
+    },
+    30_000,
+    path === 'lean-nogso' ? { DRAKE_GSO: '0' } : {},
+  );
   const res = await child.api('POST', '/api/v3/process', sourceProcess(PROCESS_ID, video));
   if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);
   const d: BenchDrake<DrakeChild> = { path, child, whepUrl: `${child.url}/whep/${PROCESS_ID}`, stats: () => child.whepStats(PROCESS_ID) };

@@ -409,9 +409,10 @@ interface Cell {
   load: number;
 }
 
-/** drake's webrtc config for a bench path ('lean-solo': the lean path with webrtc.shared_port off). */
+/** drake's webrtc config for a bench path ('lean-solo': the lean path with webrtc.shared_port off; 'lean-nogso': lean, started with DRAKE_GSO=0). */
 function webrtcFor(path: string): Record<string, unknown> {
-  return path === 'lean-solo' ? { send_path: 'lean', shared_port: false } : { send_path: path };
+  if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
+  return { send_path: path === 'lean-nogso' ? 'lean' : path };
 }
 const colorOf = (path: string) => (COLORS as Record<string, string>)[path] ?? COLORS.grey;
 
@@ -447,7 +448,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   const children = new Map<SendPath, DrakeChild>();
   await Promise.all(
     usedPaths.map(async (p) => {
-      const d = await DrakeChild.start(`glass-${p}`, { webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } });
+      const d = await DrakeChild.start(`glass-${p}`, { webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, p === 'lean-nogso' ? { DRAKE_GSO: '0' } : {});
       drakes.add(d);
       children.set(p, d);
       for (const ingest of new Set(cells.filter((c) => c.path === p).map((c) => c.ingest))) {

@@ -4,6 +4,7 @@
 import { COLORS, fmt, lineChart, percentile, table, type Series } from '../lib/report.ts';
 import type { Generator } from '../lib/generator.ts';
 import { cpuSeconds } from '../lib/proc.ts';
+import { busiestThread, procSample, type DrakeChild } from '../lib/drakeChild.ts';
 import { activate, SEND_PATHS, waitNoViewers, type BenchDrake, type SendPath } from '../lib/source.ts';
 import type { ViewerResult } from '../loadViewer.ts';
 
@@ -22,6 +23,13 @@ export interface StormRound {
   /** Every POST got a 201 and every viewer video. */
   complete: boolean;
   drakeCpuSeconds: number;
+  /**
+   * Shared-port paths: the bursts' (and NACK answers') batched sends from the POST instant to the end of the hold:
+   * packets, sendmmsg calls, packets in UDP GSO trains. null elsewhere.
+   */
+  burst: { packets: number; syscalls: number; gsoPackets: number } | null;
+  /** CPU-seconds of drake's busiest thread (the stream actor, whose shard sends the bursts) over the same span. */
+  busiestThreadCpuSeconds: number;
   results: Array<Omit<ViewerResult, 'postedAt'> & { postSkewMs: number }>;
 }
 
@@ -31,12 +39,17 @@ async function storm(d: BenchDrake, gen: Generator, opts: StormOptions, round: n
   await waitNoViewers(d);
   const session = gen.join(d.whepUrl, opts.viewers, { joinTimeoutMs: 20_000, maxMs: 90_000, joinConcurrency: 0, waitGo: true });
   await session.prepared(60_000);
+  const pid = (d.child as DrakeChild).pid;
+  const send0 = (await d.stats()).send?.burst ?? null;
+  const threads0 = procSample(pid, []);
   const cpu0 = cpuSeconds(d.child.pid) ?? NaN;
   const go = Date.now();
   session.go();
   await session.joined(40_000);
   const cpu1 = cpuSeconds(d.child.pid) ?? NaN;
   await sleep(opts.holdMs);
+  const threads1 = procSample(pid, []);
+  const send1 = (await d.stats()).send?.burst ?? null;
   const results = await session.leave();
   const withVideo = results.filter((r) => r.firstVideoMs !== null);
   const allMediaMs = withVideo.length ? Math.max(...withVideo.map((r) => r.postedAt + r.firstVideoMs! - go)) : null;
@@ -47,6 +60,8 @@ async function storm(d: BenchDrake, gen: Generator, opts: StormOptions, round: n
     allMediaMs,
     complete: withVideo.length === results.length,
     drakeCpuSeconds: cpu1 - cpu0,
+    burst: send0 && send1 ? { packets: send1.packets - send0.packets, syscalls: send1.syscalls - send0.syscalls, gsoPackets: send1.gsoPackets - send0.gsoPackets } : null,
+    busiestThreadCpuSeconds: busiestThread(threads0, threads1)[1],
     results: results.map(({ postedAt, ...rest }) => ({ ...rest, postSkewMs: postedAt - go })),
   };
   const ok = results.filter((r) => r.status === 201).length;
@@ -88,6 +103,11 @@ export interface StormRow {
   keyMax: number | null;
   allMediaMs: number | null;
   drakeCpuSeconds: number;
+  /** Summed over the path's rounds; null where the path has no shared port. */
+  burstPackets: number | null;
+  burstSyscalls: number | null;
+  burstGsoPackets: number | null;
+  busiestThreadCpuSeconds: number;
 }
 
 export function stormRows(rounds: StormRound[]): StormRow[] {
@@ -118,13 +138,17 @@ export function stormRows(rounds: StormRound[]): StormRow[] {
       keyMax: key.length ? Math.max(...key) : null,
       allMediaMs: allMedia.every((x) => x === null) ? null : Math.max(...allMedia.filter((x): x is number => x !== null)),
       drakeCpuSeconds: rs.reduce((s, r) => s + r.drakeCpuSeconds, 0) / Math.max(1, rs.length),
+      burstPackets: rs.every((r) => r.burst) ? rs.reduce((s, r) => s + r.burst!.packets, 0) : null,
+      burstSyscalls: rs.every((r) => r.burst) ? rs.reduce((s, r) => s + r.burst!.syscalls, 0) : null,
+      burstGsoPackets: rs.every((r) => r.burst) ? rs.reduce((s, r) => s + r.burst!.gsoPackets, 0) : null,
+      busiestThreadCpuSeconds: rs.reduce((s, r) => s + r.busiestThreadCpuSeconds, 0) / Math.max(1, rs.length),
     };
   });
 }
 
 export function stormTable(rounds: StormRound[]): string {
   return table(
-    ['path', 'POSTs', '201', '503', 'other failures', '201 but no media', 'POST→answer p50 / p95 ms', 'first RTP p50 / p95 / max ms', 'first keyframe p50 / p95 / max ms', 'every 201 has media after ms (worst round)', 'drake CPU-s per storm'],
+    ['path', 'POSTs', '201', '503', 'other failures', '201 but no media', 'POST→answer p50 / p95 ms', 'first RTP p50 / p95 / max ms', 'first keyframe p50 / p95 / max ms', 'every 201 has media after ms (worst round)', 'drake CPU-s per storm', 'busiest thread CPU-s per storm', 'burst + NACK packets per sendmmsg (% in GSO trains)'],
     stormRows(rounds).map((r) => [
       r.path,
       r.posts,
@@ -137,8 +161,37 @@ export function stormTable(rounds: StormRound[]): string {
       `${fmt(r.keyP50, 0)} / ${fmt(r.keyP95, 0)} / ${fmt(r.keyMax, 0)}`,
       fmt(r.allMediaMs, 0),
       fmt(r.drakeCpuSeconds, 2),
+      fmt(r.busiestThreadCpuSeconds, 2),
+      r.burstPackets !== null && r.burstSyscalls ? `${fmt(r.burstPackets / r.burstSyscalls, 1)} (${fmt((100 * r.burstGsoPackets!) / Math.max(1, r.burstPackets), 0)} %)` : '–',
     ]),
   );
+}
+
+/**
+ * lean beside lean-nogso (DRAKE_GSO=0) in the same run: what UDP GSO changes for the bursts. Ratios per
+ * round pair (the rounds alternate), so the machine's noise hits both sides alike; null without both paths.
+ */
+export function gsoComparison(rounds: StormRound[]): string | null {
+  const on = rounds.filter((r) => r.path === 'lean' && r.burst);
+  const off = rounds.filter((r) => r.path === 'lean-nogso' && r.burst);
+  const n = Math.min(on.length, off.length);
+  if (n === 0) return null;
+  const perCall = (r: StormRound) => r.burst!.packets / Math.max(1, r.burst!.syscalls);
+  const lines = ['| round | burst pkts GSO on / off | pkts per sendmmsg on / off | % in GSO trains (on) | busiest thread CPU-s on / off (ratio) | drake CPU-s on / off (ratio) |', '|---|---|---|---|---|---|'];
+  const ratios: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = on[i]!;
+    const b = off[i]!;
+    ratios.push(a.busiestThreadCpuSeconds / b.busiestThreadCpuSeconds);
+    lines.push(
+      `| ${i + 1} | ${a.burst!.packets} / ${b.burst!.packets} | ${fmt(perCall(a), 1)} / ${fmt(perCall(b), 1)} | ${fmt((100 * a.burst!.gsoPackets) / Math.max(1, a.burst!.packets), 0)} | ` +
+        `${fmt(a.busiestThreadCpuSeconds, 2)} / ${fmt(b.busiestThreadCpuSeconds, 2)} (${fmt(a.busiestThreadCpuSeconds / b.busiestThreadCpuSeconds, 2)}) | ` +
+        `${fmt(a.drakeCpuSeconds, 2)} / ${fmt(b.drakeCpuSeconds, 2)} (${fmt(a.drakeCpuSeconds / b.drakeCpuSeconds, 2)}) |`,
+    );
+  }
+  const sorted = [...ratios].sort((x, y) => x - y);
+  lines.push('', `GSO on / off, busiest thread CPU per storm: median ratio ${fmt(sorted[Math.floor((sorted.length - 1) / 2)]!, 2)} over ${n} round pair(s).`);
+  return lines.join('\n');
 }
 
 /** CDF of first-keyframe time per path. */

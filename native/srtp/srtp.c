@@ -514,6 +514,43 @@ static napi_value ProtectBatch(napi_env env, napi_callback_info info) {
   return make_u32(env, k);
 }
 
+// protectInto(ctx, src: Buffer, header: Buffer, out: Buffer, slot, stride, lengths: Uint32Array) → SRTP length
+//   One packet into slot `slot` of a send batch: the RTP packet src with bytes 1..11 (M/PT, seq, timestamp, SSRC)
+//   taken from header[1..11], protected into out[slot·stride ..]; lengths[slot] gets its length. For batches of
+//   different packets (bursts, NACK answers) that leave in one sendBatch; nothing is allocated.
+static napi_value ProtectInto(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 7 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "protectInto(ctx, src, header, out, slot, stride, lengths): ctx is not an SRTP context of this backend");
+  uint8_t *src, *hdr, *out;
+  size_t len, hlen, cap, nlen;
+  uint32_t slot, stride, *lengths;
+  if (!get_buffer(env, argv[1], &src, &len) || !get_buffer(env, argv[2], &hdr, &hlen) || !get_buffer(env, argv[3], &out, &cap))
+    return throw_type(env, "src, header and out must be Buffers");
+  if (napi_get_value_uint32(env, argv[4], &slot) != napi_ok || napi_get_value_uint32(env, argv[5], &stride) != napi_ok)
+    return throw_type(env, "slot and stride must be uint32");
+  if (!get_u32_array(env, argv[6], &lengths, &nlen)) return throw_type(env, "lengths must be a Uint32Array");
+  long hl = rtp_header_len(src, len);
+  if (hl < 0) return throw_range(env, "src is not an RTP v2 packet (or truncated header)");
+  if (hlen < HEADER_SLOT) return throw_range(env, "header must hold 12 bytes");
+  if (stride < len + (size_t)c->tag_len) return throw_range(env, "stride must be at least src.length + tag");
+  if (slot >= nlen || ((size_t)slot + 1) * stride > cap) return throw_range(env, "slot is beyond out or lengths");
+  uint8_t *dst = out + (size_t)slot * stride;
+  if ((src < dst + stride && dst < src + len) || (hdr < dst + stride && dst < hdr + HEADER_SLOT))
+    return throw_range(env, "out's slot must not overlap src or header");
+  memcpy(dst, src, (size_t)hl);
+  memcpy(dst + 1, hdr + 1, HEADER_SLOT - 1);
+  if (!protect_core(c, dst, (size_t)hl, src + hl, len - (size_t)hl)) {
+    napi_throw_error(env, NULL, "SRTP protect failed (OpenSSL)");
+    return NULL;
+  }
+  uint32_t n = (uint32_t)(len + (size_t)c->tag_len);
+  lengths[slot] = n;
+  return make_u32(env, n);
+}
+
 // ---------------------------------------------------------------------------------------------- SRTCP
 
 static rtcp_tx_state *rtcp_tx_for(srtp_ctx *c, uint32_t ssrc) {
@@ -803,17 +840,69 @@ static napi_value SetAddress(napi_env env, napi_callback_info info) {
 #endif
 }
 
-// sendBatch(fd: number, out: Buffer, stride: number, lengths: Uint32Array, addrs: Buffer, count: number) → sent
+// UDP GSO (Linux ≥ 4.18): one sendmsg with a UDP_SEGMENT cmsg carries a train of datagrams to one destination,
+// cut by the kernel (or the NIC) into segments of gso_size bytes, the last one possibly shorter. The socket layer,
+// routing and the UDP header work are paid once per train instead of once per datagram; a normal UDP socket at
+// the other end still gets every segment as its own datagram. Limits: 64 segments (UDP_MAX_SEGMENTS on older
+// kernels), an IP datagram's 64 KiB in all.
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65487  // 65535 − IPv6 header − UDP header: fits both families
+// sendBatch's counters (types.ts SEND_COUNTER mirrors these): added to, never reset, by the native side
+#define CNT_SYSCALLS 0
+#define CNT_MESSAGES 1
+#define CNT_PACKETS 2
+#define CNT_GSO_MESSAGES 3
+#define CNT_GSO_PACKETS 4
+#define CNT_GSO_REFUSED 5
+#define CNT_LENGTH 6
+
+#ifdef __linux__
+// Kernel support, probed once per thread (getsockopt UDP_SEGMENT answers ENOPROTOOPT before 4.18). Older
+// kernels would not reject the cmsg: they ignore it and send the whole train as one big datagram, so a train
+// is never built without this probe saying yes. -1: not probed yet.
+static __thread int g_gso_kernel = -1;
+
+static bool gso_kernel(int fd) {
+  if (g_gso_kernel < 0) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    g_gso_kernel = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0 ? 1 : 0;
+  }
+  return g_gso_kernel == 1;
+}
+
+// errnos with which a GSO train fails where the same datagrams sent one by one go: no UDP_SEGMENT support,
+// no checksum offload on the route's device or an IPsec route (EIO), a segment plus headers above the path MTU
+// (EMSGSIZE, EINVAL on older kernels).
+static bool gso_refusal(int err) {
+  return err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP || err == EMSGSIZE;
+}
+#endif
+
+// sendBatch(fd, out: Buffer, stride, lengths: Uint32Array, addrs: Buffer, count[, gso: boolean[, counters: Float64Array(6)]])
+//   → packets sent
 // Sends packet i (out[i·stride, +lengths[i]]) to the sockaddr in addrs record i, with as few sendmmsg calls as
-// possible. Never blocks (MSG_DONTWAIT): on EAGAIN/ENOBUFS it stops and returns how many the kernel took; a
-// message that fails for its own reason (bad address, EMSGSIZE, ...) is skipped and the rest still go.
+// possible. Never blocks (MSG_DONTWAIT): on EAGAIN/ENOBUFS it stops and returns how many packets the kernel took;
+// a packet that fails for its own reason (bad address, EMSGSIZE, ...) is skipped and the rest still go.
 // lastSendError() tells the last errno seen (0 when all went).
+// gso (when the kernel has UDP_SEGMENT): consecutive packets to the same address with the same length (the last
+// of a run may be shorter) go as one message with a UDP_SEGMENT cmsg, ≤ 64 segments / 64 KiB; all messages of a
+// chunk in one sendmmsg. A train the kernel refuses is sent again as plain messages in the same call, nothing is
+// lost; when those then go, counters[5] (GSO_REFUSED) is incremented: the caller should stop asking for GSO on
+// this socket. Order is kept: packets leave in index order.
+// counters (optional): += syscalls, messages, packets, GSO messages, packets in GSO messages, refusals.
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
 #ifdef __linux__
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) return throw_type(env, "sendBatch(fd, out, stride, lengths, addrs, count)");
+  if (argc < 6) return throw_type(env, "sendBatch(fd, out, stride, lengths, addrs, count[, gso[, counters]])");
   int32_t fd;
   uint32_t stride, count;
   uint8_t *out, *addrs;
@@ -825,47 +914,154 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
     return throw_type(env, "stride and count must be uint32");
   if (!get_u32_array(env, argv[3], &lengths, &nlen)) return throw_type(env, "lengths must be a Uint32Array");
   if (nlen < count || acap < (size_t)count * ADDRESS_SLOT) return throw_range(env, "lengths/addrs hold fewer than count entries");
+  bool gso = false;
+  double *cnt = NULL;
+  double scratch[CNT_LENGTH];
+  if (argc >= 7) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[6], &t));
+    if (t == napi_boolean) CHECK(env, napi_get_value_bool(env, argv[6], &gso));
+    else if (t != napi_undefined) return throw_type(env, "gso must be a boolean");
+  }
+  if (argc >= 8) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[7], &t));
+    if (t != napi_undefined) {
+      bool is_ta = false;
+      napi_typedarray_type type;
+      size_t clen = 0;
+      void *d = NULL;
+      if (napi_is_typedarray(env, argv[7], &is_ta) != napi_ok || !is_ta ||
+          napi_get_typedarray_info(env, argv[7], &type, &clen, &d, NULL, NULL) != napi_ok || type != napi_float64_array || clen < CNT_LENGTH)
+        return throw_type(env, "counters must be a Float64Array of 6");
+      cnt = (double *)d;
+    }
+  }
+  if (!cnt) cnt = scratch;
   for (uint32_t i = 0; i < count; i++) {
     if (lengths[i] > stride || (size_t)i * stride + lengths[i] > cap) return throw_range(env, "lengths[i] runs past its slot in out");
     uint16_t fam;
     memcpy(&fam, addrs + (size_t)i * ADDRESS_SLOT, sizeof fam);
     if (fam != AF_INET && fam != AF_INET6) return throw_range(env, "addrs record without an address (use setAddress)");
   }
+  if (gso && !gso_kernel(fd)) gso = false;
 
+  // One chunk = up to SEND_CHUNK packets, so iov (one per packet) and msgs (one per run) never overflow.
   struct mmsghdr msgs[SEND_CHUNK];
   struct iovec iov[SEND_CHUNK];
+  uint32_t first[SEND_CHUNK + 1];  // msgs[m] carries packets first[m] .. first[m + 1] − 1
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctrl[SEND_CHUNK];
   uint32_t sent = 0, i = 0;
   int last_err = 0;
+  // A refused train is sent again plain; whether the kernel refused GSO or the address is at fault shows when
+  // its first packet goes (or fails) on its own. pending_refusal: that packet's index, UINT32_MAX: none.
+  uint32_t pending_refusal = UINT32_MAX;
   while (i < count) {
-    uint32_t n = count - i < SEND_CHUNK ? count - i : SEND_CHUNK;
-    for (uint32_t j = 0; j < n; j++) {
-      uint32_t m = i + j;
+    uint32_t limit = count - i < SEND_CHUNK ? count - i : SEND_CHUNK;
+    uint32_t p = 0, nm = 0;
+    while (p < limit) {
+      uint32_t m = i + p;
       uint8_t *rec = addrs + (size_t)m * ADDRESS_SLOT;
       uint16_t fam;
       memcpy(&fam, rec, sizeof fam);
-      iov[j].iov_base = out + (size_t)m * stride;
-      iov[j].iov_len = lengths[m];
-      memset(&msgs[j], 0, sizeof msgs[j]);
-      msgs[j].msg_hdr.msg_name = rec;
-      msgs[j].msg_hdr.msg_namelen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-      msgs[j].msg_hdr.msg_iov = &iov[j];
-      msgs[j].msg_hdr.msg_iovlen = 1;
+      uint32_t seg = lengths[m], segs = 1;
+      size_t bytes = seg;
+      if (gso && seg > 0) {
+        while (p + segs < limit && segs < GSO_MAX_SEGMENTS) {
+          uint32_t k = m + segs, len = lengths[k];
+          if (len == 0 || len > seg || bytes + len > GSO_MAX_BYTES || memcmp(addrs + (size_t)k * ADDRESS_SLOT, rec, ADDRESS_SLOT) != 0) break;
+          segs++;
+          bytes += len;
+          if (len < seg) break;  // a shorter one can only end a train
+        }
+      }
+      memset(&msgs[nm], 0, sizeof msgs[nm]);
+      struct msghdr *h = &msgs[nm].msg_hdr;
+      h->msg_name = rec;
+      h->msg_namelen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+      h->msg_iov = &iov[p];
+      h->msg_iovlen = segs;
+      for (uint32_t s = 0; s < segs; s++) {
+        iov[p + s].iov_base = out + (size_t)(m + s) * stride;
+        iov[p + s].iov_len = lengths[m + s];
+      }
+      if (segs > 1) {
+        h->msg_control = ctrl[nm].buf;
+        h->msg_controllen = sizeof ctrl[nm].buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gs = (uint16_t)seg;
+        memcpy(CMSG_DATA(cm), &gs, sizeof gs);
+      }
+      first[nm++] = p;
+      p += segs;
     }
-    int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    first[nm] = p;
+    int r = sendmmsg(fd, msgs, nm, MSG_DONTWAIT);
+    cnt[CNT_SYSCALLS] += 1;
     if (r > 0) {
-      sent += (uint32_t)r;
-      i += (uint32_t)r;
+      uint32_t pk = first[r];
+      for (int m = 0; m < r; m++) {
+        uint32_t segs = first[m + 1] - first[m];
+        if (segs > 1) {
+          cnt[CNT_GSO_MESSAGES] += 1;
+          cnt[CNT_GSO_PACKETS] += segs;
+        }
+      }
+      cnt[CNT_MESSAGES] += r;
+      cnt[CNT_PACKETS] += pk;
+      if (pending_refusal != UINT32_MAX) {
+        cnt[CNT_GSO_REFUSED] += 1;  // the refused train's first packet went on its own: GSO was the problem
+        pending_refusal = UINT32_MAX;
+      }
+      sent += pk;
+      i += pk;
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
-    last_err = r < 0 ? errno : EIO;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EBADF || errno == ENOTSOCK)) break;
-    i++;  // this message failed on its own: skip it, keep going with the rest
+    int err = r < 0 ? errno : EIO;
+    last_err = err;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EBADF || err == ENOTSOCK) break;
+    uint32_t segs = first[1] - first[0];
+    if (segs > 1 && gso_refusal(err)) {
+      // The train failed: the rest of this call goes plain, starting with the same packets.
+      gso = false;
+      pending_refusal = i;
+      continue;
+    }
+    // This message failed on its own: skip its packets, keep going with the rest.
+    if (pending_refusal == i) pending_refusal = UINT32_MAX;  // plain fails too: the address, not GSO
+    i += segs;
   }
   g_last_send_errno = last_err;
   return make_u32(env, sent);
 #else
   return throw_type(env, "sendBatch: sendmmsg path is Linux-only");
+#endif
+}
+
+// setNoChecksum(fd, on: boolean) → undefined. For tests: SO_NO_CHECK makes the kernel refuse UDP GSO trains
+// (EINVAL) while single datagrams still go, as a route without checksum offload does (EIO), so sendBatch's
+// refusal path runs against the real kernel.
+static napi_value SetNoChecksum(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  bool on = false;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_bool(env, argv[1], &on) != napi_ok)
+    return throw_type(env, "setNoChecksum(fd, on)");
+  int v = on ? 1 : 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &v, sizeof v) != 0) return throw_range(env, "setsockopt SO_NO_CHECK failed");
+  return NULL;
+#else
+  return throw_type(env, "setNoChecksum: Linux-only");
 #endif
 }
 
@@ -881,12 +1077,14 @@ NAPI_MODULE_INIT() {
       {"createContext", NULL, CreateContext, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protect", NULL, Protect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectBatch", NULL, ProtectBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"protectInto", NULL, ProtectInto, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectRtcp", NULL, ProtectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unprotectRtcp", NULL, UnprotectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRtcpIndex", NULL, SetRtcpIndex, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setAddress", NULL, SetAddress, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lastSendError", NULL, LastSendError, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setNoChecksum", NULL, SetNoChecksum, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value v;

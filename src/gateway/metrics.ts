@@ -113,6 +113,9 @@ export function collectMetrics(
   m.describe('drake_whep_bursts_total', 'counter', 'Keyframe bursts sent (joins and PLIs)', ['process']);
   m.describe('drake_whep_plis_ignored_total', 'counter', 'PLI/FIR answered without a burst (viewer had the keyframe and lost nothing since, or over its repair budget)', ['process']);
   m.describe('drake_whep_gop_cache_packets', 'gauge', 'Packets in the GOP cache', ['process']);
+  m.describe('drake_whep_send_syscalls_total', 'counter', 'sendmmsg calls of batched sends on the shared port (kind: live fan-out, burst = join/PLI bursts and NACK answers)', ['process', 'kind']);
+  m.describe('drake_whep_send_packets_total', 'counter', 'Packets the kernel took from batched sends on the shared port', ['process', 'kind']);
+  m.describe('drake_whep_send_gso_packets_total', 'counter', 'Of those, packets that left in UDP GSO trains', ['process', 'kind']);
   m.describe('drake_rtp_ingest_packets_total', 'counter', 'RTP packets FFmpeg sent to drake', ['process', 'media']);
   m.describe('drake_rtp_ingest_dropped_total', 'counter', 'Packets on the RTP sockets that were not RTP (RTCP, garbage)', ['process', 'media']);
   m.describe('drake_http_requests_total', 'counter', 'HTTP requests by route and status', ['method', 'route', 'code']);
@@ -160,6 +163,13 @@ export function collectMetrics(
     m.add('drake_whep_bursts_total', { process }, w.bursts);
     m.add('drake_whep_plis_ignored_total', { process }, w.plisIgnored);
     m.add('drake_whep_gop_cache_packets', { process }, w.gopPackets);
+    for (const kind of ['live', 'burst'] as const) {
+      const c = w.send?.[kind];
+      if (!c) continue;
+      m.add('drake_whep_send_syscalls_total', { process, kind }, c.syscalls);
+      m.add('drake_whep_send_packets_total', { process, kind }, c.packets);
+      m.add('drake_whep_send_gso_packets_total', { process, kind }, c.gsoPackets);
+    }
     for (const media of ['video', 'audio'] as const) {
       const c = w.ingest?.[media];
       if (!c) continue;

@@ -108,6 +108,18 @@ export interface WhepSessionDto {
   rtcp_dropped: number;
 }
 
+/** Counters of batched sends (src/shared/srtp SEND_COUNTER): packets, and the messages and syscalls they took. */
+export interface SendCountersDto {
+  syscalls: number;
+  messages: number;
+  packets: number;
+  /** UDP GSO trains (one message, several datagrams to one viewer) and the packets in them. */
+  gsoMessages: number;
+  gsoPackets: number;
+  /** Trains the kernel refused (then sent plain; the socket sends plain from then on). */
+  gsoRefused: number;
+}
+
 export interface WhepStatsDto {
   viewers: number;
   packets: number;
@@ -123,8 +135,13 @@ export interface WhepStatsDto {
   sharedPort: number | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;
-  /** Viewer-packets that left in batches (shared port: one protect + one sendmmsg per live packet). */
+  /** Viewer-packets that left in batches (shared port: one protect + one sendmmsg per live packet, one sendmmsg per pacer tick of bursts or per NACK). */
   batched: number;
+  /**
+   * Shared port: the batched sends' sendmmsg counters, live fan-out and bursts + NACK answers apart; gso: UDP
+   * GSO trains are asked for on the shared socket (DRAKE_GSO not 0, not refused by the kernel). null elsewhere.
+   */
+  send?: { live: SendCountersDto; burst: SendCountersDto; gso: boolean } | null;
   /** Threads serving this stream's viewers: the stream actor's own plus its shard workers. */
   shards?: number;
   /** Packets shard workers lost because the packet ring lapped their reader. */

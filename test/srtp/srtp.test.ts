@@ -1,7 +1,9 @@
 // SRTP sender backends (src/shared/srtp): byte-identical to werift 0.24.4's SrtpSession.encrypt for both
 // profiles, native addon and pure JS, across the sequence wrap 65533→2 (ROC 0→1) with CSRCs and a header
 // extension; werift decrypts the output and rejects a flipped bit; protectBatch equals per-viewer werift
-// sessions; sendBatch (sendmmsg) delivers each of K=10 packets to its own receiver on 127.0.0.1.
+// sessions, and so does protectInto (different packets into batch slots); sendBatch (sendmmsg) delivers each of
+// K=10 packets to its own receiver on 127.0.0.1, and with UDP GSO every packet of a train as its own datagram, in
+// order (runs, a shorter last, mixed destinations, > 64 a run, a refused train sent again plain).
 // The whole file runs a second time in a child with DRAKE_SRTP=js, so the forced fallback is covered too.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,8 +20,12 @@ import {
   PROFILE_ID,
   SALT_LENGTH,
   jsBackend,
+  gsoActive,
+  gsoEnabled,
   lastSendError,
+  SEND_COUNTER,
   sendBatch,
+  sendCounters,
   socketFd,
   srtp,
   srtpBackend,
@@ -171,6 +177,45 @@ function identitySuite(label: string, backend: () => SrtpBackend): void {
         assert.deepEqual(w.rx.decrypt(Buffer.from(got)), new RtpPacket(header(f), src.payload).serialize());
       }
     }
+  });
+
+  test(`${label}: protectInto() puts different packets of different viewers into batch slots, each equal to werift`, () => {
+    const b = backend();
+    const viewers = PROFILES.map((profile, v) => {
+      const k = keysFor(profile, `into${v}`);
+      return { profile, ctx: b.createContext(profile, k.key, k.salt), ref: wSession(profile, k), ssrc: 0x20000000 + v, pt: 96 + v };
+    });
+    const stride = 1200 + 60 + MAX_TAG;
+    const out = Buffer.alloc(2 * SEQS.length * stride, 0xee);
+    const lengths = new Uint32Array(2 * SEQS.length);
+    const hdr = Buffer.alloc(HEADER_SLOT);
+    let slot = 0;
+    for (let i = 0; i < SEQS.length; i++) {
+      for (const w of viewers) {
+        // The source has another seq/ts/SSRC/PT: bytes 1..11 come from hdr, the rest from the source.
+        const src = plain(i, { seq: 9, ts: 1, ssrc: 0xdeadbeef, pt: 100, marker: i === 2 });
+        const f = { seq: SEQS[i]!, ts: 90000 * i, ssrc: w.ssrc, pt: w.pt, marker: i === 2 };
+        hdr[0] = 0xff; // never used
+        hdr[1] = (i === 2 ? 0x80 : 0) | w.pt;
+        hdr.writeUInt16BE(f.seq, 2);
+        hdr.writeUInt32BE(f.ts, 4);
+        hdr.writeUInt32BE(f.ssrc, 8);
+        const n = b.protectInto(w.ctx, src.packet, hdr, out, slot, stride, lengths);
+        const want = w.ref.encrypt(src.payload, header(f));
+        assert.equal(n, want.length);
+        assert.equal(lengths[slot], n);
+        assert.deepEqual(out.subarray(slot * stride, slot * stride + n), want, `${w.profile} packet ${i} in slot ${slot}`);
+        assert.equal(out[slot * stride + n], 0xee, 'nothing written past the packet');
+        slot++;
+      }
+    }
+    const { packet } = plain(0, { seq: 1, ts: 1, ssrc: 1, pt: 96, marker: false });
+    const ctx = viewers[0]!.ctx;
+    assert.throws(() => b.protectInto(ctx, packet, hdr, out, lengths.length, stride, lengths), RangeError, 'slot beyond lengths');
+    assert.throws(() => b.protectInto(ctx, packet, hdr, Buffer.alloc(stride), 1, stride, lengths), RangeError, 'slot beyond out');
+    assert.throws(() => b.protectInto(ctx, packet, hdr, out, 0, packet.length + 9, lengths), RangeError, 'stride below packet + tag');
+    assert.throws(() => b.protectInto(ctx, packet, Buffer.alloc(11), out, 0, stride, lengths), RangeError, 'short header');
+    assert.throws(() => b.protectInto({} as SrtpContext, packet, hdr, out, 0, stride, lengths), TypeError);
   });
 
   test(`${label}: bad input throws instead of writing`, () => {
@@ -361,6 +406,186 @@ describe('sendBatch', () => {
     } finally {
       tx.close();
       for (const s of socks) s.close();
+    }
+  });
+});
+
+/** Receivers with room for a whole burst (the default 208 KiB buffer drops a burst of 150 × 1.2 KB on loopback). */
+async function bigReceivers(k: number): Promise<{ socks: dgram.Socket[]; got: Buffer[][] }> {
+  const socks: dgram.Socket[] = [];
+  const got: Buffer[][] = [];
+  for (let i = 0; i < k; i++) {
+    const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const box: Buffer[] = [];
+    s.on('message', (m) => box.push(m));
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    socks.push(s);
+    got.push(box);
+  }
+  return { socks, got };
+}
+
+/** Packet i: its index in the first 4 bytes, then bytes that differ per packet. */
+function trainBatch(lengths: number[], stride: number): { out: Buffer; lens: Uint32Array } {
+  const out = Buffer.alloc(lengths.length * stride);
+  const lens = Uint32Array.from(lengths);
+  for (let i = 0; i < lengths.length; i++) {
+    for (let j = 0; j < lengths[i]!; j++) out[i * stride + j] = (j * 13 + i * 101) & 0xff;
+    out.writeUInt32BE(i, i * stride);
+  }
+  return { out, lens };
+}
+
+/** Sends packet i to receiver `to[i]` in one sendBatch; checks each receiver got exactly its packets, in order, byte-identical. */
+async function sendAndCheck(tx: dgram.Socket, to: number[], lengths: number[], rx: { socks: dgram.Socket[]; got: Buffer[][] }, counters: Float64Array): Promise<void> {
+  const stride = 1300;
+  const { out, lens } = trainBatch(lengths, stride);
+  const dests = new Destinations(to.length);
+  to.forEach((r, i) => dests.set(i, '127.0.0.1', rx.socks[r]!.address().port));
+  const before = rx.got.map((g) => g.length);
+  assert.equal(sendBatch(tx, out, stride, lens, dests, to.length, counters), to.length, 'every packet counted as sent');
+  const want = rx.socks.map((_, r) => to.flatMap((t, i) => (t === r ? [i] : [])));
+  await until(() => rx.got.every((g, r) => g.length - before[r]! >= want[r]!.length), 3000);
+  await new Promise((r) => setTimeout(r, 30)); // anything extra would arrive by now
+  for (let r = 0; r < rx.socks.length; r++) {
+    const got = rx.got[r]!.slice(before[r]);
+    assert.deepEqual(got.map((g) => g.readUInt32BE(0)), want[r], `receiver ${r}: its packets, each its own datagram, in order`);
+    got.forEach((g, k) => {
+      const i = want[r]![k]!;
+      assert.ok(g.equals(out.subarray(i * stride, i * stride + lens[i]!)), `receiver ${r}: packet ${i} byte-identical`);
+    });
+  }
+}
+
+describe('UDP GSO in sendBatch (native, Linux)', { skip: FORCED_JS || process.platform !== 'linux' }, () => {
+  const addon = loaded.addon;
+  const C = SEND_COUNTER;
+
+  async function sender(): Promise<dgram.Socket> {
+    const tx = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+    tx.bind(0, '127.0.0.1');
+    await once(tx, 'listening');
+    return tx;
+  }
+
+  test('gsoEnabled: on by default with the native backend; DRAKE_GSO=0 turns it off', () => {
+    assert.equal(gsoEnabled, process.env.DRAKE_GSO !== '0');
+    assert.equal(srtpBackendInfo.gso, gsoEnabled);
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const probe = "import('./src/shared/srtp/index.ts').then((m) => console.log(JSON.stringify([m.gsoEnabled, m.srtpBackendInfo.gso])))";
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', probe], { env: { ...env, DRAKE_GSO: '0' }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [false, false]);
+  });
+
+  test('150 equal-size packets to one receiver (more than 64, a shorter last): one sendmmsg of 3 trains, every packet its own datagram', { skip: !gsoEnabled }, async () => {
+    const rx = await bigReceivers(1);
+    const tx = await sender();
+    try {
+      const n = 150;
+      const counters = sendCounters();
+      await sendAndCheck(tx, new Array(n).fill(0), Array.from({ length: n }, (_, i) => (i === n - 1 ? 301 : 1210)), rx, counters);
+      assert.deepEqual([...counters], [1, 3, n, 3, n, 0], 'syscalls, messages, packets, trains, packets in trains, refusals');
+      assert.equal(lastSendError(), 0);
+    } finally {
+      tx.close();
+      for (const s of rx.socks) s.close();
+    }
+  });
+
+  test('mixed destinations and sizes: runs per receiver become trains, a shorter packet ends one, order kept per receiver', { skip: !gsoEnabled }, async () => {
+    const rx = await bigReceivers(3);
+    const tx = await sender();
+    try {
+      // [receiver, packets, length]: a shorter packet ends a train (A 500), the next equal one starts a new message;
+      // a longer one cannot join (A 1200 after A 1000); C's 70 are cut at 64 segments.
+      const runs: Array<[number, number, number]> = [
+        [0, 5, 1210], [1, 3, 1210], [0, 2, 1210], [0, 1, 500], [0, 1, 1210], [2, 1, 800], [1, 3, 800], [1, 1, 200], [0, 1, 1000], [0, 1, 1200], [2, 70, 1100],
+      ];
+      const to: number[] = [];
+      const lengths: number[] = [];
+      for (const [r, k, len] of runs) for (let j = 0; j < k; j++) (to.push(r), lengths.push(len));
+      const counters = sendCounters();
+      await sendAndCheck(tx, to, lengths, rx, counters);
+      // Messages: A5 | B3 | A2+500 | A1210 | C800 | B3+200 | A1000 | A1200 | C64 | C6
+      assert.equal(counters[C.SYSCALLS], 1);
+      assert.equal(counters[C.MESSAGES], 10);
+      assert.equal(counters[C.PACKETS], to.length);
+      assert.equal(counters[C.GSO_MESSAGES], 6);
+      assert.equal(counters[C.GSO_PACKETS], 5 + 3 + 3 + 4 + 64 + 6);
+    } finally {
+      tx.close();
+      for (const s of rx.socks) s.close();
+    }
+  });
+
+  test('more than 256 packets (several sendmmsg chunks) and trains capped at 64 KiB still arrive complete and in order', { skip: !gsoEnabled }, async () => {
+    const rx = await bigReceivers(2);
+    const tx = await sender();
+    try {
+      const to = Array.from({ length: 300 }, (_, i) => (i < 200 ? 0 : 1));
+      const lengths = to.map((_, i) => (i < 200 ? 1216 : 1290)); // 1290 × 50 < 64 KiB < 1290 × 51: trains of 50
+      const counters = sendCounters();
+      await sendAndCheck(tx, to, lengths, rx, counters);
+      assert.equal(counters[C.SYSCALLS], 2, '256 packets per sendmmsg');
+      assert.equal(counters[C.GSO_PACKETS], 300);
+      assert.ok(counters[C.MESSAGES]! >= 300 / 64, `${counters[C.MESSAGES]} messages`);
+    } finally {
+      tx.close();
+      for (const s of rx.socks) s.close();
+    }
+  });
+
+  test('a train the kernel refuses is sent again plain in the same call (nothing lost), and that socket sends plain from then on', { skip: !gsoEnabled }, async () => {
+    assert.ok(addon);
+    const rx = await bigReceivers(2);
+    const tx = await sender();
+    const other = await sender();
+    try {
+      addon.setNoChecksum(socketFd(tx), true); // the kernel answers a UDP_SEGMENT send with EINVAL now
+      assert.equal(gsoActive(tx), true);
+      const to = [0, 0, 0, 0, 1, 1, 1, 0, 0];
+      const lengths = to.map(() => 1200);
+      const counters = sendCounters();
+      await sendAndCheck(tx, to, lengths, rx, counters);
+      assert.equal(counters[C.GSO_REFUSED], 1);
+      assert.equal(counters[C.GSO_PACKETS], 0);
+      assert.equal(counters[C.PACKETS], to.length);
+      assert.equal(gsoActive(tx), false, 'refused once: plain from now on');
+      const again = sendCounters();
+      await sendAndCheck(tx, to, lengths, rx, again);
+      assert.deepEqual([...again], [1, to.length, to.length, 0, 0, 0], 'one sendmmsg, plain entries, no new refusal');
+      // Another socket of the same thread still gets trains.
+      const ok = sendCounters();
+      await sendAndCheck(other, to, lengths, rx, ok);
+      assert.equal(ok[C.GSO_MESSAGES], 3);
+      assert.equal(gsoActive(other), true);
+    } finally {
+      tx.close();
+      other.close();
+      for (const s of rx.socks) s.close();
+    }
+  });
+
+  test('a train to a destination that fails on its own is skipped without blaming GSO; the rest still go', { skip: !gsoEnabled }, async () => {
+    assert.ok(addon);
+    const rx = await bigReceivers(1);
+    const tx = await sender();
+    try {
+      const stride = 1300;
+      const { out, lens } = trainBatch(new Array(8).fill(1200), stride);
+      const addrs = Buffer.alloc(8 * 28);
+      for (let i = 0; i < 8; i++) addon.setAddress(addrs, i, i < 3 ? '::1' : '127.0.0.1', i < 3 ? 9 : rx.socks[0]!.address().port);
+      const counters = sendCounters();
+      assert.equal(addon.sendBatch(socketFd(tx), out, stride, lens, addrs, 8, true, counters), 5);
+      assert.notEqual(addon.lastSendError(), 0);
+      assert.equal(counters[C.GSO_REFUSED], 0, 'the plain retry failed too: the address, not GSO');
+      await until(() => rx.got[0]!.length >= 5, 2000);
+      assert.deepEqual(rx.got[0]!.map((g) => g.readUInt32BE(0)), [3, 4, 5, 6, 7]);
+    } finally {
+      tx.close();
+      for (const s of rx.socks) s.close();
     }
   });
 });

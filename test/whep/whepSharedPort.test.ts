@@ -14,6 +14,7 @@ import { ndcView } from '../helpers/ndcViewer.ts';
 import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
+import { gsoEnabled } from '../../src/shared/srtp/index.ts';
 
 function candidatePorts(answer: string): number[] {
   return [...answer.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)].map((m) => Number(m[1]));
@@ -164,6 +165,14 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       assert.equal(stats.batchDrops, 0);
       // Live packets really went through the batch (not werift's per-viewer send).
       assert.ok(stats.batched > stats.packets / 2, `batched ${stats.batched} of ${stats.packets} viewer-packets`);
+      // The join bursts too: protected into the pacer's batch, one sendmmsg per tick (≤ 30 packets per viewer),
+      // their runs of equal-size FU-A fragments as UDP GSO trains. assertContinuous above: order kept.
+      const burst = stats.send!.burst;
+      assert.ok(burst.packets >= 4 * 2, `burst packets ${burst.packets}`);
+      assert.ok(burst.syscalls * 3 <= burst.packets, `${burst.syscalls} sendmmsg calls for ${burst.packets} burst packets`);
+      assert.equal(stats.send!.gso, gsoEnabled);
+      if (gsoEnabled) assert.ok(burst.gsoPackets > 0 && burst.gsoMessages * 2 <= burst.gsoPackets, JSON.stringify(burst));
+      else assert.equal(burst.gsoPackets, 0);
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {
@@ -185,6 +194,23 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       const again = a.video.slice(aBefore).find((p) => p.readUInt16BE(2) === seq)!;
       assert.ok(again.equals(want), 'retransmit is byte-identical after decryption');
       assert.equal((await drake.supervisor.whepStats('cam')).retransmits, bBefore + 1);
+
+      // One NACK of a run of equal-size packets: answered in one sendmmsg, as one GSO train, in order.
+      const at = a.video.findIndex((p, i) => i >= 10 && i + 4 < a.video.length - 10 && [1, 2, 3].every((k) => a.video[i + k]!.length === p.length && a.video[i + k]!.readUInt16BE(2) === ((p.readUInt16BE(2) + k) & 0xffff)));
+      assert.ok(at >= 0, 'a run of 4 equal-size consecutive packets (FU-A fragments of one frame)');
+      const run = a.video.slice(at, at + 4);
+      const seqs = run.map((p) => p.readUInt16BE(2));
+      const s0 = (await drake.supervisor.whepStats('cam')).send!.burst;
+      const mark = a.video.length;
+      await a.sendNack(seqs);
+      await waitFor('the run is re-sent', async () => seqs.every((q) => a.video.slice(mark).some((p) => p.readUInt16BE(2) === q)), 5000);
+      const resent = a.video.slice(mark).filter((p) => seqs.includes(p.readUInt16BE(2)));
+      assert.deepEqual(resent.map((p) => p.readUInt16BE(2)), seqs, 'in order, once each');
+      resent.forEach((p, k) => assert.ok(p.equals(run[k]!), `retransmit ${seqs[k]} byte-identical`));
+      const s1 = (await drake.supervisor.whepStats('cam')).send!.burst;
+      assert.equal(s1.packets - s0.packets, 4);
+      assert.equal(s1.syscalls - s0.syscalls, 1, 'one sendmmsg for the NACK');
+      assert.equal(s1.gsoPackets - s0.gsoPackets, gsoEnabled ? 4 : 0);
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -265,6 +291,7 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
   // libdatachannel viewer joined after a werift one receives nothing, and a werift viewer after closed
   // libdatachannel ones ends the process with SIGSEGV/SIGBUS at exit — with shared_port on and off alike.
   test('libdatachannel (libsrtp) viewers share the port too and decrypt their batches', async () => {
+    const b0 = (await drake.supervisor.whepStats('cam')).send?.burst ?? { packets: 0, gsoPackets: 0 };
     const libs = [await ndcView(`${drake.url}/whep/cam`), await ndcView(`${drake.url}/whep/cam`), await ndcView(`${drake.url}/whep/cam`)];
     try {
       const port = (await drake.supervisor.whepStats('cam')).sharedPort;
@@ -274,7 +301,11 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
         assert.match(l.answer, /^a=ice-lite\r?$/m, 'libdatachannel connects to an ICE-lite drake');
       }
       await waitFor('media through libsrtp', async () => libs.every((l) => l.video.length > 60 && l.audioCount() > 30), 20_000);
+      // The join bursts reached libsrtp through the batched (GSO) burst path: SPS/PPS first, the GOP decodable.
       for (const l of libs) assert.deepEqual(h264NalTypesStarting(l.video[0]!).slice(0, 2), [NAL.SPS, NAL.PPS]);
+      const burst = (await drake.supervisor.whepStats('cam')).send!.burst;
+      assert.ok(burst.packets - b0.packets >= 3 * 10, `burst packets ${b0.packets} → ${burst.packets}`);
+      if (gsoEnabled) assert.ok(burst.gsoPackets - b0.gsoPackets > 0, `GSO packets ${b0.gsoPackets} → ${burst.gsoPackets}`);
     } finally {
       for (const l of libs) if (l.location) await fetch(new URL(l.location, drake.url), { method: 'DELETE' });
       for (const l of libs) l.close();

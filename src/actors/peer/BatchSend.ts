@@ -2,7 +2,7 @@
 // context and address are staged into reused buffers, then one protectBatch (native SRTP for all of them)
 // and one sendmmsg on the shard's shared socket. Buffers grow when the audience does, never per packet.
 import type { Socket } from 'node:dgram';
-import { Destinations, HEADER_SLOT, MAX_TAG, protectBatch, sendBatch, type SrtpContext } from '../../shared/srtp/index.ts';
+import { Destinations, HEADER_SLOT, MAX_TAG, protectBatch, sendBatch, sendCounters, type SrtpContext } from '../../shared/srtp/index.ts';
 
 /** Largest RTP packet taken (FFmpeg's RTP legs use pkt_size=1200). */
 export const BATCH_MTU = 1500;
@@ -21,10 +21,16 @@ export class BatchSend {
   drops = 0;
   /** Viewer-packets the kernel took. */
   sent = 0;
+  /** sendmmsg calls, messages, packets (SEND_COUNTER). */
+  readonly counters = sendCounters();
 
   constructor(socket: Socket, initialCapacity = 64) {
     this.#socket = socket;
     this.#grow(initialCapacity);
+  }
+
+  get socket(): Socket {
+    return this.#socket;
   }
 
   get pending(): number {
@@ -54,7 +60,7 @@ export class BatchSend {
     this.#count = 0;
     if (src.length > BATCH_MTU || src.length < 12) return 0;
     protectBatch(this.#ctxs, src, this.#headers, this.#out, STRIDE, this.#lengths, k);
-    const sent = sendBatch(this.#socket, this.#out, STRIDE, this.#lengths, this.#dests, k);
+    const sent = sendBatch(this.#socket, this.#out, STRIDE, this.#lengths, this.#dests, k, this.counters);
     this.drops += k - sent;
     this.sent += sent;
     return sent;

@@ -7,6 +7,7 @@ import type { Socket } from 'node:dgram';
 import type { RTCRtpSender } from 'werift';
 import { createContext, Destinations, MAX_SRTCP_OVERHEAD, protect, protectRtcp, SALT_LENGTH, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
 import type { BatchSend } from './BatchSend.ts';
+import type { BurstBatch } from './BurstBatch.ts';
 
 const MTU = 1500;
 /** Sends may queue inside the socket: a protected packet's buffer is not reused before this many later ones. */
@@ -76,6 +77,8 @@ export class LeanSender {
   /** The shard's shared socket (shared-port path): single packets go out on it directly, not through werift's send. */
   readonly #socket: Socket | null;
   readonly #length = new Uint32Array(1);
+  /** Bytes 1..11 of a packet's RTP header for BurstBatch.add (byte 0 comes from the packet). */
+  readonly #header = Buffer.alloc(12);
 
   constructor(sender: RTCRtpSender, ctx: SrtpContext, socket: Socket | null = null) {
     this.#socket = socket;
@@ -135,13 +138,32 @@ export class LeanSender {
 
   #sendOut(out: Buffer, n: number): void {
     if (this.#socket && this.#refreshDest()) {
-      // Bursts, NACK answers and reports on the shared port: one synchronous native send, without dgram's
+      // Reports (and packets sent outside a batch) on the shared port: one synchronous native send, without dgram's
       // per-packet address lookup and promise (a join burst is hundreds of packets per viewer).
       this.#length[0] = n;
       sendBatch(this.#socket, out, out.length, this.#length, this.#dest, 1);
     } else {
       void this.#connection.send(out.subarray(0, n)).catch(() => undefined);
     }
+  }
+
+  /**
+   * Burst packets and NACK answers: protected into the shard's `burst` batch (shared port, a pair to address),
+   * which leaves in one sendmmsg at the end of the pacer tick or NACK; else write() at once.
+   */
+  sendInBurst(pkt: Buffer, seq: number, ts: number, burst: BurstBatch | null): void {
+    const len = pkt.length;
+    if (!burst || len > MTU || len < 12 || !this.#refreshDest()) {
+      this.write(pkt, seq, ts);
+      return;
+    }
+    const h = this.#header;
+    h[1] = (pkt[1]! & 0x80) | this.#pt;
+    h.writeUInt16BE(seq, 2);
+    h.writeUInt32BE(ts >>> 0, 4);
+    h.writeUInt32BE(this.#sender.ssrc >>> 0, 8);
+    burst.add(this.#ctx, pkt, h, this.#dest);
+    this.#account(len, ts);
   }
 
   /** Live packets: into the shard's batch when there is one (shared port) and a pair to address, else write(). */

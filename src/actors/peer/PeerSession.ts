@@ -17,6 +17,7 @@ import { h264NalTypeMask, NAL, rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
+import type { BurstBatch } from './BurstBatch.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
 import { forEachNacked } from './rtcpReader.ts';
 import { ViewerRtcp } from './ViewerRtcp.ts';
@@ -74,6 +75,8 @@ export interface PeerSessionOptions {
   mux?: UdpMux;
   /** With `mux`: drake is an ICE-lite agent there (the mux answers the viewer's checks; no checks or consent timers of drake's own). */
   iceLite?: boolean;
+  /** With mux: the shard's batch for burst packets and NACK answers (one sendmmsg per pacer tick or NACK). */
+  burst?: BurstBatch;
   onClose: (session: PeerSession, reason: string) => void;
   /** A burst was queued: the shard's pacer calls drainBurst() until it is sent (bursts share one budget). */
   pace: (session: PeerSession) => void;
@@ -396,7 +399,8 @@ export class PeerSession {
     return true;
   }
 
-  #writeVideo(pkt: Buffer, tsOverride: number, batch: BatchSend | null = null): void {
+  /** `batch`: a live packet staged for the shard's fan-out flush; `burst`: a burst packet for the pacer tick's flush. */
+  #writeVideo(pkt: Buffer, tsOverride: number, batch: BatchSend | null = null, burst: BurstBatch | null = null): void {
     const seq = this.#videoSeq;
     const ts = tsOverride >= 0 ? tsOverride : rtpTimestamp(pkt);
     this.#videoSeq = (seq + 1) & 0xffff;
@@ -412,12 +416,13 @@ export class PeerSession {
     }
     this.counters.videoPackets++;
     this.counters.bytes += pkt.length;
-    this.#sendVideoAs(pkt, seq, ts, batch);
+    this.#sendVideoAs(pkt, seq, ts, batch, burst);
   }
 
-  #sendVideoAs(pkt: Buffer, seq: number, ts: number, batch: BatchSend | null = null): void {
+  #sendVideoAs(pkt: Buffer, seq: number, ts: number, batch: BatchSend | null = null, burst: BurstBatch | null = null): void {
     if (this.#leanVideo) {
-      this.#leanVideo.send(pkt, seq, ts, batch);
+      if (burst) this.#leanVideo.sendInBurst(pkt, seq, ts, burst);
+      else this.#leanVideo.send(pkt, seq, ts, batch);
       return;
     }
     const rtp = RtpPacket.deSerialize(pkt);
@@ -446,6 +451,8 @@ export class PeerSession {
         nack: (buf, from, end) => {
           this.#nackAt = this.#nackStart();
           forEachNacked(buf, from, end, this.#resendNow);
+          // The answers to one NACK leave together (often a run to this viewer: one GSO train).
+          this.#opts.burst?.flush();
         },
       });
       for (const t of this.#pc.iceTransports) mux.takeRtcp(t.connection, this.#rtcpIn.receive);
@@ -493,8 +500,11 @@ export class PeerSession {
     this.#leanAudio?.senderReport();
   }
 
-  /** Sends up to `max` queued burst packets (then live ones that queued behind them); returns how many. */
-  drainBurst(max: number): number {
+  /**
+   * Sends up to `max` queued burst packets (then live ones that queued behind them); returns how many. With
+   * `burst` (the shard's, shared port) they are protected into it and leave with the pacer tick's flush.
+   */
+  drainBurst(max: number, burst: BurstBatch | null = null): number {
     if (this.#closed) {
       this.#stopBurst();
       return 0;
@@ -502,7 +512,7 @@ export class PeerSession {
     const n = Math.min(max, this.#queue.length);
     for (let i = 0; i < n; i++) {
       const [pkt, ts] = this.#queue[i]!;
-      this.#writeVideo(pkt, ts);
+      this.#writeVideo(pkt, ts, null, burst);
     }
     this.#queue.splice(0, n);
     if (this.#queue.length === 0) this.#stopBurst();
@@ -544,6 +554,7 @@ export class PeerSession {
   #onNack(lost: number[]): void {
     const now = this.#nackStart();
     for (const seq of lost) this.#resend(seq, now);
+    this.#opts.burst?.flush();
   }
 
   /** Counts a NACK and tops up the retransmit budget; returns the time its resends are stamped with. */
@@ -572,7 +583,7 @@ export class PeerSession {
     this.#histResentAt[slot] = now;
     this.counters.retransmits++;
     // Same seq and timestamp: SRTP gives the same bytes; a receiver that got the first copy drops this one.
-    this.#sendVideoAs(pkt, seq, this.#histTs[slot]!);
+    this.#sendVideoAs(pkt, seq, this.#histTs[slot]!, null, this.#opts.burst ?? null);
   }
 
   /** Trickled candidates; answered before werift resolves them (mDNS lookups can take seconds). */

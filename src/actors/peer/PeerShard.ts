@@ -13,9 +13,11 @@ import {
 } from '../../shared/errors.ts';
 import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
 import { Logger } from '../../shared/log.ts';
-import type { WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
+import type { SendCountersDto, WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
+import { gsoActive, SEND_COUNTER } from '../../shared/srtp/index.ts';
 import { GopCache } from '../stream/GopCache.ts';
 import { BatchSend } from './BatchSend.ts';
+import { BurstBatch } from './BurstBatch.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
 import { UdpMux } from './UdpMux.ts';
@@ -70,6 +72,8 @@ export class PeerShard {
   #sweeper: NodeJS.Timeout | null = null;
   #mux: Promise<UdpMux> | null = null;
   #batch: BatchSend | null = null;
+  /** Shared port: the pacer tick's burst packets (and NACK answers) leave in one sendmmsg through it. */
+  #burst: BurstBatch | null = null;
   #muxPort = 0;
   #disposed = false;
   /** Viewers with a burst to send, in the order the pacer serves them next. */
@@ -132,6 +136,7 @@ export class PeerShard {
         (mux) => {
           if (this.#disposed) return void mux.close();
           this.#batch = new BatchSend(mux.socket);
+          this.#burst = new BurstBatch(mux.socket);
           this.#muxPort = mux.port;
           log.info(`viewers share UDP port ${mux.port}`);
         },
@@ -153,13 +158,15 @@ export class PeerShard {
 
   #paceTick(): void {
     let budget = SHARD_BURST_PER_TICK;
+    const burst = this.#burst;
     for (const s of [...this.#bursting]) {
       if (budget <= 0) break;
-      if (s.bursting) budget -= s.drainBurst(Math.min(SESSION_BURST_PER_TICK, budget));
+      if (s.bursting) budget -= s.drainBurst(Math.min(SESSION_BURST_PER_TICK, budget), burst);
       // Served (or finished): to the back, so the next tick starts with someone else.
       this.#bursting.delete(s);
       if (s.bursting) this.#bursting.add(s);
     }
+    burst?.flush();
     if (this.#bursting.size === 0 && this.#pacer) {
       clearInterval(this.#pacer);
       this.#pacer = null;
@@ -187,6 +194,7 @@ export class PeerShard {
         keyframeBurst: () => (this.#opts.gopCache ? this.#gop.packets() : []),
         sendPath: this.#opts.sendPath,
         ...(mux ? { mux, iceLite: this.#opts.iceLite } : {}),
+        ...(mux && this.#burst ? { burst: this.#burst } : {}),
         onClose: (s, reason) => this.#onClose(s, reason),
         pace: (s) => this.#pace(s),
       });
@@ -260,6 +268,7 @@ export class PeerShard {
     this.#sweeper = null;
     const mux = await this.#mux?.catch(() => null);
     this.#batch = null;
+    this.#burst = null;
     await mux?.close();
   }
 
@@ -319,12 +328,24 @@ export class PeerShard {
       viewers: this.#sessions.size,
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxPort || null,
-      batchDrops: this.#batch?.drops ?? 0,
-      batched: this.#batch?.sent ?? 0,
+      batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0),
+      batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0),
+      send: this.#batch && this.#burst ? { live: sendCountersDto(this.#batch.counters), burst: sendCountersDto(this.#burst.counters), gso: gsoActive(this.#batch.socket) } : null,
       ...t,
       latency: this.#latency.snapshot(),
     };
   }
+}
+
+function sendCountersDto(c: Float64Array): SendCountersDto {
+  return {
+    syscalls: c[SEND_COUNTER.SYSCALLS]!,
+    messages: c[SEND_COUNTER.MESSAGES]!,
+    packets: c[SEND_COUNTER.PACKETS]!,
+    gsoMessages: c[SEND_COUNTER.GSO_MESSAGES]!,
+    gsoPackets: c[SEND_COUNTER.GSO_PACKETS]!,
+    gsoRefused: c[SEND_COUNTER.GSO_REFUSED]!,
+  };
 }
 
 /**

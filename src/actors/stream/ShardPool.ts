@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { nodeEndpoint } from '../../shared/comlinkNode.ts';
 import { NotFoundError, rebuildError, WorkerClosedError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
-import type { CallResult, RuntimeDto, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
+import type { CallResult, RuntimeDto, SendCountersDto, ShardEvent, ShardInit, ShardWorkerApi, WhepCreatedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
 import { siblingModule, startWorker } from '../../shared/startWorker.ts';
 
 const log = new Logger('ShardPool');
@@ -196,6 +196,7 @@ export class ShardPool {
 export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
   const [first, ...rest] = parts;
   const out: WhepStatsDto = { ...first!, latency: first!.latency ? { ...first!.latency, counts: [...first!.latency.counts] } : null };
+  if (first!.send) out.send = { live: { ...first!.send.live }, burst: { ...first!.send.burst }, gso: first!.send.gso };
   for (const p of rest) {
     out.viewers += p.viewers;
     out.packets += p.packets;
@@ -207,6 +208,16 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
     out.plisIgnored += p.plisIgnored;
     out.batchDrops += p.batchDrops;
     out.batched += p.batched;
+    if (p.send) {
+      if (!out.send) out.send = { live: { ...p.send.live }, burst: { ...p.send.burst }, gso: p.send.gso };
+      else {
+        for (const k of Object.keys(p.send.live) as Array<keyof SendCountersDto>) {
+          out.send.live[k] += p.send.live[k];
+          out.send.burst[k] += p.send.burst[k];
+        }
+        out.send.gso &&= p.send.gso;
+      }
+    }
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);
     if (p.latency) {
       if (!out.latency) out.latency = { ...p.latency, counts: [...p.latency.counts] };

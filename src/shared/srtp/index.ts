@@ -13,12 +13,18 @@
 //   DRAKE_SRTP=native  require the addon: importing this module throws when it does not load
 //   unset / other      native when it loads, else js
 //
+// Batched sends (sendBatch, native backend on Linux) put runs of equal-size packets to one address into UDP GSO
+// trains (UDP_SEGMENT, Linux ≥ 4.18): a join burst's packets to a viewer leave as one message.
+//   DRAKE_GSO=0        plain sendmmsg entries only (to compare, or to rule GSO out)
+// A socket whose kernel or route refuses a train (no UDP_SEGMENT, no checksum offload, IPsec) loses nothing:
+// the train goes again plain in the same call, and that socket sends plain from then on.
+//
 // Report `srtpBackendInfo` at start so a missing build is visible (the install script does not fail npm
 // install when the compiler is missing; it warns and the JS path runs ≈ 5× slower per packet).
 import type { Socket } from 'node:dgram';
 import { jsBackend } from './jsBackend.ts';
 import { loadAddon, nativeBackend, type SrtpAddon } from './nativeBackend.ts';
-import { ADDRESS_SLOT, type SrtpBackend } from './types.ts';
+import { ADDRESS_SLOT, SEND_COUNTER, SEND_COUNTERS, type SrtpBackend } from './types.ts';
 
 export * from './types.ts';
 export { jsBackend } from './jsBackend.ts';
@@ -36,16 +42,20 @@ export const nativeSrtp: SrtpBackend | null = addon ? nativeBackend(addon) : nul
 /** The backend drake uses. */
 export const srtp: SrtpBackend = nativeSrtp ?? jsBackend;
 export const srtpBackend: 'native' | 'js' = srtp.name;
+/** sendBatch asks for UDP GSO trains (native backend, Linux, DRAKE_GSO not 0). The kernel may still refuse. */
+export const gsoEnabled: boolean = srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_GSO !== '0';
 /** For the start-up log line: which backend, its OpenSSL, and why not native when it is not. */
-export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: string | null; reason: string | null }> = Object.freeze({
+export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: string | null; reason: string | null; gso: boolean }> = Object.freeze({
   backend: srtpBackend,
   openssl: addon?.openssl ?? null,
   reason: loaded.error,
+  gso: gsoEnabled,
 });
 
 export const createContext = srtp.createContext;
 export const protect = srtp.protect;
 export const protectBatch = srtp.protectBatch;
+export const protectInto = srtp.protectInto;
 export const protectRtcp = srtp.protectRtcp;
 export const unprotectRtcp = srtp.unprotectRtcp;
 export const setRtcpIndex = srtp.setRtcpIndex;
@@ -140,21 +150,55 @@ export function socketFd(socket: Socket): number {
   return fd;
 }
 
+/** Sockets whose kernel or route refused a GSO train: they send plain entries from then on. */
+const gsoRefused = new WeakSet<Socket>();
+/** Counters for calls that bring none (the refusal check reads them). */
+const scratchCounters = new Float64Array(SEND_COUNTERS);
+
+/** A new counters array for sendBatch (indexes: SEND_COUNTER). */
+export function sendCounters(): Float64Array {
+  return new Float64Array(SEND_COUNTERS);
+}
+
 /**
  * Sends packet i = out[i·stride, +lengths[i]] to dests index i, for i < count: one sendmmsg per up to 256
  * packets on the native backend (never blocks; stops at EAGAIN/ENOBUFS, skips a packet that fails on its own),
- * `socket.send` per packet (copied) on the JS one. Returns how many packets the kernel took; count − that are
- * drops. `lastSendError()` tells the errno of the last failure (native only).
+ * with runs of equal-size packets to one address as UDP GSO trains (see DRAKE_GSO above); `socket.send` per
+ * packet (copied) on the JS one. Packets leave in index order. Returns how many packets the kernel took;
+ * count − that are drops. `counters` (sendCounters()) are added to. `lastSendError()` tells the errno of the
+ * last failure (native only).
  */
-export function sendBatch(socket: Socket, out: Buffer, stride: number, lengths: Uint32Array, dests: Destinations, count: number): number {
+export function sendBatch(
+  socket: Socket,
+  out: Buffer,
+  stride: number,
+  lengths: Uint32Array,
+  dests: Destinations,
+  count: number,
+  counters: Float64Array = scratchCounters,
+): number {
   if (count > dests.capacity) throw new RangeError('count exceeds dests.capacity');
-  if (srtpBackend === 'native' && addon) return addon.sendBatch(socketFd(socket), out, stride, lengths, dests.addrs, count);
+  if (srtpBackend === 'native' && addon) {
+    const gso = gsoEnabled && !gsoRefused.has(socket);
+    const refused = counters[SEND_COUNTER.GSO_REFUSED]!;
+    const sent = addon.sendBatch(socketFd(socket), out, stride, lengths, dests.addrs, count, gso, counters);
+    if (counters[SEND_COUNTER.GSO_REFUSED] !== refused) gsoRefused.add(socket);
+    return sent;
+  }
   for (let i = 0; i < count; i++) {
     const off = i * stride;
     // A copy: dgram may queue the buffer when it cannot send synchronously, and `out` is reused next batch.
     socket.send(Buffer.from(out.subarray(off, off + lengths[i]!)), dests.port(i), dests.host(i));
   }
+  counters[SEND_COUNTER.SYSCALLS]! += count;
+  counters[SEND_COUNTER.MESSAGES]! += count;
+  counters[SEND_COUNTER.PACKETS]! += count;
   return count;
+}
+
+/** false once the socket's kernel or route refused a GSO train (it then sends plain entries). */
+export function gsoActive(socket: Socket): boolean {
+  return gsoEnabled && !gsoRefused.has(socket);
 }
 
 /** errno of the last failed packet of this thread's last native sendBatch (0: all went, or JS backend). */

@@ -339,6 +339,21 @@ export const jsBackend: SrtpBackend = {
     return k;
   },
 
+  protectInto(ctx, src, header, out, slot, stride, lengths) {
+    const c = asJs(ctx);
+    const len = src.length;
+    const hl = headerLength(src, len);
+    if (hl < 0) throw new RangeError('src is not an RTP v2 packet (or truncated header)');
+    if (header.length < HEADER_SLOT) throw new RangeError('header must hold 12 bytes');
+    if (stride < len + c.tagLength) throw new RangeError('stride must be at least src.length + tag');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= lengths.length || (slot + 1) * stride > out.length) throw new RangeError('slot is beyond out or lengths');
+    const off = slot * stride;
+    src.copy(out, off, 0, hl);
+    header.copy(out, off + 1, 1, HEADER_SLOT);
+    protectCore(c, out, off, hl, src, hl, len - hl);
+    return (lengths[slot] = len + c.tagLength);
+  },
+
   protectRtcp(ctx, packet, out) {
     const c = asJs(ctx);
     checkBuffers(packet, out);

@@ -8,14 +8,20 @@ export interface SrtpAddon {
   createContext(profile: 1 | 7, masterKey: Buffer, masterSalt: Buffer, ssrc?: number): SrtpContext;
   protect(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
+  protectInto(ctx: SrtpContext, src: Buffer, header: Buffer, out: Buffer, slot: number, stride: number, lengths: Uint32Array): number;
   protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   /** Plaintext length, or SRTCP_ERROR (types.ts; the SRTCP_* defines in srtp.c). */
   unprotectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   setRtcpIndex(ctx: SrtpContext, ssrc: number, index: number): void;
   /** Writes a struct sockaddr_in/_in6 for ip:port into 28-byte record `index`; returns 4 or 6. */
   setAddress(addrs: Buffer, index: number, ip: string, port: number): 4 | 6;
-  /** sendmmsg of count packets (out[i·stride], lengths[i]) to addrs records on a raw fd; returns how many went. */
-  sendBatch(fd: number, out: Buffer, stride: number, lengths: Uint32Array, addrs: Buffer, count: number): number;
+  /**
+   * sendmmsg of count packets (out[i·stride], lengths[i]) to addrs records on a raw fd; returns how many packets
+   * went. gso: runs to one address of equal length go as UDP_SEGMENT trains. counters: see SEND_COUNTER.
+   */
+  sendBatch(fd: number, out: Buffer, stride: number, lengths: Uint32Array, addrs: Buffer, count: number, gso?: boolean, counters?: Float64Array): number;
+  /** Tests: SO_NO_CHECK on a UDP socket, with which the kernel refuses GSO trains but sends single datagrams. */
+  setNoChecksum(fd: number, on: boolean): void;
   /** errno of the last failed message in this thread's last sendBatch, 0 when all went. */
   lastSendError(): number;
   /** OpenSSL version string of the running node, which the addon links against. */
@@ -43,6 +49,7 @@ export function nativeBackend(addon: SrtpAddon): SrtpBackend {
     },
     protect: addon.protect,
     protectBatch: addon.protectBatch,
+    protectInto: addon.protectInto,
     // The addon's functions themselves: no wrapper, nothing allocated per packet on the JS side either.
     protectRtcp: addon.protectRtcp,
     unprotectRtcp: addon.unprotectRtcp,

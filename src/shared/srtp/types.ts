@@ -19,6 +19,14 @@ export const HEADER_SLOT = 12;
 /** Bytes per destination in sendBatch's address buffer (room for a struct sockaddr_in6). */
 export const ADDRESS_SLOT = 28;
 
+/**
+ * sendBatch's counters (a Float64Array of SEND_COUNTERS, added to by every call that gets it): sendmmsg calls,
+ * messages, packets, UDP GSO messages, packets that went in GSO messages, GSO refusals (the kernel refused a
+ * train, which then went plain).
+ */
+export const SEND_COUNTER = Object.freeze({ SYSCALLS: 0, MESSAGES: 1, PACKETS: 2, GSO_MESSAGES: 3, GSO_PACKETS: 4, GSO_REFUSED: 5 } as const);
+export const SEND_COUNTERS = 6;
+
 /** Largest auth tag: a batch `stride` of packet length + MAX_TAG always fits. */
 export const MAX_TAG = 16;
 
@@ -86,6 +94,13 @@ export interface SrtpBackend {
    * SrtcpSession does. Returns packet length + SRTCP_OVERHEAD[profile]. In place as for protect(). Throws
    * (RangeError) on a packet that is not RTCP v2 or an `out` too small: drake's own packets, never peer input.
    */
+  /**
+   * Protects one packet into slot `slot` of a send batch (bursts, NACK answers: different packets that leave in
+   * one sendBatch): src with bytes 1..11 of `header` (M/PT, seq, timestamp, SSRC) as its fixed header, written
+   * to out[slot·stride ..]; lengths[slot] = the SRTP length, which is returned. stride ≥ src.length + tag.
+   * The native backend allocates nothing.
+   */
+  protectInto(ctx: SrtpContext, src: Buffer, header: Buffer, out: Buffer, slot: number, stride: number, lengths: Uint32Array): number;
   protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   /**
    * Authenticates and decrypts one SRTCP packet (all of `packet`, peer input: any bytes) into `out`. Returns
