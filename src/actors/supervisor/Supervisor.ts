@@ -169,6 +169,13 @@ function killIfOurs(pid: number, binary: string): void {
   }
 }
 
+/** A cluster node's FFmpeg must die with it (see StreamSettings.setprivPath). */
+function setprivSetting(): { setprivPath?: string } {
+  const path = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (!path) log.warn('setpriv (util-linux) not found: FFmpeg of this cluster node would outlive a crash of drake and run beside its new owner\'s copy; install util-linux');
+  return path ? { setprivPath: path } : {};
+}
+
 export function globToRegExp(glob: string): RegExp {
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
@@ -196,6 +203,7 @@ export class Supervisor {
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
+      ...(opts.config.cluster.enable ? setprivSetting() : {}),
     };
   }
 
