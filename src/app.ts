@@ -119,6 +119,9 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       memfsUrl,
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
+      // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
+      // has reached Redis): a node coming back must not start what moved while it was away.
+      ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),
     });
     if (config.cluster.enable) {
       const sup = supervisor;
@@ -130,6 +133,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
         apiUrl: gateway.url,
         apiHost: config.api.host,
         counts: () => sup.counts(),
+        supervisor: sup,
         limits: { maxProcesses: config.ffmpeg.max_processes, maxViewers: config.webrtc.max_viewers_total },
       });
     }

@@ -5,7 +5,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
-import { DrakeError } from '../shared/errors.ts';
+import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
 import type { DiskFs } from './fs/DiskFs.ts';
@@ -84,7 +84,7 @@ export class Gateway {
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
-      ...processRoutes(sup),
+      ...processRoutes(sup, opts.cluster ?? (() => null)),
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
@@ -112,7 +112,10 @@ export class Gateway {
           }
         },
         isClosed: () => this.#closed,
-        ...(guarded ? { authorize: (req: Request) => auth.check(req) } : {}),
+        // A request another cluster node forwarded carries the cluster's signature instead of a token
+        // (the client's token is only valid on the node it logged in to); its body is checked again
+        // by the process routes once it has arrived.
+        ...(guarded ? { authorize: (req: Request) => this.#forwardedOk(req) || auth.check(req) } : {}),
       });
     }
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
@@ -129,6 +132,15 @@ export class Gateway {
       },
       { maxBodyBytes: 0, commonHeaders: common },
     );
+  }
+
+  #forwardedOk(req: Request): boolean {
+    const node = this.#opts.cluster?.();
+    if (!node) return false;
+    const q = req.query.toString();
+    const check = node.checkForward(req.method, q ? `${req.url}?${q}` : req.url, req.headers);
+    if (check && !check.ok) throw new UnauthorizedError(`forwarded request refused: ${check.reason}`);
+    return check !== null;
   }
 
   get port(): number {

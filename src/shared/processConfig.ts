@@ -2,6 +2,7 @@
 // One zod schema is the single source of truth for validation, defaults and TypeScript types.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { NODE_ID } from './config.ts';
 import { ValidationError } from './errors.ts';
 
 /** Ids end up in URLs, file names and placeholders: no path characters, bounded length. */
@@ -77,6 +78,8 @@ export const processConfigSchema = z.object({
   stale_timeout_seconds: uint(86_400).default(0),
   limits: limitsSchema.prefault({}),
   webrtc: webrtcSchema.prefault({}),
+  /** drake cluster: the node to run on (placed by load when absent). Ignored by a single drake. */
+  node: z.string().regex(NODE_ID, 'must be a cluster node id (1–64 of A-Z a-z 0-9 _ . -)').optional(),
 });
 
 export type ProcessConfigInput = z.input<typeof processConfigSchema>;

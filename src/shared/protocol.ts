@@ -44,6 +44,11 @@ export interface StreamSettings {
   maxLogLines: number;
   stopTimeoutMs: number;
   webrtc: StreamWebrtcSettings;
+  /**
+   * Run FFmpeg through `setpriv --pdeathsig KILL` (this path): it dies with drake even on kill -9. A
+   * cluster node needs it: FFmpeg ignores SIGPIPE, so an orphan would run on beside the new owner's copy.
+   */
+  setprivPath?: string;
 }
 
 export interface WhepCreatedDto {

@@ -110,6 +110,19 @@ describe('placement script', () => {
         apiHost: '127.0.0.1',
         counts: () => ({ processes, running: 0, started: 0, viewers: 0 }),
         limits: { maxProcesses: 0, maxViewers: 100 },
+        // Members without processes of their own: this test is about placement alone.
+        supervisor: {
+          ids: () => [],
+          has: () => false,
+          record: () => {
+            throw new Error('no processes');
+          },
+          adopt: async () => 'same' as const,
+          remove: async () => undefined,
+          applyGate: async () => undefined,
+          applyGateAll: async () => undefined,
+          killChildrenNow: () => undefined,
+        },
       });
     const m1 = member('m1', 0);
     const m2 = member('m2', 0);

@@ -64,7 +64,8 @@ describe('cluster node registry', () => {
       }
       assert.equal(v.totals.cpu_cores, 3 * availableParallelism());
     }
-    assert.equal((await a.api('POST', '/api/v3/process', testProcess('on-a', { autostart: false }))).status, 200);
+    // Pinned to a (a process without `node` is placed by load, on any of the three).
+    assert.equal((await a.api('POST', '/api/v3/process', testProcess('on-a', { autostart: false, node: 'node-a' }))).status, 200);
     await waitFor('b sees a carry one process', async () => {
       const v = await view(b);
       return v.nodes.find((n) => n.id === 'node-a')?.load.processes === 1 && v.totals.processes === 1;

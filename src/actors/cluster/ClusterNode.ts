@@ -11,7 +11,9 @@
 // heartbeat after that re-creates the lease and the record ("rejoined"), also after a Redis that
 // restarted empty.
 //
-// Design of what comes next (issue 13), fitted to this registry:
+// The rest of issue 13 as built on this registry (table.ts, reconcile.ts, gateway/processRouter.ts);
+// not built yet: viewers on any node (WHEP redirect / edge relay) and pub/sub notices (the 1 s loops
+// stand in for them):
 // * Process table: `<p>:proc` (hash id → {config, metadata, order, created_at, updated_at}, the source
 //   of truth; each node's db.json stays its local cache) and `<p>:place` (hash id → {node, epoch}).
 //   `<p>:epoch` is an INCR counter: every (re)placement gets a new, larger epoch.
@@ -48,26 +50,34 @@ import { Logger } from '../../shared/log.ts';
 import { redact } from '../../shared/redact.ts';
 import { LoadSampler, type LocalCounts } from './load.ts';
 import { definePlacement, place, type Placement, type PlacementKeys } from './placement.ts';
+import { checkForward, signForward, type ForwardCheck } from './forwardAuth.ts';
 import { resolveNodeId } from './nodeId.ts';
+import type { ProcessRecord } from '../supervisor/Supervisor.ts';
+import { defineTable, ProcessTable, tableKeys } from './table.ts';
+import { Reconciler } from './reconcile.ts';
 
 const log = new Logger('cluster');
 
 const HEARTBEAT_MS = 1000;
+const FORWARD_TIMEOUT_MS = 30_000;
 /** A lost node's record is dropped after this long. */
 const FORGET_LOST_MS = 24 * 3600 * 1000;
 
 /**
- * KEYS[1] the lease, KEYS[2] the records hash; ARGV: incarnation, lease ms, node id, record JSON.
- * 'taken': a lease of another incarnation lives; 'joined': there was no lease (first beat, lapsed, or
- * Redis lost it); 'renewed'.
+ * KEYS[1] the lease, KEYS[2] the records hash, KEYS[3] the cluster secret; ARGV: incarnation, lease ms,
+ * node id, record JSON, a secret to set when there is none. Returns {result, secret}: 'taken': a lease
+ * of another incarnation lives; 'joined': there was no lease (first beat, lapsed, or Redis lost it);
+ * 'renewed'.
  */
 const HEARTBEAT_LUA = `
+redis.call('SET', KEYS[3], ARGV[5], 'NX')
+local secret = redis.call('GET', KEYS[3])
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 'taken' end
+if cur and cur ~= ARGV[1] then return { 'taken', secret } end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-if cur then return 'renewed' end
-return 'joined'
+if cur then return { 'renewed', secret } end
+return { 'joined', secret }
 `;
 
 /** KEYS[1] the lease, KEYS[2] the records hash; ARGV: incarnation, node id. Leaves only our own lease. */
@@ -81,7 +91,7 @@ return 0
 `;
 
 interface ClusterRedis extends Redis {
-  drakeHeartbeat(lease: string, nodes: string, incarnation: string, leaseMs: number, id: string, record: string): Promise<string>;
+  drakeHeartbeat(lease: string, nodes: string, secret: string, incarnation: string, leaseMs: number, id: string, record: string, newSecret: string): Promise<[string, string]>;
   drakeLeave(lease: string, nodes: string, incarnation: string, id: string): Promise<number>;
 }
 
@@ -95,6 +105,20 @@ export interface ClusterNodeOptions {
   apiHost: string;
   counts: () => LocalCounts;
   limits: { maxProcesses: number; maxViewers: number };
+  /** This node's processes; the cluster decides which of them may run. */
+  supervisor: OwnedProcesses;
+}
+
+/** What the cluster needs of the supervisor. */
+export interface OwnedProcesses {
+  ids(): string[];
+  has(id: string): boolean;
+  record(id: string): ProcessRecord;
+  adopt(rec: ProcessRecord): Promise<'added' | 'updated' | 'same'>;
+  remove(id: string, opts?: { purge?: boolean }): Promise<void>;
+  applyGate(id: string): Promise<void>;
+  applyGateAll(): Promise<void>;
+  killChildrenNow(): void;
 }
 
 export class ClusterNode {
@@ -103,7 +127,7 @@ export class ClusterNode {
   readonly advertiseHost: string;
   readonly #opts: ClusterNodeOptions;
   readonly #redis: ClusterRedis;
-  readonly #keys: { nodes: string; lease: (id: string) => string; placement: PlacementKeys };
+  readonly #keys: { nodes: string; secret: string; lease: (id: string) => string; placement: PlacementKeys };
   readonly #incarnation = randomBytes(12).toString('hex');
   readonly #startedAt = Date.now();
   readonly #load: LoadSampler;
@@ -117,6 +141,22 @@ export class ClusterNode {
   #reachable: boolean | null = null;
   #taken = false;
   #closed = false;
+  /** The cluster secret that signs forwarded requests (from Redis, with every heartbeat). */
+  #secret: string | null = null;
+  /** When the heartbeat that last renewed the lease was sent: the lease lives at least until then + lease ms. */
+  #renewSentAt = 0;
+  /** Bumped whenever the lease is (re)gained: a reconcile pass that began under an older one is void. */
+  joinSeq = 0;
+  /** Processes this node owns, with the epoch of their placement. */
+  readonly owned = new Map<string, number>();
+  /** Processes changed here while Redis was unreachable: written into the table when it is back. */
+  readonly dirty = new Set<string>();
+  readonly table: ProcessTable;
+  readonly #reconciler: Reconciler;
+  #fenceTimer: NodeJS.Timeout | null = null;
+  #fenced = false;
+  #killed = false;
+  #lock: Promise<unknown> = Promise.resolve();
 
   private constructor(opts: ClusterNodeOptions, id: string) {
     this.#opts = opts;
@@ -128,6 +168,7 @@ export class ClusterNode {
     const p = c.key_prefix;
     this.#keys = {
       nodes: `${p}:nodes`,
+      secret: `${p}:secret`,
       lease: (nid) => `${p}:alive:${nid}`,
       placement: { nodes: `${p}:nodes`, place: `${p}:place`, epoch: `${p}:epoch`, leasePrefix: `${p}:alive:` },
     };
@@ -142,9 +183,12 @@ export class ClusterNode {
       connectTimeout: 3000,
       retryStrategy: (times) => Math.min(250 * times, 2000),
     }) as ClusterRedis;
-    this.#redis.defineCommand('drakeHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT_LUA });
+    this.#redis.defineCommand('drakeHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT_LUA });
     this.#redis.defineCommand('drakeLeave', { numberOfKeys: 2, lua: LEAVE_LUA });
     definePlacement(this.#redis);
+    defineTable(this.#redis);
+    this.table = new ProcessTable(this.#redis, tableKeys(p));
+    this.#reconciler = new Reconciler(this, opts.supervisor);
     this.#redis.on('error', (err: Error) => this.#unreachable(err));
     this.#redis.on('ready', () => void this.#beat());
   }
@@ -157,9 +201,69 @@ export class ClusterNode {
     if (!opts.cluster.advertise_url && (opts.apiHost === '0.0.0.0' || opts.apiHost === '::')) {
       log.warn(`cluster: api.host ${opts.apiHost} and no cluster.advertise_url: other nodes are told ${node.advertiseUrl}, which only works on this machine; set cluster.advertise_url`);
     }
-    node.#timer = setInterval(() => void node.#beat(), HEARTBEAT_MS);
+    node.#timer = setInterval(() => {
+      void node.#beat();
+      void node.#reconciler.tick();
+    }, HEARTBEAT_MS);
     node.#timer.unref();
+    node.#fenceTimer = setInterval(() => node.#fence(), 100);
+    node.#fenceTimer.unref();
     return node;
+  }
+
+  get leaseMs(): number {
+    return this.#opts.cluster.node_timeout_seconds * 1000;
+  }
+
+  /**
+   * Whether this node may run FFmpeg: its lease was renewed recently enough that it still lives with a
+   * margin. The lease was set no earlier than the heartbeat was sent, so it lives at least until
+   * renewSentAt + lease ms; a node stops its FFmpeg well before that (self-fencing), and the others
+   * take its processes only after it.
+   */
+  get leaseFresh(): boolean {
+    return this.#joined && Date.now() - this.#renewSentAt < this.leaseMs - Math.max(1500, this.leaseMs / 4);
+  }
+
+  /** The supervisor's gate: a process runs here only while this node owns it and holds a fresh lease. */
+  mayRun(id: string): boolean {
+    return this.leaseFresh && this.owned.has(id);
+  }
+
+  get secret(): string | null {
+    return this.#secret;
+  }
+
+  /** Runs fn alone among local table changes and reconcile passes (a pass must not undo a change half made). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  #fence(): void {
+    if (this.#closed) return;
+    const sup = this.#opts.supervisor;
+    if (this.leaseFresh) {
+      if (this.#fenced) {
+        this.#fenced = false;
+        this.#killed = false;
+        log.info('cluster: lease renewed: this node runs its processes again');
+        void sup.applyGateAll();
+      }
+      return;
+    }
+    if (!this.#everJoined) return;
+    if (!this.#fenced) {
+      this.#fenced = true;
+      log.warn(`cluster: lease not renewed for ${Date.now() - this.#renewSentAt} ms: stopping this node's FFmpeg processes before the lease can lapse (another node may take them over)`);
+      void sup.applyGateAll();
+    }
+    // Whatever did not stop gracefully by now is killed: the lease may lapse soon after.
+    if (!this.#killed && Date.now() - this.#renewSentAt > this.leaseMs - 700) {
+      this.#killed = true;
+      sup.killChildrenNow();
+    }
   }
 
   get connected(): boolean {
@@ -202,9 +306,20 @@ export class ClusterNode {
     if (this.#beating || this.#closed || this.#redis.status !== 'ready') return;
     this.#beating = true;
     try {
-      const leaseMs = this.#opts.cluster.node_timeout_seconds * 1000;
-      const result = await this.#redis.drakeHeartbeat(this.#keys.lease(this.id), this.#keys.nodes, this.#incarnation, leaseMs, this.id, JSON.stringify(this.#record()));
+      const leaseMs = this.leaseMs;
+      const sentAt = Date.now();
+      const [result, secret] = await this.#redis.drakeHeartbeat(
+        this.#keys.lease(this.id),
+        this.#keys.nodes,
+        this.#keys.secret,
+        this.#incarnation,
+        leaseMs,
+        this.id,
+        JSON.stringify(this.#record()),
+        randomBytes(32).toString('base64url'),
+      );
       if (this.#closed) return;
+      this.#secret = secret;
       if (this.#reachable === false) log.info(`cluster: Redis at ${this.#redisUrl} answers again`);
       this.#reachable = true;
       if (result === 'taken') {
@@ -222,8 +337,14 @@ export class ClusterNode {
       if (result === 'joined') {
         log.info(this.#everJoined ? `cluster: rejoined as node ${this.id} (the lease had lapsed or Redis lost it)` : `cluster: joined as node ${this.id}`);
         this.#everJoined = true;
+        // The lease was gone: others may have taken processes meanwhile. Nothing is owned until a
+        // reconcile pass under this lease has read the placements again.
+        this.joinSeq++;
+        this.owned.clear();
       }
       this.#joined = true;
+      this.#renewSentAt = sentAt;
+      if (result === 'joined') void this.#reconciler.tick();
     } catch (err) {
       this.#joined = false;
       if (!this.#closed && this.#redis.status === 'ready') log.warn(`cluster: heartbeat failed: ${errorText(err)}`);
@@ -311,11 +432,63 @@ export class ClusterNode {
     return place(this.#redis, this.#keys.placement, processId, wanted, mode);
   }
 
+  #ready(what: string): void {
+    if (this.#redis.status !== 'ready') throw new UnavailableError(`the cluster's Redis (${this.#redisUrl}) is unreachable: cannot ${what}`);
+  }
+
+  /** Where a process is placed, and whether that node is online and at which URL. */
+  async owner(processId: string): Promise<{ placement: Placement | null; url: string | null; online: boolean }> {
+    this.#ready(`find the node of process ${processId}`);
+    const placement = await this.table.placement(processId);
+    if (!placement) return { placement, url: null, online: false };
+    if (placement.node === this.id) return { placement, url: this.advertiseUrl, online: this.#joined };
+    const [[, raw], [, alive]] = ((await this.#redis.pipeline().hget(this.#keys.nodes, placement.node).exists(this.#keys.lease(placement.node)).exec()) ?? []) as Array<[Error | null, unknown]>;
+    let url: string | null = null;
+    try {
+      url = nodeRecordSchema.parse(JSON.parse(String(raw))).advertise_url;
+    } catch {
+      url = null;
+    }
+    return { placement, url, online: alive === 1 && url !== null };
+  }
+
+  /**
+   * Sends a request on to another node (one hop: the receiver never forwards it again), signed with the
+   * cluster secret. Answers what the other node answered; 503 when it does not answer.
+   */
+  async forward(node: string, url: string, method: string, pathAndQuery: string, body: Buffer, contentType?: string): Promise<{ status: number; contentType: string | null; body: Buffer }> {
+    const secret = this.#secret;
+    if (!secret) throw new UnavailableError('this node has not reached the cluster yet (no cluster secret): retry in a moment');
+    const headers: Record<string, string> = signForward(secret, method, pathAndQuery, this.id, body);
+    if (body.length) headers['content-type'] = contentType ?? 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${url}${pathAndQuery}`, {
+        method: method.toUpperCase(),
+        headers,
+        ...(body.length && method.toLowerCase() !== 'get' ? { body } : {}),
+        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new UnavailableError(`node ${node} (${url}), which runs this process, does not answer: retry in a moment (a lost node's processes move within a few seconds)`, [errorText(err)]);
+    }
+    return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+  }
+
+  /** Checks the marks of a forwarded request (see forwardAuth.ts). */
+  checkForward(method: string, pathAndQuery: string, headers: Record<string, string>, body?: Buffer): ForwardCheck {
+    return checkForward(this.#secret, method, pathAndQuery, headers, body);
+  }
+
   /** Leaves the cluster (lease and record gone: not listed as lost) and closes the connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Stop this node's FFmpeg before the lease goes: the others take these processes over at once.
+    this.owned.clear();
+    await this.exclusive(() => this.#opts.supervisor.applyGateAll()).catch(() => undefined);
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#fenceTimer) clearInterval(this.#fenceTimer);
     if (this.#redis.status === 'ready') {
       await this.#redis.drakeLeave(this.#keys.lease(this.id), this.#keys.nodes, this.#incarnation, this.id).catch((err: unknown) => {
         log.warn(`cluster: could not leave cleanly (${errorText(err)}); the others will see this node lost`);

@@ -26,32 +26,24 @@ export const placementSchema = z.object({ node: z.string(), epoch: z.number().in
 export type Placement = z.output<typeof placementSchema>;
 
 /**
- * KEYS: nodes, place, epoch. ARGV: process id, wanted node ('' = any), lease key prefix, mode
- * ('keep': an existing placement on an online node stands; 'move': place anew, never on the current node).
- * Lease keys are derived in the script: fine for one Redis (not for Redis Cluster, which drake does not use).
+ * Lua: choose(pid, exclude) → the online node with most effective room (ARGV-free: takes the keys and
+ * the lease prefix as upvalues `nodesKey`, `placeKey`, `leasePrefix`), or nil when none has room.
+ * Shared by the placement and the failover scripts, so a failover follows the same rule as a create.
  */
-const PLACE_LUA = `
-local pid, wanted, leasePrefix, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local current = redis.call('HGET', KEYS[2], pid)
-local cur = current and cjson.decode(current) or nil
+export const CHOOSE_LUA = `
 local function online(id) return redis.call('EXISTS', leasePrefix .. id) == 1 end
-if cur and mode == 'keep' and online(cur.node) and (wanted == '' or wanted == cur.node) then return current end
-local chosen = nil
-if wanted ~= '' then
-  if not online(wanted) then return redis.error_reply('NODE_OFFLINE node ' .. wanted .. ' is not online') end
-  chosen = wanted
-else
+local function choose(pid, exclude)
   local placed = {}
-  local entries = redis.call('HVALS', KEYS[2])
+  local entries = redis.call('HVALS', placeKey)
   for i = 1, #entries do
-    local p = cjson.decode(entries[i])
-    placed[p.node] = (placed[p.node] or 0) + 1
+    local ok, p = pcall(cjson.decode, entries[i])
+    if ok and type(p) == 'table' and p.node then placed[p.node] = (placed[p.node] or 0) + 1 end
   end
-  local all = redis.call('HGETALL', KEYS[1])
+  local all = redis.call('HGETALL', nodesKey)
   local cands = {}
   for i = 1, #all, 2 do
     local id = all[i]
-    if not (mode == 'move' and cur and cur.node == id) and online(id) then
+    if id ~= exclude and online(id) then
       local ok, rec = pcall(cjson.decode, all[i + 1])
       if ok and type(rec) == 'table' and type(rec.load) == 'table' then
         local n = placed[id] or 0
@@ -63,13 +55,36 @@ else
       end
     end
   end
-  if #cands == 0 then return redis.error_reply('NO_NODE no online node has room for process ' .. pid) end
+  if #cands == 0 then return nil end
   local best = cands[1].eff
   for _, c in ipairs(cands) do if c.eff > best then best = c.eff end end
+  local chosen = nil
   for _, c in ipairs(cands) do
     if c.eff >= best - 0.05 and (chosen == nil or c.n < chosen.n or (c.n == chosen.n and c.id < chosen.id)) then chosen = c end
   end
-  chosen = chosen.id
+  return chosen.id
+end
+`;
+
+/**
+ * KEYS: nodes, place, epoch. ARGV: process id, wanted node ('' = any), lease key prefix, mode
+ * ('keep': an existing placement on an online node stands; 'move': place anew, never on the current node).
+ * Lease keys are derived in the script: fine for one Redis (not for Redis Cluster, which drake does not use).
+ */
+const PLACE_LUA = `
+local pid, wanted, leasePrefix, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local nodesKey, placeKey = KEYS[1], KEYS[2]
+${CHOOSE_LUA}
+local current = redis.call('HGET', KEYS[2], pid)
+local cur = current and cjson.decode(current) or nil
+if cur and mode == 'keep' and online(cur.node) and (wanted == '' or wanted == cur.node) then return current end
+local chosen = nil
+if wanted ~= '' then
+  if not online(wanted) then return redis.error_reply('NODE_OFFLINE node ' .. wanted .. ' is not online') end
+  chosen = wanted
+else
+  chosen = choose(pid, (mode == 'move' and cur) and cur.node or '')
+  if chosen == nil then return redis.error_reply('NO_NODE no online node has room for process ' .. pid) end
 end
 local epoch = redis.call('INCR', KEYS[3])
 local out = cjson.encode({ node = chosen, epoch = epoch })

@@ -16,6 +16,8 @@ export interface FfmpegRunnerOptions {
   args: string[];
   stopTimeoutMs: number;
   onLine: (line: string) => void;
+  /** setpriv's path: FFmpeg gets SIGKILL when the thread that started it ends (drake killed included). */
+  setpriv?: string;
 }
 
 /** How every FFmpeg child runs: stderr read as a stream, nothing buffered, and (as in Core) an empty
@@ -32,6 +34,8 @@ export const FFMPEG_CHILD_OPTIONS = {
 } as const;
 
 function spawnFfmpeg(opts: FfmpegRunnerOptions) {
+  // setpriv execs FFmpeg in place: same pid, argv[0] the FFmpeg binary.
+  if (opts.setpriv) return execa(opts.setpriv, ['--pdeathsig', 'KILL', '--', opts.binary, ...opts.args], { ...FFMPEG_CHILD_OPTIONS, killSignal: 'SIGINT', forceKillAfterDelay: opts.stopTimeoutMs });
   return execa(opts.binary, opts.args, { ...FFMPEG_CHILD_OPTIONS, killSignal: 'SIGINT', forceKillAfterDelay: opts.stopTimeoutMs });
 }
 

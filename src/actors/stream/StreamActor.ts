@@ -421,6 +421,7 @@ export class StreamActor {
       args,
       stopTimeoutMs: this.#settings.stopTimeoutMs,
       onLine: (line) => parser.feed(line),
+      ...(this.#settings.setprivPath ? { setpriv: this.#settings.setprivPath } : {}),
     });
     const run: Run = {
       runner,

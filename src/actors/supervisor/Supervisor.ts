@@ -86,6 +86,17 @@ export interface SupervisorOptions {
   memfsAuthorization?: string;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
+  /**
+   * Whether a process may run its FFmpeg now (a cluster node: only what it owns, and only while its
+   * lease is fresh). A process with order start that may not run is held: its order is kept, its FFmpeg
+   * does not run, until applyGate() lets it. Absent: every process may run (single drake).
+   */
+  gate?: (id: string) => boolean;
+}
+
+/** A process as the cluster's table holds it (the supervisor's stored entry plus its metadata). */
+export interface ProcessRecord extends StoredProcess {
+  metadata: Metadata;
 }
 
 interface Entry {
@@ -102,6 +113,8 @@ interface Entry {
   viewers: number;
   crashes: number;
   lastCrashAt: number;
+  /** The order the stream actor was given: the stored order unless the gate holds the process. */
+  effective: ProcessOrder;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -158,7 +171,14 @@ function killIfOurs(pid: number, binary: string): void {
   }
 }
 
-function globToRegExp(glob: string): RegExp {
+/** A cluster node's FFmpeg must die with it (see StreamSettings.setprivPath). */
+function setprivSetting(): { setprivPath?: string } {
+  const path = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (!path) log.warn('setpriv (util-linux) not found: FFmpeg of this cluster node would outlive a crash of drake and run beside its new owner\'s copy; install util-linux');
+  return path ? { setprivPath: path } : {};
+}
+
+export function globToRegExp(glob: string): RegExp {
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
@@ -185,6 +205,7 @@ export class Supervisor {
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
+      ...(opts.config.cluster.enable ? setprivSetting() : {}),
     };
   }
 
@@ -237,14 +258,16 @@ export class Supervisor {
       viewers: 0,
       crashes: 0,
       lastCrashAt: 0,
+      effective: 'stop',
     };
     entry.handle = handle;
+    entry.effective = this.#effective(stored);
     this.#entries.set(stored.id, entry);
     this.#wire(entry, handle);
     await handle.init({
       processId: stored.id,
       config: stored.config,
-      order: stored.order,
+      order: entry.effective,
       settings: this.#settings,
       ...(recoveredFrom ? { recoveredFrom } : {}),
     });
@@ -333,6 +356,31 @@ export class Supervisor {
     }
   }
 
+  #effective(stored: StoredProcess): ProcessOrder {
+    return stored.order === 'start' && (this.#opts.gate?.(stored.id) ?? true) ? 'start' : 'stop';
+  }
+
+  /** Starts or holds a process as the gate now says (cluster ownership and fencing). */
+  async applyGate(id: string): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry || this.#closing) return;
+    const want = this.#effective(entry.stored);
+    if (want === entry.effective) return;
+    entry.effective = want;
+    if (want === 'stop') log.info(`process ${id}: held (this node may not run it now)`);
+    await entry.handle.command(want);
+  }
+
+  async applyGateAll(): Promise<void> {
+    await Promise.all([...this.#entries.keys()].map((id) => this.applyGate(id).catch((err) => log.warn(`process ${id}: ${errorText(err)}`))));
+  }
+
+  /** Whether a process's FFmpeg is held back by the gate although its order is start. */
+  held(id: string): boolean {
+    const e = this.#get(id);
+    return e.stored.order === 'start' && e.effective === 'stop';
+  }
+
   #get(id: string): Entry {
     const e = this.#entries.get(id);
     if (!e) throw new NotFoundError(`Unknown process ID: ${id}`);
@@ -368,6 +416,11 @@ export class Supervisor {
     let started = 0;
     for (const [id, e] of this.#entries) if (id !== exceptId && e.stored.order === 'start') started++;
     if (started >= max) throw new LimitError(`max. number of running processes (${max}) reached`);
+  }
+
+  /** A config as add() would take it (id filled, addresses checked), without adding it. */
+  validate(input: unknown): ProcessConfig {
+    return this.#prepare(parseProcessConfig(input));
   }
 
   async add(input: unknown): Promise<ProcessConfig> {
@@ -419,12 +472,13 @@ export class Supervisor {
     }
   }
 
-  async remove(id: string): Promise<void> {
+  /** Stops and deletes a process; `purge: false` (a cluster move) leaves its files alone. */
+  async remove(id: string, opts: { purge?: boolean } = {}): Promise<void> {
     const entry = this.#get(id);
     this.#entries.delete(id);
     await entry.handle.close();
     const fss = this.#opts.filesystems;
-    if (fss) {
+    if (fss && opts.purge !== false) {
       for (const rule of cleanupRules(entry.stored.config)) if (rule.purgeOnDelete) await purgeFiles(rule, fss[rule.fs]).catch(() => []);
     }
     await this.#persist();
@@ -440,13 +494,21 @@ export class Supervisor {
       entry.stored = { ...entry.stored, order };
       await this.#persist();
     }
+    const want = this.#effective(entry.stored);
+    if (cmd === 'start' || cmd === 'stop') {
+      if (want === 'stop' && cmd === 'start') return;
+      entry.effective = want;
+    } else if (cmd === 'restart' && entry.effective !== 'start') {
+      return;
+    }
     await entry.handle.command(cmd);
   }
 
   async state(id: string): Promise<ProcessStateDto> {
     const entry = this.#get(id);
     try {
-      return await entry.handle.state();
+      // The order is what was asked for, also while the gate holds the process.
+      return { ...(await entry.handle.state()), order: entry.stored.order };
     } catch (err) {
       if (!(err instanceof WorkerClosedError)) throw err;
       return this.#fallbackState(entry);
@@ -508,6 +570,51 @@ export class Supervisor {
       )
       .map((s) => s.id);
     return Promise.all(ids.map((id) => this.get(id, q.filter)));
+  }
+
+  /** A process as the cluster's table keeps it. */
+  record(id: string): ProcessRecord {
+    const e = this.#get(id);
+    return { ...e.stored, metadata: { ...e.metadata } };
+  }
+
+  ids(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /**
+   * Makes the local copy of a process what the cluster's table says (this node owns it): added when
+   * missing, else config, order and metadata brought in line. The config was validated by the node that
+   * wrote it; it is parsed again here (Redis is a boundary).
+   */
+  async adopt(rec: ProcessRecord): Promise<'added' | 'updated' | 'same'> {
+    const config = parseProcessConfig(rec.config);
+    const stored: StoredProcess = { id: rec.id, reference: rec.reference, config, created_at: rec.created_at, updated_at: rec.updated_at, order: rec.order };
+    const entry = this.#entries.get(rec.id);
+    if (!entry) {
+      await this.#spawnEntry(stored, { ...rec.metadata }, []);
+      await this.#persist();
+      this.observer.safeEmit('newprocess', rec.id);
+      log.info(`process ${rec.id} taken over from the cluster table (order ${rec.order})`);
+      return 'added';
+    }
+    let changed = false;
+    if (JSON.stringify(entry.stored.config) !== JSON.stringify(config)) {
+      await entry.handle.update(config);
+      changed = true;
+    }
+    if (changed || entry.stored.order !== stored.order || entry.stored.updated_at !== stored.updated_at || entry.stored.reference !== stored.reference) {
+      entry.stored = stored;
+      changed = true;
+    }
+    if (JSON.stringify(entry.metadata) !== JSON.stringify(rec.metadata)) {
+      entry.metadata = { ...rec.metadata };
+      changed = true;
+    }
+    if (!changed) return 'same';
+    await this.#persist();
+    await this.applyGate(rec.id);
+    return 'updated';
   }
 
   getMetadata(id: string, key?: string): unknown {

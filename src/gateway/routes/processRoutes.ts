@@ -1,10 +1,12 @@
 // /api/v3/process/*: process CRUD, commands, config/state/report and metadata (Core v3 shapes).
 import { z } from 'zod';
-import { PROCESS_FILTERS, type ProcessFilter, type Supervisor } from '../../actors/supervisor/Supervisor.ts';
-import { ValidationError } from '../../shared/errors.ts';
+import { globToRegExp, PROCESS_FILTERS, type ProcessFilter, type Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { NotFoundError, UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { readJson } from '../body.ts';
+import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { json, type Request, type Route } from '../http.ts';
+import { ProcessRouter } from '../processRouter.ts';
 
 const commandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
 const metadataKeySchema = z.string().min(1).max(256).regex(/^[A-Za-z0-9_.:-]+$/, 'metadata keys use A-Z a-z 0-9 _ . : -');
@@ -29,8 +31,16 @@ export function parseFilter(raw: string | null): ProcessFilter[] {
   return wanted as ProcessFilter[];
 }
 
-export function processRoutes(sup: Supervisor): Route[] {
+/** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
+export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null = () => null): Route[] {
   const base = '/api/v3/process';
+  let cached: { node: ClusterNode; router: ProcessRouter } | null = null;
+  const router = (): ProcessRouter | null => {
+    const node = cluster();
+    if (!node) return null;
+    if (cached?.node !== node) cached = { node, router: new ProcessRouter(sup, node) };
+    return cached.router;
+  };
   return [
     {
       method: 'get',
@@ -39,14 +49,25 @@ export function processRoutes(sup: Supervisor): Route[] {
       handler: async (req) => {
         const q = req.query;
         const ids = q.get('id');
-        const list = await sup.list({
+        const query = {
           filter: parseFilter(q.get('filter')),
           ...(ids ? { ids: ids.split(',').map((s) => s.trim()) } : {}),
           ...(q.has('reference') ? { reference: q.get('reference')! } : {}),
           ...(q.get('idpattern') ? { idpattern: q.get('idpattern')! } : {}),
           ...(q.get('refpattern') ? { refpattern: q.get('refpattern')! } : {}),
-        });
-        return json(200, list);
+        };
+        const local = () => sup.list(query);
+        const r = router();
+        if (!r) return json(200, await local());
+        return r.list(
+          req,
+          {
+            ...query,
+            ...(query.idpattern ? { idpattern: globToRegExp(query.idpattern) } : {}),
+            ...(query.refpattern ? { refpattern: globToRegExp(query.refpattern) } : {}),
+          } as Parameters<ProcessRouter['list']>[1],
+          local,
+        );
       },
     },
     {
@@ -54,26 +75,33 @@ export function processRoutes(sup: Supervisor): Route[] {
       pattern: base,
       body: true,
       summary: 'Add a process from a ProcessConfig; starts it when autostart (default true)',
-      handler: async (req) => json(200, await sup.add(readJson(req))),
+      handler: async (req) => router()?.create(req) ?? json(200, await sup.add(readJson(req))),
     },
     {
       method: 'get',
       pattern: `${base}/:id`,
       summary: 'One process (?filter=)',
-      handler: async (req) => json(200, await sup.get(id(req), parseFilter(req.query.get('filter')))),
+      handler: async (req) => {
+        const pid = id(req);
+        const filter = parseFilter(req.query.get('filter'));
+        const here = async () => json(200, await sup.get(pid, filter));
+        return router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanDto(rec, filter, node))) ?? here();
+      },
     },
     {
       method: 'put',
       pattern: `${base}/:id`,
       body: true,
       summary: 'Replace a process config (merged over the current one at the top level; a new id renames)',
-      handler: async (req) => json(200, await sup.update(id(req), readJson(req))),
+      handler: async (req) => router()?.update(req, id(req)) ?? json(200, await sup.update(id(req), readJson(req))),
     },
     {
       method: 'del',
       pattern: `${base}/:id`,
       summary: 'Stop and delete a process',
       handler: async (req) => {
+        const r = router();
+        if (r) return r.remove(req, id(req));
         await sup.remove(id(req));
         return json(200, 'OK');
       },
@@ -87,6 +115,8 @@ export function processRoutes(sup: Supervisor): Route[] {
         const pid = id(req);
         const parsed = commandSchema.safeParse(readJson(req));
         if (!parsed.success) throw new ValidationError('Unknown command provided', ['command: must be one of start, stop, restart, reload']);
+        const r = router();
+        if (r) return r.command(req, pid, parsed.data.command);
         await sup.command(pid, parsed.data.command);
         return json(200, 'OK');
       },
@@ -95,37 +125,69 @@ export function processRoutes(sup: Supervisor): Route[] {
       method: 'get',
       pattern: `${base}/:id/config`,
       summary: 'The stored config (placeholders not resolved)',
-      handler: (req) => json(200, sup.config(id(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        return router()?.fromTable(req, pid, () => sup.config(pid), (rec) => rec.config) ?? json(200, sup.config(pid));
+      },
     },
     {
       method: 'get',
       pattern: `${base}/:id/state`,
       summary: 'Live state: order, exec, progress, CPU, memory, command',
-      handler: async (req) => json(200, await sup.state(id(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        const here = async () => json(200, await sup.state(pid));
+        return router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanState(rec, node))) ?? here();
+      },
     },
     {
       method: 'get',
       pattern: `${base}/:id/report`,
       summary: 'Current log and prelude plus the history of the last runs',
-      handler: async (req) => json(200, await sup.report(id(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        const here = async () => json(200, await sup.report(pid));
+        return router()?.read(req, pid, here, () => json(200, { created_at: 0, prelude: [], log: [], history: [] })) ?? here();
+      },
     },
     {
       method: 'get',
       pattern: `${base}/:id/probe`,
       summary: "Streams of the process's inputs (FFmpeg run on the inputs alone, 20 s limit); problems are in `log`",
-      handler: async (req) => json(200, await sup.probe(id(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        const here = async () => json(200, await sup.probe(pid));
+        return (
+          router()?.read(req, pid, here, (_rec, node) => {
+            throw new UnavailableError(`node ${node ?? '(none)'} of process ${pid} is lost: probe it once a node runs it`);
+          }) ?? here()
+        );
+      },
     },
     {
       method: 'get',
       pattern: `${base}/:id/metadata`,
       summary: 'All metadata of a process (null when none)',
-      handler: (req) => json(200, sup.getMetadata(id(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        const pick = (m: Record<string, unknown>) => (Object.keys(m).length ? m : null);
+        return router()?.fromTable(req, pid, () => sup.getMetadata(pid), (rec) => pick(rec.metadata)) ?? json(200, sup.getMetadata(pid));
+      },
     },
     {
       method: 'get',
       pattern: `${base}/:id/metadata/:key`,
       summary: 'One metadata value',
-      handler: (req) => json(200, sup.getMetadata(id(req), key(req))),
+      handler: async (req) => {
+        const pid = id(req);
+        const k = key(req);
+        return (
+          router()?.fromTable(req, pid, () => sup.getMetadata(pid, k), (rec) => {
+            if (!(k in rec.metadata)) throw new NotFoundError(`Unknown metadata key: ${k}`);
+            return rec.metadata[k];
+          }) ?? json(200, sup.getMetadata(pid, k))
+        );
+      },
     },
     {
       method: 'put',
@@ -135,6 +197,8 @@ export function processRoutes(sup: Supervisor): Route[] {
       handler: async (req) => {
         const pid = id(req);
         const k = key(req);
+        const r = router();
+        if (r) return r.setMetadata(req, pid, k);
         return json(200, await sup.setMetadata(pid, k, readJson(req)));
       },
     },
