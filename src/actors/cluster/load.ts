@@ -1,5 +1,8 @@
-// A node's load as its heartbeat carries it: machine CPU (busy share since the last sample), memory,
-// and drake's own counts from the supervisor. `room` folds them into one 0..1 figure for placement.
+// A node's load as its heartbeat carries it: machine CPU (busy share, smoothed over ≈ 5 heartbeats),
+// memory, and drake's own counts from the supervisor. `room` folds them into one 0..1 figure for
+// placement. The smoothing keeps a one-second spike (an FFmpeg starting, a GC) from deciding where the
+// next process goes: nodes whose room differs by less than the placement's band count as equal, and
+// then the one with fewer processes wins.
 import { availableParallelism, cpus, freemem, totalmem } from 'node:os';
 import type { NodeLoad } from '../../shared/cluster.ts';
 
@@ -23,8 +26,12 @@ function cpuTimes(): { busy: number; total: number } {
   return { busy, total };
 }
 
+/** Weight of the newest sample in the CPU average (heartbeats every second: a time constant of ≈ 5 s). */
+const CPU_ALPHA = 0.2;
+
 export class LoadSampler {
   #last = cpuTimes();
+  #cpu = -1;
   readonly #limits: { maxProcesses: number; maxViewers: number };
 
   constructor(limits: { maxProcesses: number; maxViewers: number }) {
@@ -34,8 +41,10 @@ export class LoadSampler {
   sample(counts: LocalCounts): NodeLoad {
     const now = cpuTimes();
     const dt = now.total - this.#last.total;
-    const cpuUsage = dt > 0 ? Math.min(1, Math.max(0, (now.busy - this.#last.busy) / dt)) : 0;
+    const sampled = dt > 0 ? Math.min(1, Math.max(0, (now.busy - this.#last.busy) / dt)) : 0;
     this.#last = now;
+    this.#cpu = this.#cpu < 0 ? sampled : this.#cpu + CPU_ALPHA * (sampled - this.#cpu);
+    const cpuUsage = this.#cpu;
     const memTotal = totalmem();
     const memAvail = freemem();
     const { maxProcesses, maxViewers } = this.#limits;

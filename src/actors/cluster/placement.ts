@@ -5,7 +5,8 @@
 // Rule: an explicit `node` is taken when that node is online (its lease lives), else refused. Otherwise
 // the online node with the most effective room wins, where effective room = the `room` of its last
 // heartbeat − 0.05 per process placed on it since (placements it does not report yet), and nodes
-// within 0.05 of the best count as equal: among those the fewest placed processes, then the id.
+// within 0.1 of the best count as equal (machine load moves by that much between samples): among
+// those the fewest placed processes, then the id.
 // Every placement takes a new epoch from one INCR counter: the fencing token an owner must hold to
 // run the process (a returning node whose placement carries an older epoch, or another node, stops).
 import type { Redis } from 'ioredis';
@@ -60,7 +61,7 @@ local function choose(pid, exclude)
   for _, c in ipairs(cands) do if c.eff > best then best = c.eff end end
   local chosen = nil
   for _, c in ipairs(cands) do
-    if c.eff >= best - 0.05 and (chosen == nil or c.n < chosen.n or (c.n == chosen.n and c.id < chosen.id)) then chosen = c end
+    if c.eff >= best - 0.1 and (chosen == nil or c.n < chosen.n or (c.n == chosen.n and c.id < chosen.id)) then chosen = c end
   end
   return chosen.id
 end
