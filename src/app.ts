@@ -1,7 +1,7 @@
 // Wires drake together: config → FFmpeg → supervisor (store, stream actors) → gateway.
 // main.ts runs it for `npm start`; tests start it in-process on a random port.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClusterNode } from './actors/cluster/ClusterNode.ts';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
@@ -12,15 +12,14 @@ import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
+import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
 import { StartingError, ValidationError } from './shared/errors.ts';
 import { Logger, setLogLevel } from './shared/log.ts';
 
 const log = new Logger('drake');
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = DRAKE_VERSION;
 
 export interface Drake {
   config: DrakeConfig;
@@ -87,6 +86,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     maxBodyBytes: config.api.max_body_bytes,
     name: config.name,
     version: VERSION,
+    build: buildInfo(),
     instanceId: randomUUID(),
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,

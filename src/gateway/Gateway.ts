@@ -5,6 +5,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
+import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
@@ -36,7 +37,10 @@ export interface GatewayOptions {
   port: number;
   maxBodyBytes: number;
   name: string;
+  /** drake's own version (package.json). */
   version: string;
+  /** The checkout drake runs from (empty fields when unknown). */
+  build?: BuildInfo;
   instanceId: string;
   startedAt: Date;
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
@@ -180,19 +184,30 @@ function systemRoutes(opts: GatewayOptions): Route[] {
     {
       method: 'get',
       pattern: '/api',
-      summary: 'About this drake: name, id, version, uptime',
+      summary: 'About this drake: name, id, uptime; version.number is the datarhei Core API level it implements, version.drake its own',
       handler: (req) => {
         const auths = opts.auth ? ['localjwt'] : [];
+        // `app` is Core's: Restreamer UI refuses any other (src/utils/restreamer.js About()); `variant` says what it really is.
         // Core answers 200 with a minimal body when the token is missing: clients use it to find out about auth.
-        if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'drake', auths, version: { number: opts.version } });
+        if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'datarhei-core', variant: 'drake', auths, version: { number: CORE_API_MAJOR } });
+        const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
         return json(200, {
-          app: 'drake',
+          app: 'datarhei-core',
+          variant: 'drake',
           auths,
           name: opts.name,
           id: opts.instanceId,
           created_at: opts.startedAt.toISOString(),
           uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
-          version: { number: opts.version, arch: `${process.platform}/${process.arch}`, compiler: `node ${process.version}` },
+          version: {
+            number: CORE_API_VERSION,
+            repository_commit: build.repository_commit,
+            repository_branch: build.repository_branch,
+            build_date: build.build_date,
+            arch: `${process.platform}/${process.arch}`,
+            compiler: `node ${process.version}`,
+            drake: opts.version,
+          },
         });
       },
     },

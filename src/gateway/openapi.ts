@@ -223,7 +223,9 @@ const METADATA_VALUE = ok('The stored JSON value', ANY_JSON);
 const KNOWN: Record<string, OperationDoc> = {
   'GET /ping': { responses: { 200: ok('pong', { type: 'string', const: 'pong' }, undefined, 'text/plain') } },
   'GET /api': {
-    description: 'With API auth on, a caller without a valid token gets only app, auths and version.number.',
+    description:
+      'version.number is the datarhei Core API level drake implements (Restreamer UI checks it with semver), version.drake is drake\'s own. ' +
+      'With API auth on, a caller without a valid token gets only app, variant, auths and version.number (the major, as Core).',
     responses: { 200: ok('About this drake', ref('About')) },
   },
   'POST /api/login': {

@@ -116,13 +116,22 @@ export const processSchema = z.object({
 
 /** GET /api: the full answer, or only app/auths/version to a caller without a token when auth is on. */
 export const aboutSchema = z.object({
-  app: z.literal('drake'),
+  app: z.literal('datarhei-core').describe("Core's name: datarhei's clients (Restreamer UI) accept no other"),
+  variant: z.literal('drake').describe('What answers: drake, a re-implementation of the Core API'),
   auths: z.array(z.string()),
   name: z.string().optional(),
   id: z.string().optional(),
   created_at: z.string().optional().describe('ISO 8601'),
   uptime_seconds: z.number().int().optional(),
-  version: z.object({ number: z.string(), arch: z.string().optional(), compiler: z.string().optional() }),
+  version: z.object({
+    number: z.string().describe('The datarhei Core API level drake implements (16.0.0, the major only, without a token)'),
+    repository_commit: z.string().optional().describe('git commit of the checkout drake runs from; empty when unknown'),
+    repository_branch: z.string().optional(),
+    build_date: z.string().optional().describe('RFC 3339 time of that commit; empty when unknown'),
+    arch: z.string().optional(),
+    compiler: z.string().optional(),
+    drake: z.string().optional().describe("drake's own version"),
+  }),
 });
 
 /** POST /api/login. */
