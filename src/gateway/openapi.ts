@@ -6,6 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import type { ProcessDto } from '../actors/supervisor/Supervisor.ts';
 import {
+  type ApiProcessConfig,
   aboutSchema,
   errorBodySchema,
   loginReplySchema,
@@ -532,7 +533,7 @@ export function buildOpenApi(routes: Route[], info: { title: string; version: st
   };
 }
 
-// Compile-time: the Process schema is exactly the supervisor's ProcessDto.
+// Compile-time: the Process schema is exactly the supervisor's ProcessDto, its config in reply shape.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const processDtoMatches: Same<z.output<typeof processSchema>, ProcessDto> = true;
+const processDtoMatches: Same<z.output<typeof processSchema>, Omit<ProcessDto, 'config'> & { config?: ApiProcessConfig }> = true;
 void processDtoMatches;

@@ -3,7 +3,7 @@
 // can validate replies in the gateway or in tests. The type checks at the bottom fail the build when
 // a DTO and its schema drift apart.
 import { z } from 'zod';
-import { EXEC_STATES, processConfigSchema, type ProcessConfig } from './processConfig.ts';
+import { cleanupSchema, EXEC_STATES, ioSchema, processConfigSchema, type ProcessConfig } from './processConfig.ts';
 import type { ProcessStateDto, ProgressDto, ProgressIODto, ReportEntryDto } from './protocol.ts';
 
 /** Core's error body: every 4xx/5xx reply of drake (src/gateway/errorStatus.ts). */
@@ -20,8 +20,17 @@ export const processOrderSchema = z.enum(['start', 'stop']);
 /** PUT /api/v3/process/:id/command. */
 export const processCommandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
 
+/** An input/output as drake answers it: an empty `cleanup` list is left out, as Core does (`omitempty`). */
+const ioReplySchema = ioSchema.extend({ cleanup: z.array(cleanupSchema).optional().describe('Left out when empty (as Core)') });
 /** A config as drake answers it: defaults applied, `type` always "ffmpeg" (the input schema transforms it). */
-export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg') });
+export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg'), input: z.array(ioReplySchema), output: z.array(ioReplySchema) });
+export type ApiProcessConfig = z.output<typeof processConfigReplySchema>;
+
+/** The stored config in Core's reply shape. */
+export function toApiConfig(config: ProcessConfig): ApiProcessConfig {
+  const io = (list: ProcessConfig['input']) => list.map(({ cleanup, ...rest }) => (cleanup.length ? { ...rest, cleanup } : rest));
+  return { ...config, input: io(config.input), output: io(config.output) };
+}
 
 /**
  * PUT /api/v3/process/:id: the body is merged over the stored config at the top level, so any subset
@@ -47,13 +56,14 @@ export const progressIOSchema = z.object({
   size_kb: z.number(),
   bitrate_kbit: z.number(),
   extradata_size_bytes: z.number(),
+  q: z.number(),
   pix_fmt: z.string().optional(),
-  q: z.number().optional(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
   sampling_hz: z.number().int().optional(),
   layout: z.string().optional(),
   channels: z.number().int().optional(),
+  avstream: z.null().describe("Core's playout-proxy state of an avstream: input; drake has no playout proxy"),
 });
 
 export const progressSchema = z.object({
@@ -147,6 +157,6 @@ const sameTypes: [
   Same<z.output<typeof progressSchema>, ProgressDto>,
   Same<z.output<typeof processStateSchema>, ProcessStateDto>,
   Same<z.output<typeof reportEntrySchema>, ReportEntryDto>,
-  Same<z.output<typeof processConfigReplySchema>, ProcessConfig>,
+  Same<Omit<z.output<typeof processConfigReplySchema>, 'input' | 'output'>, Omit<ProcessConfig, 'input' | 'output'>>,
 ] = [true, true, true, true, true];
 void sameTypes;

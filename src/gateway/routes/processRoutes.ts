@@ -1,6 +1,7 @@
 // /api/v3/process/*: process CRUD, commands, config/state/report and metadata (Core v3 shapes).
 import { z } from 'zod';
-import { PROCESS_FILTERS, type ProcessFilter, type Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { PROCESS_FILTERS, type ProcessDto, type ProcessFilter, type Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { toApiConfig } from '../../shared/apiSchemas.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { readJson } from '../body.ts';
@@ -29,6 +30,11 @@ export function parseFilter(raw: string | null): ProcessFilter[] {
   return wanted as ProcessFilter[];
 }
 
+/** A process in Core's reply shape (its config without empty cleanup lists). */
+function apiProcess(p: ProcessDto) {
+  return p.config ? { ...p, config: toApiConfig(p.config) } : p;
+}
+
 export function processRoutes(sup: Supervisor): Route[] {
   const base = '/api/v3/process';
   return [
@@ -46,7 +52,7 @@ export function processRoutes(sup: Supervisor): Route[] {
           ...(q.get('idpattern') ? { idpattern: q.get('idpattern')! } : {}),
           ...(q.get('refpattern') ? { refpattern: q.get('refpattern')! } : {}),
         });
-        return json(200, list);
+        return json(200, list.map(apiProcess));
       },
     },
     {
@@ -54,20 +60,20 @@ export function processRoutes(sup: Supervisor): Route[] {
       pattern: base,
       body: true,
       summary: 'Add a process from a ProcessConfig; starts it when autostart (default true)',
-      handler: async (req) => json(200, await sup.add(readJson(req))),
+      handler: async (req) => json(200, toApiConfig(await sup.add(readJson(req)))),
     },
     {
       method: 'get',
       pattern: `${base}/:id`,
       summary: 'One process (?filter=)',
-      handler: async (req) => json(200, await sup.get(id(req), parseFilter(req.query.get('filter')))),
+      handler: async (req) => json(200, apiProcess(await sup.get(id(req), parseFilter(req.query.get('filter'))))),
     },
     {
       method: 'put',
       pattern: `${base}/:id`,
       body: true,
       summary: 'Replace a process config (merged over the current one at the top level; a new id renames)',
-      handler: async (req) => json(200, await sup.update(id(req), readJson(req))),
+      handler: async (req) => json(200, toApiConfig(await sup.update(id(req), readJson(req)))),
     },
     {
       method: 'del',
@@ -95,7 +101,7 @@ export function processRoutes(sup: Supervisor): Route[] {
       method: 'get',
       pattern: `${base}/:id/config`,
       summary: 'The stored config (placeholders not resolved)',
-      handler: (req) => json(200, sup.config(id(req))),
+      handler: (req) => json(200, toApiConfig(sup.config(id(req)))),
     },
     {
       method: 'get',
