@@ -90,6 +90,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     instanceId: randomUUID(),
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
+    metrics: config.metrics,
     ready: () => supervisor !== null,
     cluster: () => cluster,
     auth: ApiAuth.open(config.api.auth, dbDir),

@@ -15,6 +15,7 @@ import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
+import { CoreMonitor } from './coreMetrics.ts';
 import { clusterRoutes } from './routes/clusterRoutes.ts';
 import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
 import { observeRoutes } from './routes/observeRoutes.ts';
@@ -53,6 +54,8 @@ export interface GatewayOptions {
   ready: () => boolean;
   /** This node's cluster membership (null: cluster off, or not started yet). */
   cluster?: () => ClusterNode | null;
+  /** Core's metric history (POST /api/v3/metrics); defaults 300 s / 2 s. */
+  metrics?: { range_sec: number; interval_sec: number };
 }
 
 const CORS_API = {
@@ -71,6 +74,8 @@ export class Gateway {
   readonly routes: Route[];
   readonly http = new HttpStats();
   readonly sessions = new HttpSessions();
+  /** Core's metrics (cpu_*, mem_*, filesystem_*, session_*, ffmpeg_process) with their history. */
+  readonly monitor: CoreMonitor;
   #listen: us_listen_socket | null = null;
   #closed = false;
   #port = 0;
@@ -84,12 +89,31 @@ export class Gateway {
     this.#opts = opts;
     this.#app = uWS.App();
     this.events = new WhepEvents(sup);
+    this.monitor = new CoreMonitor(
+      {
+        startedAt: opts.startedAt,
+        mem: () => {
+          const u = opts.fs.mem.usage;
+          return { bytes: u.bytes, files: u.files, limit: u.limit };
+        },
+        diskFiles: () => opts.fs.disk.list(),
+        hls: () => {
+          const h = this.sessions.summary();
+          return { active: h.active, total: h.total, txBytes: h.traffic_tx_mb * 1e6 };
+        },
+        // The supervisor is not there while drake starts: no WHEP or process numbers then.
+        whep: () => (opts.ready() ? { active: sup.counts().viewers, limit: sup.maxViewersTotal } : null),
+        stateChanges: () => (opts.ready() ? sup.stateChanges() : null),
+      },
+      opts.metrics ? { rangeSec: opts.metrics.range_sec, intervalSec: opts.metrics.interval_sec } : {},
+    );
+    this.monitor.start();
     const whep = { iceServers: opts.iceServers, events: this.events };
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup),
-      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
@@ -168,6 +192,7 @@ export class Gateway {
   close(): void {
     this.#closed = true;
     this.events.close();
+    this.monitor.close();
     if (this.#listen) uWS.us_listen_socket_close(this.#listen);
     this.#listen = null;
   }

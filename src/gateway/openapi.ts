@@ -8,6 +8,9 @@ import type { ProcessDto } from '../actors/supervisor/Supervisor.ts';
 import {
   type ApiProcessConfig,
   aboutSchema,
+  metricsDescriptionSchema,
+  metricsQuerySchema,
+  metricsReplySchema,
   errorBodySchema,
   loginReplySchema,
   loginRequestSchema,
@@ -151,6 +154,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['LoginReply', loginReplySchema],
         ['RefreshReply', refreshReplySchema],
         ['Cluster', clusterSchema],
+        ['MetricsDescription', metricsDescriptionSchema],
+        ['MetricsReply', metricsReplySchema],
       ],
       'output',
     ),
@@ -161,6 +166,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['ProcessConfigUpdate', processConfigUpdateSchema],
         ['ProcessCommand', processCommandSchema],
         ['LoginRequest', loginRequestSchema],
+        ['MetricsQuery', metricsQuerySchema],
       ],
       'input',
     ),
@@ -297,6 +303,16 @@ const KNOWN: Record<string, OperationDoc> = {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
     responses: { 200: ok('HTML page', STRING, undefined, 'text/html') },
     errors: [[404, 'No such process with WebRTC on']],
+  },
+
+  'GET /api/v3/metrics': { responses: { 200: ok("Core's metrics and drake's drake_* families, sorted by name", { type: 'array', items: ref('MetricsDescription') }) } },
+  'POST /api/v3/metrics': {
+    description:
+      "As Core: timerange_sec 0 gives the current values, more gives the history (kept for metrics.range_sec, one sample every metrics.interval_sec). " +
+      'drake_* names give their current value only. Label values match exactly (Core takes regular expressions).',
+    requestBody: { required: true, content: jsonContent(ref('MetricsQuery')) },
+    responses: { 200: ok('Series of [unix_ts, value]', ref('MetricsReply')) },
+    errors: [400, 413, 415],
   },
 
   'GET /api/swagger': { responses: { 302: ok('To /api/swagger/', undefined, { Location: header('swagger/') }) } },

@@ -144,6 +144,42 @@ export const aboutSchema = z.object({
   }),
 });
 
+/** GET /api/v3/metrics: one entry per metric (Core's MetricsDescription). */
+export const metricsDescriptionSchema = z.object({ name: z.string(), description: z.string(), labels: z.array(z.string()) });
+
+/** POST /api/v3/metrics: Core's MetricsQuery; unknown fields are ignored, as Core's JSON binding does. */
+export const metricsQuerySchema = z.object({
+  timerange_sec: z.number().int().min(0).max(86_400).default(0).describe('0: the current values; else the history of that many seconds'),
+  interval_sec: z.number().int().min(0).max(3600).default(0).describe('Seconds between points of the history (0: the sampling interval)'),
+  metrics: z
+    .array(
+      z.object({
+        name: z.string().min(1).max(256),
+        labels: z
+          .record(z.string().max(256), z.string().max(1024))
+          .nullish()
+          .transform((l) => l ?? {})
+          .describe('Only series whose labels have exactly these values'),
+      }),
+    )
+    .max(1000)
+    .nullish()
+    .transform((m) => m ?? []),
+});
+
+/** POST /api/v3/metrics reply: Core's MetricsResponse (timerange/interval are the monitor's resolution). */
+export const metricsReplySchema = z.object({
+  timerange_sec: z.number().int(),
+  interval_sec: z.number().int(),
+  metrics: z.array(
+    z.object({
+      name: z.string(),
+      labels: z.record(z.string(), z.string()),
+      values: z.array(z.tuple([z.number().int().describe('Unix seconds'), z.number()])),
+    }),
+  ),
+});
+
 /** POST /api/login. */
 export const loginRequestSchema = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
 export const loginReplySchema = z.object({ access_token: z.string(), refresh_token: z.string() });
