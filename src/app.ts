@@ -80,6 +80,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(supervisor) : value;
     },
   });
+  const instanceId = randomUUID();
   const gateway = new Gateway(sup, {
     host: config.api.host,
     port: config.api.port,
@@ -87,7 +88,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     name: config.name,
     version: VERSION,
     build: buildInfo(),
-    instanceId: randomUUID(),
+    instanceId,
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
     metrics: config.metrics,
@@ -103,6 +104,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       overrides: source.overrides,
       loadedAt: new Date(),
       updatedAt: new Date(),
+      id: instanceId,
       ...(source.reload ? { reload: source.reload } : {}),
     },
   });

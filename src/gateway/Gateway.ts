@@ -184,6 +184,7 @@ export class Gateway {
         }
         this.#listen = socket;
         this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
+        this.#opts.config.listenPort = this.#port;
         resolve();
       });
     });
