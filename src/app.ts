@@ -1,7 +1,7 @@
 // Wires drake together: config → FFmpeg → supervisor (store, stream actors) → gateway.
 // main.ts runs it for `npm start`; tests start it in-process on a random port.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClusterNode } from './actors/cluster/ClusterNode.ts';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
@@ -12,15 +12,14 @@ import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
+import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
 import { StartingError, ValidationError } from './shared/errors.ts';
 import { Logger, setLogLevel } from './shared/log.ts';
 
 const log = new Logger('drake');
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = DRAKE_VERSION;
 
 export interface Drake {
   config: DrakeConfig;
@@ -81,15 +80,18 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(supervisor) : value;
     },
   });
+  const instanceId = randomUUID();
   const gateway = new Gateway(sup, {
     host: config.api.host,
     port: config.api.port,
     maxBodyBytes: config.api.max_body_bytes,
     name: config.name,
     version: VERSION,
-    instanceId: randomUUID(),
+    build: buildInfo(),
+    instanceId,
     startedAt: new Date(),
     iceServers: config.webrtc.ice_servers,
+    metrics: config.metrics,
     ready: () => supervisor !== null,
     cluster: () => cluster,
     auth: ApiAuth.open(config.api.auth, dbDir),
@@ -102,6 +104,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       overrides: source.overrides,
       loadedAt: new Date(),
       updatedAt: new Date(),
+      id: instanceId,
       ...(source.reload ? { reload: source.reload } : {}),
     },
   });

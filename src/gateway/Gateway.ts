@@ -5,6 +5,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
+import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
@@ -14,6 +15,7 @@ import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
+import { CoreMonitor } from './coreMetrics.ts';
 import { clusterRoutes } from './routes/clusterRoutes.ts';
 import { configRoutes, type ConfigHolder } from './routes/configRoutes.ts';
 import { observeRoutes } from './routes/observeRoutes.ts';
@@ -36,7 +38,10 @@ export interface GatewayOptions {
   port: number;
   maxBodyBytes: number;
   name: string;
+  /** drake's own version (package.json). */
   version: string;
+  /** The checkout drake runs from (empty fields when unknown). */
+  build?: BuildInfo;
   instanceId: string;
   startedAt: Date;
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
@@ -49,6 +54,8 @@ export interface GatewayOptions {
   ready: () => boolean;
   /** This node's cluster membership (null: cluster off, or not started yet). */
   cluster?: () => ClusterNode | null;
+  /** Core's metric history (POST /api/v3/metrics); defaults 300 s / 2 s. */
+  metrics?: { range_sec: number; interval_sec: number };
 }
 
 const CORS_API = {
@@ -67,6 +74,8 @@ export class Gateway {
   readonly routes: Route[];
   readonly http = new HttpStats();
   readonly sessions = new HttpSessions();
+  /** Core's metrics (cpu_*, mem_*, filesystem_*, session_*, ffmpeg_process) with their history. */
+  readonly monitor: CoreMonitor;
   #listen: us_listen_socket | null = null;
   #closed = false;
   #port = 0;
@@ -80,12 +89,31 @@ export class Gateway {
     this.#opts = opts;
     this.#app = uWS.App();
     this.events = new WhepEvents(sup);
+    this.monitor = new CoreMonitor(
+      {
+        startedAt: opts.startedAt,
+        mem: () => {
+          const u = opts.fs.mem.usage;
+          return { bytes: u.bytes, files: u.files, limit: u.limit };
+        },
+        diskFiles: () => opts.fs.disk.list(),
+        hls: () => {
+          const h = this.sessions.summary();
+          return { active: h.active, total: h.total, txBytes: h.traffic_tx_mb * 1e6 };
+        },
+        // The supervisor is not there while drake starts: no WHEP or process numbers then.
+        whep: () => (opts.ready() ? { active: sup.counts().viewers, limit: sup.maxViewersTotal } : null),
+        stateChanges: () => (opts.ready() ? sup.stateChanges() : null),
+      },
+      opts.metrics ? { rangeSec: opts.metrics.range_sec, intervalSec: opts.metrics.interval_sec } : {},
+    );
+    this.monitor.start();
     const whep = { iceServers: opts.iceServers, events: this.events };
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup, opts.cluster ?? (() => null)),
-      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
@@ -168,6 +196,7 @@ export class Gateway {
         }
         this.#listen = socket;
         this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
+        this.#opts.config.listenPort = this.#port;
         resolve();
       });
     });
@@ -176,6 +205,7 @@ export class Gateway {
   close(): void {
     this.#closed = true;
     this.events.close();
+    this.monitor.close();
     if (this.#listen) uWS.us_listen_socket_close(this.#listen);
     this.#listen = null;
   }
@@ -192,19 +222,30 @@ function systemRoutes(opts: GatewayOptions): Route[] {
     {
       method: 'get',
       pattern: '/api',
-      summary: 'About this drake: name, id, version, uptime',
+      summary: 'About this drake: name, id, uptime; version.number is the datarhei Core API level it implements, version.drake its own',
       handler: (req) => {
         const auths = opts.auth ? ['localjwt'] : [];
+        // `app` is Core's: Restreamer UI refuses any other (src/utils/restreamer.js About()); `variant` says what it really is.
         // Core answers 200 with a minimal body when the token is missing: clients use it to find out about auth.
-        if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'drake', auths, version: { number: opts.version } });
+        if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'datarhei-core', variant: 'drake', auths, version: { number: CORE_API_MAJOR } });
+        const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
         return json(200, {
-          app: 'drake',
+          app: 'datarhei-core',
+          variant: 'drake',
           auths,
           name: opts.name,
           id: opts.instanceId,
           created_at: opts.startedAt.toISOString(),
           uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
-          version: { number: opts.version, arch: `${process.platform}/${process.arch}`, compiler: `node ${process.version}` },
+          version: {
+            number: CORE_API_VERSION,
+            repository_commit: build.repository_commit,
+            repository_branch: build.repository_branch,
+            build_date: build.build_date,
+            arch: `${process.platform}/${process.arch}`,
+            compiler: `node ${process.version}`,
+            drake: opts.version,
+          },
         });
       },
     },

@@ -6,7 +6,11 @@ import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import type { ProcessDto } from '../actors/supervisor/Supervisor.ts';
 import {
+  type ApiProcessConfig,
   aboutSchema,
+  metricsDescriptionSchema,
+  metricsQuerySchema,
+  metricsReplySchema,
   errorBodySchema,
   loginReplySchema,
   loginRequestSchema,
@@ -150,6 +154,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['LoginReply', loginReplySchema],
         ['RefreshReply', refreshReplySchema],
         ['Cluster', clusterSchema],
+        ['MetricsDescription', metricsDescriptionSchema],
+        ['MetricsReply', metricsReplySchema],
       ],
       'output',
     ),
@@ -160,6 +166,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['ProcessConfigUpdate', processConfigUpdateSchema],
         ['ProcessCommand', processCommandSchema],
         ['LoginRequest', loginRequestSchema],
+        ['MetricsQuery', metricsQuerySchema],
       ],
       'input',
     ),
@@ -223,7 +230,9 @@ const METADATA_VALUE = ok('The stored JSON value', ANY_JSON);
 const KNOWN: Record<string, OperationDoc> = {
   'GET /ping': { responses: { 200: ok('pong', { type: 'string', const: 'pong' }, undefined, 'text/plain') } },
   'GET /api': {
-    description: 'With API auth on, a caller without a valid token gets only app, auths and version.number.',
+    description:
+      'version.number is the datarhei Core API level drake implements (Restreamer UI checks it with semver), version.drake is drake\'s own. ' +
+      'With API auth on, a caller without a valid token gets only app, variant, auths and version.number (the major, as Core).',
     responses: { 200: ok('About this drake', ref('About')) },
   },
   'POST /api/login': {
@@ -294,6 +303,16 @@ const KNOWN: Record<string, OperationDoc> = {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
     responses: { 200: ok('HTML page', STRING, undefined, 'text/html') },
     errors: [[404, 'No such process with WebRTC on']],
+  },
+
+  'GET /api/v3/metrics': { responses: { 200: ok("Core's metrics and drake's drake_* families, sorted by name", { type: 'array', items: ref('MetricsDescription') }) } },
+  'POST /api/v3/metrics': {
+    description:
+      "As Core: timerange_sec 0 gives the current values, more gives the history (kept for metrics.range_sec, one sample every metrics.interval_sec). " +
+      'drake_* names give their current value only. Label values match exactly (Core takes regular expressions).',
+    requestBody: { required: true, content: jsonContent(ref('MetricsQuery')) },
+    responses: { 200: ok('Series of [unix_ts, value]', ref('MetricsReply')) },
+    errors: [400, 413, 415],
   },
 
   'GET /api/swagger': { responses: { 302: ok('To /api/swagger/', undefined, { Location: header('swagger/') }) } },
@@ -530,7 +549,7 @@ export function buildOpenApi(routes: Route[], info: { title: string; version: st
   };
 }
 
-// Compile-time: the Process schema is exactly the supervisor's ProcessDto.
+// Compile-time: the Process schema is exactly the supervisor's ProcessDto, its config in reply shape.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const processDtoMatches: Same<z.output<typeof processSchema>, ProcessDto> = true;
+const processDtoMatches: Same<z.output<typeof processSchema>, Omit<ProcessDto, 'config'> & { config?: ApiProcessConfig }> = true;
 void processDtoMatches;

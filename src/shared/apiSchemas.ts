@@ -3,7 +3,7 @@
 // can validate replies in the gateway or in tests. The type checks at the bottom fail the build when
 // a DTO and its schema drift apart.
 import { z } from 'zod';
-import { EXEC_STATES, processConfigSchema, type ProcessConfig } from './processConfig.ts';
+import { cleanupSchema, EXEC_STATES, ioSchema, processConfigSchema, type ProcessConfig } from './processConfig.ts';
 import type { ProcessStateDto, ProgressDto, ProgressIODto, ReportEntryDto } from './protocol.ts';
 
 /** Core's error body: every 4xx/5xx reply of drake (src/gateway/errorStatus.ts). */
@@ -20,8 +20,17 @@ export const processOrderSchema = z.enum(['start', 'stop']);
 /** PUT /api/v3/process/:id/command. */
 export const processCommandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
 
+/** An input/output as drake answers it: an empty `cleanup` list is left out, as Core does (`omitempty`). */
+const ioReplySchema = ioSchema.extend({ cleanup: z.array(cleanupSchema).optional().describe('Left out when empty (as Core)') });
 /** A config as drake answers it: defaults applied, `type` always "ffmpeg" (the input schema transforms it). */
-export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg') });
+export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg'), input: z.array(ioReplySchema), output: z.array(ioReplySchema) });
+export type ApiProcessConfig = z.output<typeof processConfigReplySchema>;
+
+/** The stored config in Core's reply shape. */
+export function toApiConfig(config: ProcessConfig): ApiProcessConfig {
+  const io = (list: ProcessConfig['input']) => list.map(({ cleanup, ...rest }) => (cleanup.length ? { ...rest, cleanup } : rest));
+  return { ...config, input: io(config.input), output: io(config.output) };
+}
 
 /**
  * PUT /api/v3/process/:id: the body is merged over the stored config at the top level, so any subset
@@ -47,13 +56,14 @@ export const progressIOSchema = z.object({
   size_kb: z.number(),
   bitrate_kbit: z.number(),
   extradata_size_bytes: z.number(),
+  q: z.number(),
   pix_fmt: z.string().optional(),
-  q: z.number().optional(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
   sampling_hz: z.number().int().optional(),
   layout: z.string().optional(),
   channels: z.number().int().optional(),
+  avstream: z.null().describe("Core's playout-proxy state of an avstream: input; drake has no playout proxy"),
 });
 
 export const progressSchema = z.object({
@@ -116,13 +126,58 @@ export const processSchema = z.object({
 
 /** GET /api: the full answer, or only app/auths/version to a caller without a token when auth is on. */
 export const aboutSchema = z.object({
-  app: z.literal('drake'),
+  app: z.literal('datarhei-core').describe("Core's name: datarhei's clients (Restreamer UI) accept no other"),
+  variant: z.literal('drake').describe('What answers: drake, a re-implementation of the Core API'),
   auths: z.array(z.string()),
   name: z.string().optional(),
   id: z.string().optional(),
   created_at: z.string().optional().describe('ISO 8601'),
   uptime_seconds: z.number().int().optional(),
-  version: z.object({ number: z.string(), arch: z.string().optional(), compiler: z.string().optional() }),
+  version: z.object({
+    number: z.string().describe('The datarhei Core API level drake implements (16.0.0, the major only, without a token)'),
+    repository_commit: z.string().optional().describe('git commit of the checkout drake runs from; empty when unknown'),
+    repository_branch: z.string().optional(),
+    build_date: z.string().optional().describe('RFC 3339 time of that commit; empty when unknown'),
+    arch: z.string().optional(),
+    compiler: z.string().optional(),
+    drake: z.string().optional().describe("drake's own version"),
+  }),
+});
+
+/** GET /api/v3/metrics: one entry per metric (Core's MetricsDescription). */
+export const metricsDescriptionSchema = z.object({ name: z.string(), description: z.string(), labels: z.array(z.string()) });
+
+/** POST /api/v3/metrics: Core's MetricsQuery; unknown fields are ignored, as Core's JSON binding does. */
+export const metricsQuerySchema = z.object({
+  timerange_sec: z.number().int().min(0).max(86_400).default(0).describe('0: the current values; else the history of that many seconds'),
+  interval_sec: z.number().int().min(0).max(3600).default(0).describe('Seconds between points of the history (0: the sampling interval)'),
+  metrics: z
+    .array(
+      z.object({
+        name: z.string().min(1).max(256),
+        labels: z
+          .record(z.string().max(256), z.string().max(1024))
+          .nullish()
+          .transform((l) => l ?? {})
+          .describe('Only series whose labels have exactly these values'),
+      }),
+    )
+    .max(1000)
+    .nullish()
+    .transform((m) => m ?? []),
+});
+
+/** POST /api/v3/metrics reply: Core's MetricsResponse (timerange/interval are the monitor's resolution). */
+export const metricsReplySchema = z.object({
+  timerange_sec: z.number().int(),
+  interval_sec: z.number().int(),
+  metrics: z.array(
+    z.object({
+      name: z.string(),
+      labels: z.record(z.string(), z.string()),
+      values: z.array(z.tuple([z.number().int().describe('Unix seconds'), z.number()])),
+    }),
+  ),
 });
 
 /** POST /api/login. */
@@ -138,6 +193,6 @@ const sameTypes: [
   Same<z.output<typeof progressSchema>, ProgressDto>,
   Same<z.output<typeof processStateSchema>, ProcessStateDto>,
   Same<z.output<typeof reportEntrySchema>, ReportEntryDto>,
-  Same<z.output<typeof processConfigReplySchema>, ProcessConfig>,
+  Same<Omit<z.output<typeof processConfigReplySchema>, 'input' | 'output'>, Omit<ProcessConfig, 'input' | 'output'>>,
 ] = [true, true, true, true, true];
 void sameTypes;

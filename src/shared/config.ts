@@ -73,6 +73,13 @@ export const configSchema = z.object({
     })
     .prefault({}),
   log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  /** Core's metric history behind POST /api/v3/metrics: a sample every interval_sec, kept for range_sec. */
+  metrics: z
+    .object({
+      range_sec: z.number().int().min(10).max(86_400).default(300),
+      interval_sec: z.number().int().min(1).max(60).default(2),
+    })
+    .prefault({}),
   webrtc: z
     .object({
       max_viewers_per_stream: z.number().int().min(1).default(500),

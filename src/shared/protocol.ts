@@ -184,13 +184,16 @@ export interface ProgressIODto {
   size_kb: number;
   bitrate_kbit: number;
   extradata_size_bytes: number;
+  /** Quantizer: every IO has it in Core (0 where FFmpeg gives none). */
+  q: number;
   pix_fmt?: string;
-  q?: number;
   width?: number;
   height?: number;
   sampling_hz?: number;
   layout?: string;
   channels?: number;
+  /** Core's playout-proxy state of an `avstream:` input; drake has no playout proxy: always null, as Core sends it then. */
+  avstream: null;
 }
 
 /** The global numbers of FFmpeg's stats line. */

@@ -126,7 +126,7 @@ describe('process lifecycle over the API (real FFmpeg)', () => {
     const ping = await drake.api('GET', '/ping');
     assert.equal(ping.body, 'pong');
     const about = await drake.api<{ app: string; version: { number: string }; uptime_seconds: number }>('GET', '/api');
-    assert.equal(about.body.app, 'drake');
+    assert.equal(about.body.app, 'datarhei-core');
     assert.match(about.body.version.number, /^\d+\.\d+\.\d+/);
   });
 });

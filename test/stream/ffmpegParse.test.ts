@@ -631,20 +631,21 @@ test('parser.progressIO() maps config ids by file index and spreads the global s
     {
       id: 'out', address: '/dev/null', index: 0, stream: 0, format: 'mpegts', type: 'video', codec: 'h264', coder: 'libx264',
       frame: 50, keyframe: 0, framerate: { min: 0, max: 0, avg: 0 }, fps: 25, packet: 0, pps: 0, size_kb: 45,
-      bitrate_kbit: 183.1, extradata_size_bytes: 0, pix_fmt: 'yuv444p', width: 320, height: 240, q: -1,
+      bitrate_kbit: 183.1, extradata_size_bytes: 0, q: -1, avstream: null, pix_fmt: 'yuv444p', width: 320, height: 240,
     },
     {
       id: 'out', address: '/dev/null', index: 0, stream: 1, format: 'mpegts', type: 'audio', codec: 'aac', coder: 'aac',
       frame: 0, keyframe: 0, framerate: { min: 0, max: 0, avg: 0 }, fps: 0, packet: 0, pps: 0, size_kb: 0,
-      bitrate_kbit: 0, extradata_size_bytes: 0, sampling_hz: 44100, layout: 'mono', channels: 1,
+      bitrate_kbit: 0, extradata_size_bytes: 0, q: 0, avstream: null, sampling_hz: 44100, layout: 'mono', channels: 1,
     },
   ]);
   const inputs = p.progressIO('input', ['video-in', 'audio-in']);
   assert.deepEqual(
-    inputs.map((io) => [io.id, io.index, io.stream, io.type, io.frame, io.fps, io.size_kb, 'q' in io]),
+    // Core sends q (0 without a value) and avstream (null without a playout proxy) on inputs too.
+    inputs.map((io) => [io.id, io.index, io.stream, io.type, io.frame, io.fps, io.size_kb, io.q, io.avstream]),
     [
-      ['video-in', 0, 0, 'video', 0, 0, 0, false],
-      ['audio-in', 1, 0, 'audio', 0, 0, 0, false],
+      ['video-in', 0, 0, 'video', 0, 0, 0, 0, null],
+      ['audio-in', 1, 0, 'audio', 0, 0, 0, 0, null],
     ],
   );
   // A file without a config id (more ffmpeg files than config entries) gets an empty id.

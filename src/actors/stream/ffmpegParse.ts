@@ -406,20 +406,24 @@ export class FfmpegParser {
         size_kb: 0,
         bitrate_kbit: 0,
         extradata_size_bytes: 0,
+        q: 0,
+        // Core's AVstream is the state of its playout proxy on an `avstream:` input; drake has none.
+        avstream: null,
       };
+      // Core omits empty video/audio fields (omitempty): a 0 or "" is left out here too.
       if (s.type === 'video') {
-        if (s.pix_fmt !== undefined) io.pix_fmt = s.pix_fmt;
-        if (s.width !== undefined) io.width = s.width;
-        if (s.height !== undefined) io.height = s.height;
+        if (s.pix_fmt) io.pix_fmt = s.pix_fmt;
+        if (s.width) io.width = s.width;
+        if (s.height) io.height = s.height;
         if (s.kind === 'output') {
           io.frame = p?.frame ?? 0;
           io.fps = p?.fps ?? 0;
           io.q = p?.q ?? 0;
         }
       } else if (s.type === 'audio') {
-        if (s.sampling_hz !== undefined) io.sampling_hz = s.sampling_hz;
-        if (s.layout !== undefined) io.layout = s.layout;
-        if (s.channels !== undefined) io.channels = s.channels;
+        if (s.sampling_hz) io.sampling_hz = s.sampling_hz;
+        if (s.layout) io.layout = s.layout;
+        if (s.channels) io.channels = s.channels;
       }
       if (n === sizeHolder && p) {
         io.size_kb = p.size_kb;

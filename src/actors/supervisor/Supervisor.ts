@@ -185,6 +185,8 @@ export function globToRegExp(glob: string): RegExp {
 
 export class Supervisor {
   readonly observer = new TypedEmitter<SupervisorEvents>();
+  /** State changes of all processes since start, per target state (Core's ffmpeg_process metric). */
+  readonly #stateChanges: Record<ExecState, number> = { finished: 0, starting: 0, running: 0, finishing: 0, failed: 0, killed: 0 };
   readonly #opts: SupervisorOptions;
   readonly #store: Store;
   readonly #settings: StreamSettings;
@@ -289,6 +291,7 @@ export class Supervisor {
         if (ev.to === 'starting') this.#archive(entry);
         entry.exec = ev.to;
         if (ev.reason) entry.lastReason = ev.reason;
+        this.#stateChanges[ev.to]++;
         this.observer.safeEmit('statechange', entry.stored.id, ev.from, ev.to, ev.reason);
         return;
       case 'stream.spawned':
@@ -341,7 +344,10 @@ export class Supervisor {
       this.observer.safeEmit('viewers', id, 0, entry.viewers);
       entry.viewers = 0;
     }
-    if (from !== 'failed') this.observer.safeEmit('statechange', id, from, 'failed', reason);
+    if (from !== 'failed') {
+      this.#stateChanges.failed++;
+      this.observer.safeEmit('statechange', id, from, 'failed', reason);
+    }
     // A worker that keeps dying is restarted with a growing delay instead of in a tight loop.
     const t = Date.now();
     entry.crashes = t - entry.lastCrashAt < 60_000 ? entry.crashes + 1 : 1;
@@ -656,6 +662,10 @@ export class Supervisor {
       if (e.stored.order === 'start') started++;
     }
     return { processes: this.#entries.size, running, started, viewers: this.totalViewers };
+  }
+
+  stateChanges(): Record<ExecState, number> {
+    return { ...this.#stateChanges };
   }
 
   get maxViewersTotal(): number {

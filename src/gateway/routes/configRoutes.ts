@@ -5,6 +5,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { configSchema, formatZodIssues, SECRET_MASK, SECRET_PATHS, type DrakeConfig } from '../../shared/config.ts';
 import { ConflictError, DrakeError, ValidationError } from '../../shared/errors.ts';
 import { readJson } from '../body.ts';
+import { CORE_CONFIG_VERSION, coreOverrides, fromCoreConfig, toCoreConfig } from '../coreConfig.ts';
 import { json, type Route } from '../http.ts';
 
 export interface ConfigHolder {
@@ -16,6 +17,10 @@ export interface ConfigHolder {
   overrides: string[];
   loadedAt: Date;
   updatedAt: Date;
+  /** This drake's instance id (Core's config.id). */
+  id?: string;
+  /** The port the API listens on (set once listening): Core's `address` shows it when api.port is 0 (any). */
+  listenPort?: number;
   /** Restarts drake with the saved config; absent when drake is embedded (tests). */
   reload?: () => void;
 }
@@ -57,29 +62,48 @@ export function maskSecrets(config: DrakeConfig): Obj {
   return copy;
 }
 
+function coreView(holder: ConfigHolder): Obj {
+  const masked = maskSecrets(holder.config) as unknown as DrakeConfig;
+  const view = toCoreConfig(masked, holder.id ?? '', holder.updatedAt);
+  if (masked.api.port === 0 && holder.listenPort) view.address = toCoreConfig({ ...masked, api: { ...masked.api, port: holder.listenPort } }, '').address;
+  return view;
+}
+
 export function configRoutes(holder: ConfigHolder): Route[] {
   return [
     {
       method: 'get',
       pattern: '/api/v3/config',
-      summary: 'The running config (secrets masked), where it came from, and the DRAKE_* overrides in force',
+      summary: "The running config in Core's config v3 layout (drake's own keys as extras, secrets masked), the names DRAKE_* variables override, and the file PUT saves to",
       handler: () =>
         json(200, {
+          created_at: holder.updatedAt.toISOString(),
           loaded_at: holder.loadedAt.toISOString(),
           updated_at: holder.updatedAt.toISOString(),
+          config: coreView(holder),
+          overrides: coreOverrides(holder.overrides),
+          // drake's additions: where PUT saves, and the variables behind `overrides`.
           file: holder.file,
-          config: maskSecrets(holder.config),
-          overrides: holder.overrides,
+          override_vars: holder.overrides,
         }),
     },
     {
       method: 'put',
       pattern: '/api/v3/config',
       body: true,
-      summary: 'Merge a partial config into the config file, validate, save; applied by /api/v3/config/reload',
+      summary: "Merge a partial config (Core's layout with \"version\": 3, or drake's own without) into the config file, validate, save; applied by /api/v3/config/reload",
       handler: (req) => {
-        const body = readJson(req);
-        if (!isObj(body)) throw new ValidationError('Invalid config', ['(root): expected an object']);
+        const raw = readJson(req);
+        if (!isObj(raw)) throw new ValidationError('Invalid config', ['(root): expected an object']);
+        let body: Obj = raw;
+        // Core's clients send Core's layout (with its version); drake's own layout has no version key.
+        if (body.version !== undefined) {
+          // Core also takes its older layouts 1 and 2; drake only the current one.
+          if (body.version !== CORE_CONFIG_VERSION) throw new ValidationError('Invalid config version', [`version ${JSON.stringify(body.version)}: drake takes Core's layout ${CORE_CONFIG_VERSION}`]);
+          const { partial, errors } = fromCoreConfig(body, coreView(holder));
+          if (errors.length) throw new ConflictError('invalid configuration', errors);
+          body = partial;
+        }
         const next = merge(holder.raw, body);
         // A masked secret sent back unchanged keeps the stored one.
         for (const path of SECRET_PATHS) if (getPath(body, path) === SECRET_MASK) setPath(next, path, getPath(holder.raw, path) ?? '');

@@ -1,21 +1,19 @@
 // What operators watch: Prometheus /metrics, /api/v3/metrics (JSON), /api/v3/session[/active]
 // (WHEP viewers), /api/v3/log (drake's own recent log).
-import { z } from 'zod';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
+import { metricsQuerySchema } from '../../shared/apiSchemas.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { recentLog } from '../../shared/log.ts';
 import { readJson } from '../body.ts';
 import { json, text, type Route } from '../http.ts';
 import type { HttpSessions } from '../HttpSessions.ts';
+import { CORE_METRIC_NAMES, toSeries, type CoreMonitor } from '../coreMetrics.ts';
 import { collectMetrics, type HttpStats } from '../metrics.ts';
 
-const metricsQuerySchema = z.object({
-  timerange_sec: z.number().min(0).max(86_400).default(0),
-  interval_sec: z.number().min(0).max(3600).default(0),
-  metrics: z.array(z.object({ name: z.string().min(1).max(256), labels: z.record(z.string(), z.string()).default({}) })).max(1000).default([]),
-});
+/** A metrics query names at most 1000 metrics: 64 KiB is plenty. */
+const METRICS_QUERY_MAX_BYTES = 64 * 1024;
 
-export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSessions, startedAt: Date): Route[] {
+export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSessions, startedAt: Date, monitor: CoreMonitor): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
   const collect = async () => {
     const [snap, runtime] = await Promise.all([sup.snapshot(), sup.runtime()]);
@@ -44,29 +42,34 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
     {
       method: 'get',
       pattern: '/api/v3/metrics',
-      summary: 'The metrics drake has: [{name, type, description, labels}]',
+      summary: "The metrics /api/v3/metrics answers: Core's (cpu_*, mem_*, filesystem_*, session_*, ffmpeg_process, uptime_uptime) and drake's drake_*, as [{name, description, labels}]",
       // The list of metrics does not depend on their values: no need to ask every stream actor.
-      handler: () => json(200, collectMetrics([], [], 0, { active: 0, total: 0, traffic_tx_mb: 0 }).descriptions()),
+      handler: () => {
+        const drake = collectMetrics([], [], 0, { active: 0, total: 0, traffic_tx_mb: 0 }).descriptions().map(({ name, description, labels }) => ({ name, description, labels }));
+        return json(200, [...monitor.descriptions(), ...drake].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+      },
     },
     {
       method: 'post',
       pattern: '/api/v3/metrics',
       body: true,
-      summary: 'Current values of the named metrics (label filters optional); drake keeps no history: timerange_sec must be 0',
+      maxBodyBytes: METRICS_QUERY_MAX_BYTES,
+      summary: "Query metrics as Core: {timerange_sec, interval_sec, metrics:[{name, labels}]} → series of [unix_ts, value]; timerange_sec 0: the current values",
       handler: async (req) => {
         const parsed = metricsQuerySchema.safeParse(readJson(req));
-        if (!parsed.success) throw new ValidationError('Invalid metrics query', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        if (!parsed.success) throw new ValidationError('Invalid JSON', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
         const q = parsed.data;
-        if (q.timerange_sec !== 0) throw new ValidationError('drake keeps no metric history: use timerange_sec 0 (current values) or scrape /metrics');
-        const now = Math.floor(Date.now() / 1000);
-        const values = (await collect()).values();
-        const wanted = q.metrics.length ? q.metrics : [...new Set(values.map((v) => v.name))].map((name) => ({ name, labels: {} }));
-        const metrics = wanted.flatMap((w) =>
-          values
-            .filter((v) => v.name === w.name && Object.entries(w.labels).every(([k, val]) => v.labels[k] === val))
-            .map((v) => ({ name: v.name, labels: v.labels, values: [[now, v.value]] })),
-        );
-        return json(200, { timerange_sec: 0, interval_sec: q.interval_sec, metrics });
+        const core = q.metrics.filter((m) => CORE_METRIC_NAMES.has(m.name));
+        const own = q.metrics.filter((m) => m.name.startsWith('drake_'));
+        const points = q.timerange_sec === 0 ? [monitor.current()] : monitor.history(q.timerange_sec, q.interval_sec);
+        const metrics = toSeries(points, core);
+        if (own.length) {
+          // drake's own families keep no history: their current value, whatever the timerange.
+          const now = Math.floor(Date.now() / 1000);
+          metrics.push(...toSeries([{ ts: now, values: (await collect()).values() }], own));
+        }
+        // As Core: the monitor's resolution, not the query's.
+        return json(200, { timerange_sec: monitor.rangeSec, interval_sec: monitor.intervalSec, metrics });
       },
     },
     {

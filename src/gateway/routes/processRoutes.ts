@@ -5,7 +5,7 @@ import { NotFoundError, UnavailableError, ValidationError } from '../../shared/e
 import { idSchema } from '../../shared/processConfig.ts';
 import { readJson } from '../body.ts';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
-import { json, type Request, type Route } from '../http.ts';
+import { json, type Reply, type Request, type Route } from '../http.ts';
 import { ProcessRouter } from '../processRouter.ts';
 
 const commandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
@@ -29,6 +29,37 @@ export function parseFilter(raw: string | null): ProcessFilter[] {
   const unknown = wanted.filter((f) => !(PROCESS_FILTERS as readonly string[]).includes(f));
   if (unknown.length) throw new ValidationError('Invalid filter', unknown.map((f) => `unknown filter "${f}"; use ${PROCESS_FILTERS.join(', ')}`));
   return wanted as ProcessFilter[];
+}
+
+/** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
+type Json = Record<string, unknown>;
+
+/** A config in Core's reply shape: inputs and outputs without an empty cleanup list (Core omits them). */
+function coreConfig(config: Json): Json {
+  const io = (list: unknown) =>
+    Array.isArray(list) ? list.map((x: Json) => (Array.isArray(x.cleanup) && x.cleanup.length === 0 ? (({ cleanup: _, ...rest }) => rest)(x) : x)) : list;
+  return { ...config, input: io(config.input), output: io(config.output) };
+}
+
+/** A process in Core's reply shape (its config, when there, as coreConfig). */
+function coreProcess(p: Json): Json {
+  return p.config && typeof p.config === 'object' ? { ...p, config: coreConfig(p.config as Json) } : p;
+}
+
+/**
+ * Core's shape on a 200 JSON reply, whoever made it: this node's supervisor, the cluster table, or the
+ * owner a call was forwarded to (which shaped it already: the shaping is idempotent).
+ */
+function shaped(reply: Reply, as: (value: Json) => Json, many = false): Reply {
+  if (reply.status !== 200 || reply.body === undefined || !(reply.headers?.['content-type'] ?? '').startsWith('application/json')) return reply;
+  let value: unknown;
+  try {
+    value = JSON.parse(reply.body.toString());
+  } catch {
+    return reply;
+  }
+  if (many ? !Array.isArray(value) : value === null || typeof value !== 'object') return reply;
+  return json(200, many ? (value as Json[]).map(as) : as(value as Json), Object.fromEntries(Object.entries(reply.headers ?? {}).filter(([k]) => k !== 'content-type')));
 }
 
 /** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
@@ -58,8 +89,8 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
         };
         const local = () => sup.list(query);
         const r = router();
-        if (!r) return json(200, await local());
-        return r.list(
+        if (!r) return shaped(json(200, await local()), coreProcess, true);
+        const all = await r.list(
           req,
           {
             ...query,
@@ -68,6 +99,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
           } as Parameters<ProcessRouter['list']>[1],
           local,
         );
+        return shaped(all, coreProcess, true);
       },
     },
     {
@@ -75,7 +107,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       pattern: base,
       body: true,
       summary: 'Add a process from a ProcessConfig; starts it when autostart (default true)',
-      handler: async (req) => router()?.create(req) ?? json(200, await sup.add(readJson(req))),
+      handler: async (req) => shaped((await router()?.create(req)) ?? json(200, await sup.add(readJson(req))), coreConfig),
     },
     {
       method: 'get',
@@ -85,7 +117,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
         const pid = id(req);
         const filter = parseFilter(req.query.get('filter'));
         const here = async () => json(200, await sup.get(pid, filter));
-        return router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanDto(rec, filter, node))) ?? here();
+        return shaped(await (router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanDto(rec, filter, node))) ?? here()), coreProcess);
       },
     },
     {
@@ -93,7 +125,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       pattern: `${base}/:id`,
       body: true,
       summary: 'Replace a process config (merged over the current one at the top level; a new id renames)',
-      handler: async (req) => router()?.update(req, id(req)) ?? json(200, await sup.update(id(req), readJson(req))),
+      handler: async (req) => shaped((await router()?.update(req, id(req))) ?? json(200, await sup.update(id(req), readJson(req))), coreConfig),
     },
     {
       method: 'del',
@@ -127,7 +159,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       summary: 'The stored config (placeholders not resolved)',
       handler: async (req) => {
         const pid = id(req);
-        return router()?.fromTable(req, pid, () => sup.config(pid), (rec) => rec.config) ?? json(200, sup.config(pid));
+        return shaped(await (router()?.fromTable(req, pid, () => sup.config(pid), (rec) => rec.config) ?? json(200, sup.config(pid))), coreConfig);
       },
     },
     {
