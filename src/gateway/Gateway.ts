@@ -25,6 +25,7 @@ import { processRoutes } from './routes/processRoutes.ts';
 import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
+import { GRANT_PARAM, grantValid } from '../actors/cluster/whepGrant.ts';
 import { WhepEvents } from './whepEvents.ts';
 
 /** uWS's listen(host, port, options, cb): its typings only declare the options form without a host. */
@@ -108,7 +109,7 @@ export class Gateway {
       opts.metrics ? { rangeSec: opts.metrics.range_sec, intervalSec: opts.metrics.interval_sec } : {},
     );
     this.monitor.start();
-    const whep = { iceServers: opts.iceServers, events: this.events };
+    const whep = { iceServers: opts.iceServers, events: this.events, cluster: opts.cluster ?? (() => null) };
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
@@ -120,7 +121,7 @@ export class Gateway {
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
-      ...pageRoutes(sup, opts.version),
+      ...pageRoutes(sup, opts.version, opts.cluster ?? (() => null)),
       ...swaggerRoutes(() => buildOpenApi(this.routes, { title: `drake API (${opts.name})`, version: opts.version })),
     ];
     const common = (req: Request) =>
@@ -143,7 +144,9 @@ export class Gateway {
         // A request another cluster node forwarded carries the cluster's signature instead of a token
         // (the client's token is only valid on the node it logged in to); its body is checked again
         // by the process routes once it has arrived.
-        ...(guarded ? { authorize: (req: Request) => this.#forwardedOk(req) || auth.check(req) } : {}),
+        // A WHEP POST redirected by another node carries its grant instead (the redirect dropped the
+        // Authorization header the other node checked).
+        ...(guarded ? { authorize: (req: Request) => this.#forwardedOk(req) || this.#whepGrantOk(req) || auth.check(req) } : {}),
       });
     }
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
@@ -169,6 +172,18 @@ export class Gateway {
     const check = node.checkForward(req.method, q ? `${req.url}?${q}` : req.url, req.headers);
     if (check && !check.ok) throw new UnauthorizedError(`forwarded request refused: ${check.reason}`);
     return check !== null;
+  }
+
+  #whepGrantOk(req: Request): boolean {
+    const m = /^\/api\/v3\/whep\/([^/]+)$/.exec(req.url);
+    if (!m || req.method !== 'post') return false;
+    let id: string;
+    try {
+      id = decodeURIComponent(m[1]!);
+    } catch {
+      return false;
+    }
+    return grantValid(this.#opts.cluster?.()?.secret ?? null, id, req.query.get(GRANT_PARAM));
   }
 
   get port(): number {

@@ -6,6 +6,10 @@ import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
 export interface WhepViewer {
   status: number;
   location: string | null;
+  /** The session's absolute URL: Location resolved against the URL that answered (after any redirect). */
+  sessionUrl: string | null;
+  /** The URL that answered the POST (differs from the one posted to after a redirect). */
+  answeredBy: string;
   etag: string | null;
   answer: string;
   headers: Headers;
@@ -67,6 +71,8 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
   const viewer: WhepViewer = {
     status: 0,
     location: null,
+    sessionUrl: null,
+    answeredBy: '',
     etag: null,
     answer: '',
     headers: new Headers(),
@@ -113,6 +119,8 @@ export async function whepView(url: string, opts: ViewerOptions = {}): Promise<W
   viewer.status = res.status;
   viewer.headers = res.headers;
   viewer.location = res.headers.get('location');
+  viewer.answeredBy = res.url;
+  viewer.sessionUrl = viewer.location ? new URL(viewer.location, res.url).href : null;
   viewer.etag = res.headers.get('etag');
   viewer.answer = await res.text();
   if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: viewer.answer });

@@ -1,6 +1,8 @@
 // The human pages: GET / lists the processes that can be watched, GET /player/:id plays one with a
-// small WHEP client (src/gateway/static/player.html). Templates are read once, at start.
+// small WHEP client (src/gateway/static/player.html). Templates are read once, at start. In a cluster
+// the player is served for a process another node runs too: its WHEP POST here is redirected there.
 import { readFileSync } from 'node:fs';
+import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
@@ -12,7 +14,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 /** Tokens go into a JS string in the page: only URL-safe token characters are ever substituted. */
 const SAFE_TOKEN = /^[A-Za-z0-9._~+/=-]{1,512}$/;
 
-export function pageRoutes(sup: Supervisor, version: string): Route[] {
+export function pageRoutes(sup: Supervisor, version: string, cluster: () => ClusterNode | null = () => null): Route[] {
   const index = staticFile('index.html');
   const player = staticFile('player.html');
   const html = (body: string) => ({ ...text(200, body, 'text/html; charset=utf-8'), headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
@@ -34,9 +36,11 @@ export function pageRoutes(sup: Supervisor, version: string): Route[] {
       method: 'get',
       pattern: '/player/:id',
       summary: 'Player page for one process (?token= for a protected stream)',
-      handler: (req) => {
+      handler: async (req) => {
         const parsed = idSchema.safeParse(req.params.id);
-        if (!parsed.success || !sup.has(parsed.data) || !sup.webrtcProcesses().some((p) => p.id === parsed.data)) {
+        const local = parsed.success && sup.has(parsed.data) && sup.webrtcProcesses().some((p) => p.id === parsed.data);
+        const elsewhere = parsed.success && !sup.has(parsed.data) && (await cluster()?.table.record(parsed.data).catch(() => null))?.config.webrtc.enabled === true;
+        if (!parsed.success || (!local && !elsewhere)) {
           throw new NotFoundError(`no process ${req.params.id} with WebRTC enabled`);
         }
         const id = parsed.data;

@@ -1,9 +1,13 @@
 // WHEP (draft-ietf-wish-whep) for every process with WebRTC on: POST an offer to the endpoint,
 // PATCH trickle/ICE restart and DELETE on the session URL. Served under /whep (per-process Bearer
-// token when set) and under /api/v3/whep (the API's auth, when that is on).
+// token when set) and under /api/v3/whep (the API's auth, when that is on). In a cluster, a POST for a
+// process another node runs is answered 307 with that node's endpoint (the draft allows redirects),
+// carrying a grant in place of the credential a cross-origin redirect drops (see whepGrant.ts).
 import { timingSafeEqual } from 'node:crypto';
+import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
+import { GRANT_PARAM, grantValid, signGrant } from '../../actors/cluster/whepGrant.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
-import { NotFoundError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
+import { NotFoundError, UnauthorizedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { z } from 'zod';
 import { readJson } from '../body.ts';
@@ -24,6 +28,8 @@ export const WHEP_CORS: Record<string, string> = {
 export interface WhepRouteOptions {
   iceServers: Array<{ urls: string; username?: string; credential?: string }>;
   events: WhepEvents;
+  /** This node's cluster membership (null: single node, or not joined yet). */
+  cluster?: () => ClusterNode | null;
 }
 
 const sseRequestSchema = z.array(z.enum(SSE_EVENTS)).max(16);
@@ -57,10 +63,36 @@ function bearerMatches(req: Request, token: string): boolean {
 
 export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep' | '/api/v3/whep'): Route[] {
   const checkToken = base === '/whep';
+  const cluster = opts.cluster ?? (() => null);
+  /** A redirected POST's grant (signed by the node that checked the viewer's credential). */
+  const granted = (req: Request, id: string) => req.method === 'post' && grantValid(cluster()?.secret ?? null, id, req.query.get(GRANT_PARAM));
   const authorize = (req: Request, id: string) => {
     if (!sup.has(id)) throw new NotFoundError(`unknown stream ${id}`);
     const token = sup.whepToken(id);
-    if (checkToken && token && !bearerMatches(req, token)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
+    if (checkToken && token && !bearerMatches(req, token) && !granted(req, id)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
+  };
+  /**
+   * Cluster: the 307 to the node that runs process `id`, or null when no other node does (then the
+   * usual 404). The stream's token is checked here, against the cluster's copy of its config.
+   */
+  const redirect = async (req: Request, id: string): Promise<Reply | null> => {
+    const node = cluster();
+    if (!node?.secret) return null;
+    let owner: Awaited<ReturnType<ClusterNode['owner']>>;
+    try {
+      owner = await node.owner(id);
+    } catch {
+      return null; // Redis unreachable: this node answers for its own processes only
+    }
+    if (!owner.placement || owner.placement.node === node.id) return null;
+    if (!owner.online || !owner.url) throw new UnavailableError(`the node that runs stream ${id} is lost; the stream moves to another node within seconds`);
+    if (checkToken) {
+      const token = (await node.table.record(id).catch(() => null))?.config.webrtc.token ?? '';
+      if (token && !bearerMatches(req, token) && !granted(req, id)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
+    }
+    const query = new URLSearchParams(req.query);
+    query.set(GRANT_PARAM, signGrant(node.secret, id));
+    return { status: 307, headers: { location: `${owner.url}${base}/${encodeURIComponent(id)}?${query}`, 'cache-control': 'no-store' } };
   };
   const link = linkHeader(opts.iceServers);
   const notAllowed = (allow: string): Reply => ({
@@ -115,6 +147,10 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         const id = processId(req);
         if (contentType(req) !== 'application/sdp') throw new UnsupportedMediaTypeError('Content-Type must be application/sdp');
         if (req.body.length === 0) throw new ValidationError('empty SDP offer');
+        if (!sup.has(id)) {
+          const elsewhere = await redirect(req, id);
+          if (elsewhere) return elsewhere;
+        }
         authorize(req, id);
         const created = await sup.whepCreate(id, req.body.toString('utf8'));
         const location = `${base}/${id}/${created.id}`;
