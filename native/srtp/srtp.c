@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -421,17 +422,37 @@ static napi_value CreateContext(napi_env env, napi_callback_info info) {
   return ext;
 }
 
+// Reads the (ctx, packet: Buffer, out: Buffer) arguments protect, protectRtcp and unprotectRtcp share.
+// false after throwing (`name` names the function in the message): the caller returns NULL.
+static bool ctx_packet_out(napi_env env, napi_callback_info info, const char *name, srtp_ctx **c, uint8_t **pkt, size_t *len, uint8_t **out,
+                           size_t *cap) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env);
+    return false;
+  }
+  *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
+  if (!*c) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s(ctx, packet, out): ctx is not an SRTP context of this backend", name);
+    throw_type(env, msg);
+    return false;
+  }
+  if (!get_buffer(env, argv[1], pkt, len) || !get_buffer(env, argv[2], out, cap)) {
+    throw_type(env, "packet and out must be Buffers");
+    return false;
+  }
+  return true;
+}
+
 // protect(ctx, packet: Buffer, out: Buffer) → bytes written to out (packet length + tag).
 // In place: packet = buf.subarray(0, len), out = buf (same start, room for the tag); other overlaps are undefined.
 static napi_value Protect(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
-  if (!c) return throw_type(env, "protect(ctx, packet, out): ctx is not an SRTP context of this backend");
+  srtp_ctx *c;
   uint8_t *pkt, *out;
   size_t len, cap;
-  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  if (!ctx_packet_out(env, info, "protect", &c, &pkt, &len, &out, &cap)) return NULL;
   long hl = rtp_header_len(pkt, len);
   if (hl < 0) return throw_range(env, "not an RTP v2 packet (or truncated header)");
   if (cap < len + (size_t)c->tag_len) return throw_range(env, "out is too small for packet + auth tag");
@@ -740,14 +761,10 @@ static int unprotect_rtcp_core(srtp_ctx *c, const uint8_t *pkt, size_t len, uint
 // protectRtcp(ctx, packet: Buffer, out: Buffer) → bytes written (packet + 4 + tag: +14 CM, +20 GCM).
 // packet: a (compound) RTCP packet, ≥ 8 bytes, version 2. In place as for protect (same start, room after).
 static napi_value ProtectRtcp(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
-  if (!c) return throw_type(env, "protectRtcp(ctx, packet, out): ctx is not an SRTP context of this backend");
+  srtp_ctx *c;
   uint8_t *pkt, *out;
   size_t len, cap;
-  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  if (!ctx_packet_out(env, info, "protectRtcp", &c, &pkt, &len, &out, &cap)) return NULL;
   if (len < 8 || (pkt[0] >> 6) != 2 || len > 0x7fffffff) return throw_range(env, "not an RTCP v2 packet (or shorter than 8 bytes)");
   if (cap < len + 4 + (size_t)c->tag_len) return throw_range(env, "out is too small for packet + SRTCP index + auth tag");
   rtcp_tx_state *s = rtcp_tx_for(c, get32(pkt + 4));
@@ -767,14 +784,10 @@ static napi_value ProtectRtcp(napi_env env, napi_callback_info info) {
 //   SRTCP_MALFORMED, SRTCP_AUTH_FAILED, SRTCP_REPLAYED, SRTCP_TOO_OLD, SRTCP_OUT_TOO_SMALL (see the defines).
 // Throws only for wrong argument types. In place: out === packet (or the same start).
 static napi_value UnprotectRtcp(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  srtp_ctx *c = argc >= 3 ? get_ctx(env, argv[0]) : NULL;
-  if (!c) return throw_type(env, "unprotectRtcp(ctx, packet, out): ctx is not an SRTP context of this backend");
+  srtp_ctx *c;
   uint8_t *pkt, *out;
   size_t len, cap;
-  if (!get_buffer(env, argv[1], &pkt, &len) || !get_buffer(env, argv[2], &out, &cap)) return throw_type(env, "packet and out must be Buffers");
+  if (!ctx_packet_out(env, info, "unprotectRtcp", &c, &pkt, &len, &out, &cap)) return NULL;
   return make_i32(env, unprotect_rtcp_core(c, pkt, len, out, cap));
 }
 

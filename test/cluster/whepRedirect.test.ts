@@ -14,6 +14,26 @@ import { gatheredOffer, videoCount, viewerPeer, whepView } from '../helpers/whep
 import { clusterEnv } from './helpers.ts';
 
 const TOKEN = 'viewer-token-1234';
+
+/** A werift viewer's recvonly offer with its candidates (the POSTs below reuse it). */
+async function recvonlyOffer(): Promise<string> {
+  const pc = viewerPeer();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const offer = await gatheredOffer(pc);
+  await pc.close();
+  return offer;
+}
+
+/** Waits until `endpoint` (on the node that runs the stream) answers a POST with 201: its GOP cache has media (409 before). */
+async function waitPlays(endpoint: string, headers: Record<string, string>, offer: string): Promise<void> {
+  await waitFor('the stream plays on A', async () => {
+    const r = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/sdp', ...headers }, body: offer });
+    const loc = r.headers.get('location');
+    if (loc) await fetch(new URL(loc, endpoint), { method: 'DELETE', headers });
+    return r.status === 201;
+  }, 30_000);
+}
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('cluster: WHEP on a node that does not run the stream (redirect)', () => {
@@ -31,18 +51,8 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
     // Created through B, placed on A by its config.
     const res = await b.api('POST', '/api/v3/process', webrtcProcess('cam', { node: 'node-a' }, { token: TOKEN }));
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const pc = viewerPeer();
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    offer = await gatheredOffer(pc);
-    await pc.close();
-    // A serves it once its GOP cache has media (409 before).
-    await waitFor('the stream plays on A', async () => {
-      const r = await fetch(`${a.url}/whep/cam`, { method: 'POST', headers: { 'content-type': 'application/sdp', ...auth }, body: offer });
-      const loc = r.headers.get('location');
-      if (loc) await fetch(new URL(loc, a.url), { method: 'DELETE', headers: auth });
-      return r.status === 201;
-    }, 30_000);
+    offer = await recvonlyOffer();
+    await waitPlays(`${a.url}/whep/cam`, auth, offer);
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.close()));
@@ -116,7 +126,9 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
       await waitFor('the page left: its session on A ends', async () => {
         const s = await a.api<{ whep: Array<{ reference: string }> }>('GET', '/api/v3/session/active');
         return s.body.whep.filter((x) => x.reference === 'cam').length === 0;
-      }, 15_000);
+        // Under 30 s: the page's DELETE (or its DTLS close) ends it, not the consent timeout. A loaded box
+        // once took more than 15 s for the cross-origin keepalive DELETE and its preflight.
+      }, 25_000);
     } finally {
       await browser.close();
     }
@@ -142,18 +154,8 @@ describe('cluster: /api/v3/whep redirect under the API auth (each node its own J
     await waitFor('two nodes online', async () => (await b.api<{ totals: { online: number } }>('GET', '/api/v3/cluster', undefined, onB)).body.totals?.online === 2, 10_000);
     const res = await b.api('POST', '/api/v3/process', webrtcProcess('cam', { node: 'node-a' }), onB);
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const pc = viewerPeer();
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    offer = await gatheredOffer(pc);
-    await pc.close();
-    const onA = await login(a);
-    await waitFor('the stream plays on A', async () => {
-      const r = await post(`${a.url}/api/v3/whep/cam`, onA);
-      const loc = r.headers.get('location');
-      if (loc) await fetch(new URL(loc, a.url), { method: 'DELETE', headers: onA });
-      return r.status === 201;
-    }, 30_000);
+    offer = await recvonlyOffer();
+    await waitPlays(`${a.url}/api/v3/whep/cam`, await login(a), offer);
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.close()));
