@@ -87,6 +87,10 @@ describe('ICE-lite on the shared port (the default)', () => {
         assert.equal(pairs.reduce((n, p) => n + p.requestsReceived, 0), 0, 'no check from drake on any pair');
         assert.ok(pairs.reduce((n, p) => n + p.responsesReceived, 0) > 0, 'the viewer\'s own checks were answered');
       }
+      // The port's own counters say the same (whep stats, /metrics drake_whep_stun_total).
+      const stats = await drake.supervisor.whepStats('cam');
+      assert.ok(stats.port && stats.port.stunAnswered >= viewers.length && stats.port.received > stats.port.stunAnswered, JSON.stringify(stats.port));
+      assert.equal(stats.port.stunRequestsSent, 0);
       const mark = viewers.map(videoCount);
       await waitFor('media goes on', async () => viewers.every((v, i) => videoCount(v) > mark[i]! + 30), 10_000);
     } finally {
@@ -222,6 +226,8 @@ describe('ice_lite off on the shared port: full ICE as before', () => {
       assert.doesNotMatch(v.answer, /a=ice-lite/);
       await waitFor('media', async () => videoCount(v) > 30, 15_000);
       await waitFor('a consent request from drake', async () => requests() > 0, 10_000);
+      const port = (await drake.supervisor.whepStats('cam')).port!;
+      assert.ok(port.stunRequestsSent > 0 && port.stunAnswered === 0, JSON.stringify(port));
     } finally {
       await v.close();
     }

@@ -20,7 +20,7 @@ import { BatchSend } from './BatchSend.ts';
 import { BurstBatch } from './BurstBatch.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
-import { UdpMux } from './UdpMux.ts';
+import { UdpMux, type MuxCounters } from './UdpMux.ts';
 
 const log = new Logger('PeerShard');
 
@@ -75,6 +75,8 @@ export class PeerShard {
   /** Shared port: the pacer tick's burst packets (and NACK answers) leave in one sendmmsg through it. */
   #burst: BurstBatch | null = null;
   #muxPort = 0;
+  /** The open shared port's counters (what reached it, what the mux answered), null before it opens. */
+  #muxCounters: MuxCounters | null = null;
   #disposed = false;
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
@@ -138,6 +140,7 @@ export class PeerShard {
           this.#batch = new BatchSend(mux.socket);
           this.#burst = new BurstBatch(mux.socket);
           this.#muxPort = mux.port;
+          this.#muxCounters = mux.counters;
           log.info(`viewers share UDP port ${mux.port}`);
         },
         () => {
@@ -328,6 +331,7 @@ export class PeerShard {
       viewers: this.#sessions.size,
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxPort || null,
+      port: this.#muxCounters ? { ...this.#muxCounters } : null,
       batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0),
       batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0),
       send: this.#batch && this.#burst ? { live: sendCountersDto(this.#batch.counters), burst: sendCountersDto(this.#burst.counters), gso: gsoActive(this.#batch.socket) } : null,

@@ -197,6 +197,7 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
   const [first, ...rest] = parts;
   const out: WhepStatsDto = { ...first!, latency: first!.latency ? { ...first!.latency, counts: [...first!.latency.counts] } : null };
   if (first!.send) out.send = { live: { ...first!.send.live }, burst: { ...first!.send.burst }, gso: first!.send.gso };
+  if (first!.port) out.port = { ...first!.port };
   for (const p of rest) {
     out.viewers += p.viewers;
     out.packets += p.packets;
@@ -217,6 +218,10 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
         }
         out.send.gso &&= p.send.gso;
       }
+    }
+    if (p.port) {
+      if (!out.port) out.port = { ...p.port };
+      else for (const k of Object.keys(p.port) as Array<keyof typeof p.port>) out.port[k] += p.port[k];
     }
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);
     if (p.latency) {
