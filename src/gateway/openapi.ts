@@ -11,6 +11,7 @@ import {
   metricsDescriptionSchema,
   metricsQuerySchema,
   metricsReplySchema,
+  widgetProcessSchema,
   errorBodySchema,
   loginReplySchema,
   loginRequestSchema,
@@ -28,6 +29,7 @@ import {
 } from '../shared/apiSchemas.ts';
 import { clusterSchema } from '../shared/cluster.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
+import { needsApiToken } from './auth/guarded.ts';
 import type { Method, Route } from './http.ts';
 
 export type JsonSchema = Record<string, unknown>;
@@ -156,6 +158,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['Cluster', clusterSchema],
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
+        ['WidgetProcess', widgetProcessSchema],
       ],
       'output',
     ),
@@ -298,6 +301,12 @@ const KNOWN: Record<string, OperationDoc> = {
     errors: [[404, 'This drake is not part of a cluster (cluster.enable is off)'], [503, "The cluster's Redis is unreachable"]],
   },
 
+  'GET /api/v3/widget/process/:id': {
+    description: "As Core's widget: open to anyone, also when API auth is on, so that a public page can show a stream's audience. An unknown process answers 404 with Core's message.",
+    responses: { 200: ok('Viewers and uptime', ref('WidgetProcess')) },
+    errors: [[404, 'Unknown process ID']],
+  },
+
   'GET /': { responses: { 200: ok('HTML page', STRING, undefined, 'text/html') } },
   'GET /player/:id': {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
@@ -406,13 +415,13 @@ export function routeKey(route: Pick<Route, 'method' | 'pattern'>): string {
 const isUnder = (pattern: string, prefix: string) => pattern === prefix || pattern.startsWith(`${prefix}/`);
 
 /**
- * /api/v3/* takes the API's access token when auth is on (the gateway never asks it of OPTIONS);
+ * /api/v3/* (but the widget) and /api/graph/* take the API's access token when auth is on (the gateway never asks it of OPTIONS);
  * GET /api/login/refresh takes the refresh token; /whep/* takes the stream's own token when that
  * process has one. Everything else is open.
  */
 function securityOf(route: Route): Array<Record<string, string[]>> {
   if (route.method === 'options') return [];
-  if (isUnder(route.pattern, '/api/v3')) return [{ bearerAuth: [] }];
+  if (needsApiToken(route.pattern)) return [{ bearerAuth: [] }];
   if (route.pattern === '/api/login/refresh') return [{ refreshToken: [] }];
   if (isUnder(route.pattern, '/whep') && (route.method === 'post' || route.method === 'patch' || route.method === 'del')) return [{}, { whepToken: [] }];
   return [];
@@ -424,6 +433,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'process', description: 'FFmpeg processes (datarhei Core v3 shapes)' },
   { name: 'metadata', description: 'Global metadata' },
   { name: 'cluster', description: 'The nodes of a drake cluster' },
+  { name: 'widget', description: "Core's public process widget (no auth)" },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

@@ -196,3 +196,10 @@ const sameTypes: [
   Same<Omit<z.output<typeof processConfigReplySchema>, 'input' | 'output'>, Omit<ProcessConfig, 'input' | 'output'>>,
 ] = [true, true, true, true, true];
 void sameTypes;
+
+/** GET /api/v3/widget/process/:id: Core's WidgetProcess. */
+export const widgetProcessSchema = z.object({
+  current_sessions: z.number().int().min(0).describe('Viewers now: WHEP viewers of the process plus HLS sessions reading a playlist whose name starts with its reference (its id when the reference is empty)'),
+  total_sessions: z.number().int().min(0).describe('Viewers since the process was added (WHEP) and since drake started (HLS), the current ones included'),
+  uptime: z.number().int().min(0).describe('Seconds the process has been running; 0 unless it is running'),
+});
