@@ -27,6 +27,8 @@ import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 import { widgetRoutes } from './routes/widgetRoutes.ts';
+import { graphRoutes } from './routes/graphRoutes.ts';
+import type { About } from './graph/schema.ts';
 import { GRANT_PARAM, grantValid } from '../actors/cluster/whepGrant.ts';
 import { WhepEvents } from './whepEvents.ts';
 
@@ -120,6 +122,7 @@ export class Gateway {
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
+      ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
@@ -246,26 +249,30 @@ function systemRoutes(opts: GatewayOptions): Route[] {
         // `app` is Core's: Restreamer UI refuses any other (src/utils/restreamer.js About()); `variant` says what it really is.
         // Core answers 200 with a minimal body when the token is missing: clients use it to find out about auth.
         if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'datarhei-core', variant: 'drake', auths, version: { number: CORE_API_MAJOR } });
-        const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
-        return json(200, {
-          app: 'datarhei-core',
-          variant: 'drake',
-          auths,
-          name: opts.name,
-          id: opts.instanceId,
-          created_at: opts.startedAt.toISOString(),
-          uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
-          version: {
-            number: CORE_API_VERSION,
-            repository_commit: build.repository_commit,
-            repository_branch: build.repository_branch,
-            build_date: build.build_date,
-            arch: `${process.platform}/${process.arch}`,
-            compiler: `node ${process.version}`,
-            drake: opts.version,
-          },
-        });
+        const { app, ...rest } = about(opts);
+        return json(200, { app, variant: 'drake', auths, ...rest });
       },
     },
   ];
+}
+
+/** What GET /api (with a token) and GraphQL's `about` say of this drake, in Core's fields. */
+function about(opts: GatewayOptions): About {
+  const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
+  return {
+    app: 'datarhei-core',
+    name: opts.name,
+    id: opts.instanceId,
+    created_at: opts.startedAt,
+    uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
+    version: {
+      number: CORE_API_VERSION,
+      repository_commit: build.repository_commit,
+      repository_branch: build.repository_branch,
+      build_date: build.build_date,
+      arch: `${process.platform}/${process.arch}`,
+      compiler: `node ${process.version}`,
+      drake: opts.version,
+    },
+  };
 }

@@ -12,6 +12,8 @@ import {
   metricsQuerySchema,
   metricsReplySchema,
   widgetProcessSchema,
+  graphQuerySchema,
+  graphResponseSchema,
   errorBodySchema,
   loginReplySchema,
   loginRequestSchema,
@@ -159,6 +161,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
         ['WidgetProcess', widgetProcessSchema],
+        ['GraphResponse', graphResponseSchema],
       ],
       'output',
     ),
@@ -170,6 +173,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['ProcessCommand', processCommandSchema],
         ['LoginRequest', loginRequestSchema],
         ['MetricsQuery', metricsQuerySchema],
+        ['GraphQuery', graphQuerySchema],
       ],
       'input',
     ),
@@ -307,6 +311,21 @@ const KNOWN: Record<string, OperationDoc> = {
     errors: [[404, 'Unknown process ID']],
   },
 
+  'POST /api/graph/query': {
+    description:
+      "Core's GraphQL schema, the queries drake answers: `ping`, `about` (as GET /api) and `playoutStatus(id, input)` (drake has no playout inputs: " +
+      "always null with Core's error \"unknown process or input: …\"). Statuses as Core's server: a field that fails is 200 with `errors`; " +
+      'a query that does not parse or validate is 422. The body is at most 64 KiB and 5000 tokens.',
+    requestBody: { required: true, content: jsonContent(ref('GraphQuery')) },
+    responses: {
+      200: ok('The result (`errors` lists fields that failed)', ref('GraphResponse')),
+      400: ok('The body is not a GraphQL request (invalid JSON, no query)', ref('GraphResponse')),
+      415: ok('Content-Type is not application/json', ref('GraphResponse')),
+      422: ok('The query does not parse or validate against the schema', ref('GraphResponse')),
+    },
+    errors: [413],
+  },
+
   'GET /': { responses: { 200: ok('HTML page', STRING, undefined, 'text/html') } },
   'GET /player/:id': {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
@@ -434,6 +453,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'metadata', description: 'Global metadata' },
   { name: 'cluster', description: 'The nodes of a drake cluster' },
   { name: 'widget', description: "Core's public process widget (no auth)" },
+  { name: 'graph', description: "Core's GraphQL API" },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

@@ -203,3 +203,25 @@ export const widgetProcessSchema = z.object({
   total_sessions: z.number().int().min(0).describe('Viewers since the process was added (WHEP) and since drake started (HLS), the current ones included'),
   uptime: z.number().int().min(0).describe('Seconds the process has been running; 0 unless it is running'),
 });
+
+/** POST /api/graph/query: a GraphQL request (Core's api.GraphQuery). */
+export const graphQuerySchema = z.object({
+  query: z.string().min(1).describe('The GraphQL document'),
+  operationName: z.string().nullish(),
+  variables: z.record(z.string(), z.unknown()).nullish(),
+});
+
+/** POST /api/graph/query reply: a GraphQL response (Core's api.GraphResponse). */
+export const graphResponseSchema = z.object({
+  errors: z
+    .array(
+      z.object({
+        message: z.string(),
+        locations: z.array(z.object({ line: z.number().int(), column: z.number().int() })).optional(),
+        path: z.array(z.union([z.string(), z.number().int()])).optional(),
+        extensions: z.record(z.string(), z.unknown()).optional().describe('code: GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED when the query could not run'),
+      }),
+    )
+    .optional(),
+  data: z.record(z.string(), z.unknown()).nullable(),
+});

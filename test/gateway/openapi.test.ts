@@ -82,6 +82,7 @@ describe('OpenAPI document of a real drake', () => {
     assert.deepEqual(doc.paths['/api']!.get!.security, []);
     assert.deepEqual(doc.paths['/api/login']!.post!.security, []);
     assert.deepEqual(doc.paths['/api/v3/widget/process/{id}']!.get!.security, [], "Core's widget is public");
+    assert.deepEqual(doc.paths['/api/graph/query']!.post!.security, [{ bearerAuth: [] }], 'GraphQL takes the token, as Core');
     assert.deepEqual(doc.paths['/whep/{id}']!.post!.security, [{}, { whepToken: [] }]);
     assert.equal(doc.components.securitySchemes.bearerAuth!.scheme, 'bearer');
     assert.equal(doc.components.securitySchemes.bearerAuth!.bearerFormat, 'JWT');
