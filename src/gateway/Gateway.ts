@@ -28,6 +28,7 @@ import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 import { widgetRoutes } from './routes/widgetRoutes.ts';
 import { graphRoutes } from './routes/graphRoutes.ts';
+import { playoutRoutes } from './routes/playoutRoutes.ts';
 import type { About } from './graph/schema.ts';
 import { GRANT_PARAM, grantValid } from '../actors/cluster/whepGrant.ts';
 import { WhepEvents } from './whepEvents.ts';
@@ -123,6 +124,7 @@ export class Gateway {
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
       ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
+      ...playoutRoutes(sup, opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),

@@ -355,7 +355,25 @@ const KNOWN: Record<string, OperationDoc> = {
 
   ...whepDocs('/whep'),
   ...whepDocs('/api/v3/whep'),
+  ...playoutDocs(),
 };
+
+/** Core's playout routes: drake has no playout inputs, so 404 with Core's reason is their only answer. */
+function playoutDocs(): Record<string, OperationDoc> {
+  const base = '/api/v3/process/:id/playout/:inputid';
+  const doc: OperationDoc = {
+    description:
+      "Core's playout API serves inputs whose address is `playout:`/`avstream:` (Core's playout proxy). drake has none, so it answers as Core " +
+      "does for an input without playout: 404 `Unknown process or input` with the reason in `details` (`no playout for input ID '…' and process '…'`, or `unknown process`).",
+    responses: { 404: errorResponse(404, 'Unknown process or input (always: drake has no playout inputs)') },
+  };
+  return Object.fromEntries(
+    ['GET /status', 'GET /reopen', 'GET /keyframe/*', 'GET /errorframe/encode', 'PUT /errorframe/*', 'POST /errorframe/*', 'PUT /stream'].map((k) => {
+      const [m, path] = k.split(' ');
+      return [`${m} ${base}${path}`, doc];
+    }),
+  );
+}
 
 function whepDocs(base: string): Record<string, OperationDoc> {
   const endpoint = `${base}/:id`;

@@ -8,6 +8,7 @@ import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { json, type Reply, type Route } from '../http.ts';
 import { graphSchema, type About, type GraphContext } from '../graph/schema.ts';
+import { noPlayoutReason } from '../playout.ts';
 
 /** A query for Core's schema is a few hundred bytes; 64 KiB leaves room for any real one. */
 export const GRAPH_MAX_BODY_BYTES = 64 * 1024;
@@ -35,10 +36,8 @@ export function graphRoutes(sup: Supervisor, about: () => About, cluster: () => 
   const context: GraphContext = {
     about,
     async playoutStatus(id, input) {
-      // Core's words (restream.GetPlayout, wrapped by the resolver): drake has no playout input, so a
-      // known process has none for any input.
-      const known = sup.has(id) || (await cluster()?.table.record(id).catch(() => null)) != null;
-      throw new Error(`unknown process or input: ${known ? `no playout for input ID '${input}' and process '${id}'` : 'unknown process'}`);
+      // Core's resolver wraps the reason so.
+      throw new Error(`unknown process or input: ${await noPlayoutReason(sup, cluster, id, input)}`);
     },
   };
   return [
