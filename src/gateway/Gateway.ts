@@ -9,6 +9,7 @@ import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buil
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
 import type { ApiAuth } from './auth/ApiAuth.ts';
+import { needsApiToken } from './auth/guarded.ts';
 import type { DiskFs } from './fs/DiskFs.ts';
 import type { MemFs } from './fs/MemFs.ts';
 import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
@@ -25,6 +26,10 @@ import { processRoutes } from './routes/processRoutes.ts';
 import { skillsRoutes } from './routes/skillsRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
+import { widgetRoutes } from './routes/widgetRoutes.ts';
+import { graphRoutes } from './routes/graphRoutes.ts';
+import { playoutRoutes } from './routes/playoutRoutes.ts';
+import type { About } from './graph/schema.ts';
 import { GRANT_PARAM, grantValid } from '../actors/cluster/whepGrant.ts';
 import { WhepEvents } from './whepEvents.ts';
 
@@ -117,6 +122,9 @@ export class Gateway {
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
+      ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
+      ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
+      ...playoutRoutes(sup, opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
@@ -128,8 +136,8 @@ export class Gateway {
       req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/api') ? CORS_API : {};
     const auth = opts.auth;
     for (const route of this.routes) {
-      // Everything under /api/v3 is the admin API: a valid access token when auth is on.
-      const guarded = auth !== null && route.pattern.startsWith('/api/v3');
+      // The admin API (/api/v3, /api/graph): a valid access token when auth is on.
+      const guarded = auth !== null && needsApiToken(route.pattern);
       mount(this.#app, route, {
         // A route may take more than the API default (memfs uploads); every other route's own limit is smaller.
         maxBodyBytes: Math.max(opts.maxBodyBytes, route.maxBodyBytes ?? 0),
@@ -243,26 +251,30 @@ function systemRoutes(opts: GatewayOptions): Route[] {
         // `app` is Core's: Restreamer UI refuses any other (src/utils/restreamer.js About()); `variant` says what it really is.
         // Core answers 200 with a minimal body when the token is missing: clients use it to find out about auth.
         if (opts.auth && !opts.auth.allows(req)) return json(200, { app: 'datarhei-core', variant: 'drake', auths, version: { number: CORE_API_MAJOR } });
-        const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
-        return json(200, {
-          app: 'datarhei-core',
-          variant: 'drake',
-          auths,
-          name: opts.name,
-          id: opts.instanceId,
-          created_at: opts.startedAt.toISOString(),
-          uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
-          version: {
-            number: CORE_API_VERSION,
-            repository_commit: build.repository_commit,
-            repository_branch: build.repository_branch,
-            build_date: build.build_date,
-            arch: `${process.platform}/${process.arch}`,
-            compiler: `node ${process.version}`,
-            drake: opts.version,
-          },
-        });
+        const { app, ...rest } = about(opts);
+        return json(200, { app, variant: 'drake', auths, ...rest });
       },
     },
   ];
+}
+
+/** What GET /api (with a token) and GraphQL's `about` say of this drake, in Core's fields. */
+function about(opts: GatewayOptions): About {
+  const build = opts.build ?? { repository_commit: '', repository_branch: '', build_date: '' };
+  return {
+    app: 'datarhei-core',
+    name: opts.name,
+    id: opts.instanceId,
+    created_at: opts.startedAt,
+    uptime_seconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
+    version: {
+      number: CORE_API_VERSION,
+      repository_commit: build.repository_commit,
+      repository_branch: build.repository_branch,
+      build_date: build.build_date,
+      arch: `${process.platform}/${process.arch}`,
+      compiler: `node ${process.version}`,
+      drake: opts.version,
+    },
+  };
 }

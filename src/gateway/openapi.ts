@@ -11,6 +11,9 @@ import {
   metricsDescriptionSchema,
   metricsQuerySchema,
   metricsReplySchema,
+  widgetProcessSchema,
+  graphQuerySchema,
+  graphResponseSchema,
   errorBodySchema,
   loginReplySchema,
   loginRequestSchema,
@@ -28,6 +31,7 @@ import {
 } from '../shared/apiSchemas.ts';
 import { clusterSchema } from '../shared/cluster.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
+import { needsApiToken } from './auth/guarded.ts';
 import type { Method, Route } from './http.ts';
 
 export type JsonSchema = Record<string, unknown>;
@@ -156,6 +160,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['Cluster', clusterSchema],
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
+        ['WidgetProcess', widgetProcessSchema],
+        ['GraphResponse', graphResponseSchema],
       ],
       'output',
     ),
@@ -167,6 +173,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['ProcessCommand', processCommandSchema],
         ['LoginRequest', loginRequestSchema],
         ['MetricsQuery', metricsQuerySchema],
+        ['GraphQuery', graphQuerySchema],
       ],
       'input',
     ),
@@ -298,6 +305,27 @@ const KNOWN: Record<string, OperationDoc> = {
     errors: [[404, 'This drake is not part of a cluster (cluster.enable is off)'], [503, "The cluster's Redis is unreachable"]],
   },
 
+  'GET /api/v3/widget/process/:id': {
+    description: "As Core's widget: open to anyone, also when API auth is on, so that a public page can show a stream's audience. An unknown process answers 404 with Core's message.",
+    responses: { 200: ok('Viewers and uptime', ref('WidgetProcess')) },
+    errors: [[404, 'Unknown process ID']],
+  },
+
+  'POST /api/graph/query': {
+    description:
+      "Core's GraphQL schema, the queries drake answers: `ping`, `about` (as GET /api) and `playoutStatus(id, input)` (drake has no playout inputs: " +
+      "always null with Core's error \"unknown process or input: …\"). Statuses as Core's server: a field that fails is 200 with `errors`; " +
+      'a query that does not parse or validate is 422. The body is at most 64 KiB and 5000 tokens.',
+    requestBody: { required: true, content: jsonContent(ref('GraphQuery')) },
+    responses: {
+      200: ok('The result (`errors` lists fields that failed)', ref('GraphResponse')),
+      400: ok('The body is not a GraphQL request (invalid JSON, no query)', ref('GraphResponse')),
+      415: ok('Content-Type is not application/json', ref('GraphResponse')),
+      422: ok('The query does not parse or validate against the schema', ref('GraphResponse')),
+    },
+    errors: [413],
+  },
+
   'GET /': { responses: { 200: ok('HTML page', STRING, undefined, 'text/html') } },
   'GET /player/:id': {
     parameters: [query('token', "The stream's WHEP token, passed on to the player")],
@@ -327,7 +355,25 @@ const KNOWN: Record<string, OperationDoc> = {
 
   ...whepDocs('/whep'),
   ...whepDocs('/api/v3/whep'),
+  ...playoutDocs(),
 };
+
+/** Core's playout routes: drake has no playout inputs, so 404 with Core's reason is their only answer. */
+function playoutDocs(): Record<string, OperationDoc> {
+  const base = '/api/v3/process/:id/playout/:inputid';
+  const doc: OperationDoc = {
+    description:
+      "Core's playout API serves inputs whose address is `playout:`/`avstream:` (Core's playout proxy). drake has none, so it answers as Core " +
+      "does for an input without playout: 404 `Unknown process or input` with the reason in `details` (`no playout for input ID '…' and process '…'`, or `unknown process`).",
+    responses: { 404: errorResponse(404, 'Unknown process or input (always: drake has no playout inputs)') },
+  };
+  return Object.fromEntries(
+    ['GET /status', 'GET /reopen', 'GET /keyframe/*', 'GET /errorframe/encode', 'PUT /errorframe/*', 'POST /errorframe/*', 'PUT /stream'].map((k) => {
+      const [m, path] = k.split(' ');
+      return [`${m} ${base}${path}`, doc];
+    }),
+  );
+}
 
 function whepDocs(base: string): Record<string, OperationDoc> {
   const endpoint = `${base}/:id`;
@@ -406,13 +452,13 @@ export function routeKey(route: Pick<Route, 'method' | 'pattern'>): string {
 const isUnder = (pattern: string, prefix: string) => pattern === prefix || pattern.startsWith(`${prefix}/`);
 
 /**
- * /api/v3/* takes the API's access token when auth is on (the gateway never asks it of OPTIONS);
+ * /api/v3/* (but the widget) and /api/graph/* take the API's access token when auth is on (the gateway never asks it of OPTIONS);
  * GET /api/login/refresh takes the refresh token; /whep/* takes the stream's own token when that
  * process has one. Everything else is open.
  */
 function securityOf(route: Route): Array<Record<string, string[]>> {
   if (route.method === 'options') return [];
-  if (isUnder(route.pattern, '/api/v3')) return [{ bearerAuth: [] }];
+  if (needsApiToken(route.pattern)) return [{ bearerAuth: [] }];
   if (route.pattern === '/api/login/refresh') return [{ refreshToken: [] }];
   if (isUnder(route.pattern, '/whep') && (route.method === 'post' || route.method === 'patch' || route.method === 'del')) return [{}, { whepToken: [] }];
   return [];
@@ -424,6 +470,8 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'process', description: 'FFmpeg processes (datarhei Core v3 shapes)' },
   { name: 'metadata', description: 'Global metadata' },
   { name: 'cluster', description: 'The nodes of a drake cluster' },
+  { name: 'widget', description: "Core's public process widget (no auth)" },
+  { name: 'graph', description: "Core's GraphQL API" },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

@@ -196,3 +196,32 @@ const sameTypes: [
   Same<Omit<z.output<typeof processConfigReplySchema>, 'input' | 'output'>, Omit<ProcessConfig, 'input' | 'output'>>,
 ] = [true, true, true, true, true];
 void sameTypes;
+
+/** GET /api/v3/widget/process/:id: Core's WidgetProcess. */
+export const widgetProcessSchema = z.object({
+  current_sessions: z.number().int().min(0).describe('Viewers now: WHEP viewers of the process plus HLS sessions reading a playlist whose name starts with its reference (its id when the reference is empty)'),
+  total_sessions: z.number().int().min(0).describe('Viewers since the process was added (WHEP) and since drake started (HLS), the current ones included'),
+  uptime: z.number().int().min(0).describe('Seconds the process has been running; 0 unless it is running'),
+});
+
+/** POST /api/graph/query: a GraphQL request (Core's api.GraphQuery). */
+export const graphQuerySchema = z.object({
+  query: z.string().min(1).describe('The GraphQL document'),
+  operationName: z.string().nullish(),
+  variables: z.record(z.string(), z.unknown()).nullish(),
+});
+
+/** POST /api/graph/query reply: a GraphQL response (Core's api.GraphResponse). */
+export const graphResponseSchema = z.object({
+  errors: z
+    .array(
+      z.object({
+        message: z.string(),
+        locations: z.array(z.object({ line: z.number().int(), column: z.number().int() })).optional(),
+        path: z.array(z.union([z.string(), z.number().int()])).optional(),
+        extensions: z.record(z.string(), z.unknown()).optional().describe('code: GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED when the query could not run'),
+      }),
+    )
+    .optional(),
+  data: z.record(z.string(), z.unknown()).nullable(),
+});

@@ -62,6 +62,25 @@ describe('cluster process table', () => {
     assert.ok(list.body.every((p) => p.state?.exec === 'running'), 'the list asks each owner for state');
   });
 
+  test("Core's widget, playout routes and GraphQL playoutStatus answer the same from every node", async () => {
+    await waitFor('p2 running for a second', async () => (await nodes[0]!.api<ProcessStateDto>('GET', '/api/v3/process/p2/state')).body.runtime_seconds >= 1, 10_000);
+    for (const n of nodes) {
+      const w = await n.api<{ current_sessions: number; total_sessions: number; uptime: number }>('GET', '/api/v3/widget/process/p2');
+      assert.equal(w.status, 200, `${n.name}: ${JSON.stringify(w.body)}`);
+      const state = await n.api<ProcessStateDto>('GET', '/api/v3/process/p2/state');
+      assert.ok(w.body.uptime > 0 && Math.abs(w.body.uptime - state.body.runtime_seconds) <= 1, `${n.name}: the owner's uptime ${w.body.uptime} ≈ ${state.body.runtime_seconds}`);
+      assert.deepEqual([w.body.current_sessions, w.body.total_sessions], [0, 0]);
+      assert.equal((await n.api('GET', '/api/v3/widget/process/nope')).status, 404);
+
+      const playout = await n.api<{ details: string[] }>('GET', '/api/v3/process/p2/playout/in/status');
+      assert.equal(playout.status, 404);
+      assert.deepEqual(playout.body.details, ["no playout for input ID 'in' and process 'p2'"], `${n.name}: p2 is known on every node`);
+      const graph = await n.api<{ errors: Array<{ message: string }> }>('POST', '/api/graph/query', { query: '{ playoutStatus(id: "p2", input: "in") { id } }' });
+      assert.equal(graph.status, 200);
+      assert.equal(graph.body.errors[0]!.message, "unknown process or input: no playout for input ID 'in' and process 'p2'");
+    }
+  });
+
   test('update, metadata, commands and delete from a node that does not run the process', async () => {
     const owner = (await placements(redis.url))['p1']!.node;
     const others = ids.filter((i) => i !== owner).map(byId);

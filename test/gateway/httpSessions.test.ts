@@ -19,3 +19,21 @@ test('HttpSessions groups media reads by remote and directory and ends silent se
   assert.deepEqual(s.active(40_000).map((x) => x.reference), ['/memfs/a'], 'the silent ones ended');
   assert.equal(s.summary(40_000).total, 3);
 });
+
+test('HttpSessions names a session after its playlist and counts sessions per name prefix (Core\'s widget)', () => {
+  const s = new HttpSessions(30_000);
+  s.record('1.1.1.1', '/memfs/cam10.ts', 100, 0);
+  s.record('1.1.1.1', '/memfs/cam1.m3u8', 100, 500);
+  s.record('2.2.2.2', '/memfs/cam1.m3u8', 100, 1000);
+  s.record('3.3.3.3', '/memfs/other.m3u8', 100, 1000);
+  assert.deepEqual(
+    s.active(1000).map((x) => x.name),
+    ['cam1', 'cam1', 'other'],
+    'a segment read first names the session until its playlist is read',
+  );
+  assert.deepEqual(s.byNamePrefix('cam', 1000), { current: 2, total: 2 });
+  s.record('2.2.2.2', '/memfs/cam1_001.ts', 100, 20_000);
+  assert.deepEqual(s.byNamePrefix('cam1', 40_000), { current: 1, total: 2 }, 'the ended session stays in the total');
+  assert.deepEqual(s.byNamePrefix('other', 40_000), { current: 0, total: 1 });
+  assert.deepEqual(s.byNamePrefix('x', 40_000), { current: 0, total: 0 });
+});

@@ -75,12 +75,14 @@ describe('OpenAPI document of a real drake', () => {
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
   });
 
-  test('security: bearer JWT on /api/v3, none on /ping, /api, /api/login; WHEP token optional', () => {
+  test('security: bearer JWT on /api/v3, none on /ping, /api, /api/login, the widget; WHEP token optional', () => {
     assert.deepEqual(doc.paths['/api/v3/process']!.get!.security, [{ bearerAuth: [] }]);
     assert.deepEqual(doc.paths['/api/v3/whep/{id}']!.post!.security, [{ bearerAuth: [] }]);
     assert.deepEqual(doc.paths['/ping']!.get!.security, []);
     assert.deepEqual(doc.paths['/api']!.get!.security, []);
     assert.deepEqual(doc.paths['/api/login']!.post!.security, []);
+    assert.deepEqual(doc.paths['/api/v3/widget/process/{id}']!.get!.security, [], "Core's widget is public");
+    assert.deepEqual(doc.paths['/api/graph/query']!.post!.security, [{ bearerAuth: [] }], 'GraphQL takes the token, as Core');
     assert.deepEqual(doc.paths['/whep/{id}']!.post!.security, [{}, { whepToken: [] }]);
     assert.equal(doc.components.securitySchemes.bearerAuth!.scheme, 'bearer');
     assert.equal(doc.components.securitySchemes.bearerAuth!.bearerFormat, 'JWT');

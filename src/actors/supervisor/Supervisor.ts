@@ -111,6 +111,8 @@ interface Entry {
   lastReason: string;
   pid: number | null;
   viewers: number;
+  /** Viewers that joined since this process was added (Core's widget total_sessions). */
+  viewersJoined: number;
   crashes: number;
   lastCrashAt: number;
   /** The order the stream actor was given: the stored order unless the gate holds the process. */
@@ -258,6 +260,7 @@ export class Supervisor {
       lastReason: '',
       pid: null,
       viewers: 0,
+      viewersJoined: 0,
       crashes: 0,
       lastCrashAt: 0,
       effective: 'stop',
@@ -300,6 +303,8 @@ export class Supervisor {
       case 'stream.viewers': {
         const before = entry.viewers;
         entry.viewers = ev.viewers;
+        // One event per join or leave: a rise is a join.
+        if (ev.viewers > before) entry.viewersJoined += ev.viewers - before;
         this.observer.safeEmit('viewers', entry.stored.id, ev.viewers, before);
         return;
       }
@@ -666,6 +671,12 @@ export class Supervisor {
 
   stateChanges(): Record<ExecState, number> {
     return { ...this.#stateChanges };
+  }
+
+  /** WHEP viewers of one process: now, and all that joined since it was added. */
+  viewerCounts(id: string): { current: number; total: number } {
+    const e = this.#get(id);
+    return { current: e.viewers, total: e.viewersJoined };
   }
 
   get maxViewersTotal(): number {
