@@ -73,6 +73,15 @@ describe('metrics, sessions and log', () => {
     assert.match(s.remote, /^127\.0\.0\.1:\d+$/);
     assert.ok(s.bytes_tx > 0);
     assert.equal(viewer.location?.endsWith(s.id), true);
+    // ?collectors= as Core (Restreamer UI asks for hls,rtmp,srt and more): exactly those, unknown ones empty.
+    const picked = await drake.api<Record<string, { active: { sessions: number; list: string[] }; summary: { sessions: number } }>>('GET', '/api/v3/session?collectors=whep,rtmp');
+    assert.deepEqual(Object.keys(picked.body).sort(), ['rtmp', 'whep']);
+    assert.equal(picked.body.whep!.active.sessions, 1);
+    assert.deepEqual(picked.body.rtmp!.active.list, []);
+    assert.equal(picked.body.rtmp!.summary.sessions, 0);
+    const pickedActive = await drake.api<Record<string, unknown[]>>('GET', '/api/v3/session/active?collectors=hls,srt');
+    assert.deepEqual(Object.keys(pickedActive.body).sort(), ['hls', 'srt']);
+    assert.deepEqual(pickedActive.body.srt, []);
   });
 
   test('GET /api/v3/log has drake\'s own lines, console and raw', async () => {

@@ -75,8 +75,8 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
     {
       method: 'get',
       pattern: '/api/v3/session',
-      summary: 'Viewer sessions per protocol (whep, hls): active count, bandwidth, per-process/per-stream totals',
-      handler: async () => {
+      summary: 'Viewer sessions per protocol (whep, hls; ?collectors= picks, as Core): active count, bandwidth, per-process/per-stream totals',
+      handler: async (req) => {
         const snap = await sup.snapshot();
         const all = snap.flatMap((p) => p.sessions);
         const bytes = snap.reduce((n, p) => n + (p.whep?.bytes ?? 0), 0);
@@ -88,26 +88,27 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
         const hlsReference: Record<string, number> = {};
         for (const s of h) hlsReference[s.reference] = (hlsReference[s.reference] ?? 0) + 1;
         const hlsSummary = hls.summary();
-        return json(200, {
+        const summaries: Record<string, SessionSummary> = {
           whep: {
-            active: { list: all.map((s) => s.id), sessions: all.length, bandwidth_tx_mbit: bandwidth, max_sessions: sup.maxViewersTotal },
-            summary: { reference, sessions: all.length, traffic_tx_mb: bytes / 1e6 },
+            active: { ...emptyActive(), list: all.map((s) => s.id), sessions: all.length, bandwidth_tx_mbit: bandwidth, max_sessions: sup.maxViewersTotal },
+            summary: { ...emptySummary(), reference, sessions: all.length, traffic_tx_mb: bytes / 1e6 },
           },
           hls: {
-            active: { list: h.map((s) => s.id), sessions: h.length, bandwidth_tx_mbit: h.reduce((n, s) => n + s.bandwidth_tx_kbit, 0) / 1000, max_sessions: 0 },
-            summary: { reference: hlsReference, sessions: hlsSummary.total, traffic_tx_mb: hlsSummary.traffic_tx_mb },
+            active: { ...emptyActive(), list: h.map((s) => s.id), sessions: h.length, bandwidth_tx_mbit: h.reduce((n, s) => n + s.bandwidth_tx_kbit, 0) / 1000 },
+            summary: { ...emptySummary(), reference: hlsReference, sessions: hlsSummary.total, traffic_tx_mb: hlsSummary.traffic_tx_mb },
           },
-        });
+        };
+        return json(200, byCollector(req.query.get('collectors'), summaries, () => ({ active: emptyActive(), summary: emptySummary() })));
       },
     },
     {
       method: 'get',
       pattern: '/api/v3/session/active',
-      summary: 'Active viewer sessions per protocol: id, process (or HLS directory), remote address, bytes, average bandwidth',
-      handler: async () => {
+      summary: 'Active viewer sessions per protocol (?collectors= picks, as Core): id, process (or HLS directory), remote address, bytes, average bandwidth',
+      handler: async (req) => {
         const now = Date.now() / 1000;
         const snap = await sup.snapshot();
-        return json(200, {
+        const lists: Record<string, unknown[]> = {
           hls: hlsActive(now),
           whep: snap.flatMap((p) =>
             p.sessions.map((s) => ({
@@ -132,7 +133,8 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
               rtcp_dropped: s.rtcp_dropped,
             })),
           ),
-        });
+        };
+        return json(200, byCollector(req.query.get('collectors'), lists, () => []));
       },
     },
     {
@@ -146,4 +148,32 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
       },
     },
   ];
+}
+
+/** Core's session summary of one collector (drake fills what it measures; rx is always 0: viewers only receive). */
+interface SessionSummary {
+  active: ReturnType<typeof emptyActive> & { list: string[] };
+  summary: ReturnType<typeof emptySummary>;
+}
+
+function emptyActive() {
+  return { list: [] as string[], sessions: 0, bandwidth_rx_mbit: 0, bandwidth_tx_mbit: 0, max_sessions: 0, max_bandwidth_rx_mbit: 0, max_bandwidth_tx_mbit: 0 };
+}
+
+function emptySummary() {
+  return { remote: {} as Record<string, unknown>, local: {} as Record<string, unknown>, reference: {} as Record<string, unknown>, sessions: 0, traffic_rx_mb: 0, traffic_tx_mb: 0 };
+}
+
+/**
+ * `?collectors=a,b` as Core answers it: exactly the named collectors, a name drake does not have (rtmp, srt,
+ * …) with an empty entry. Without the parameter drake lists all of its own (Core would list one empty "").
+ */
+function byCollector<T>(raw: string | null, all: Record<string, T>, empty: () => T): Record<string, T> {
+  if (raw === null) return all;
+  const out: Record<string, T> = {};
+  for (const name of raw.split(',').map((n) => n.trim()).slice(0, 32)) {
+    if (name === '' || name === '__proto__') continue;
+    out[name] = Object.hasOwn(all, name) ? all[name]! : empty();
+  }
+  return out;
 }
