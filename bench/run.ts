@@ -1,7 +1,7 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak   run one (default: all but fuzz and soak)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster   run one (default: all but fuzz, soak and cluster)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, werift; werift is the ratios' baseline)
@@ -27,14 +27,15 @@ import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } fro
 import { gsoComparison, runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
+import { clusterTable, runCluster } from './scenarios/cluster.ts';
 import { runFuzz } from './scenarios/fuzz.ts';
 import { runSoak, SOAK_DEFAULTS, soakChart, soakTable } from './scenarios/soak.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz', 'soak'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz', 'soak', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** Asked for by name only: the fuzz campaign measures no performance; the soak takes its own minutes (10 by default). */
-const NOT_IN_ALL: readonly Scenario[] = ['fuzz', 'soak'];
+const NOT_IN_ALL: readonly Scenario[] = ['fuzz', 'soak', 'cluster'];
 
 const { values } = parseArgs({
   options: {
@@ -59,6 +60,7 @@ const { values } = parseArgs({
     minutes: { type: 'string' },
     'fuzz-seed': { type: 'string' },
     'soak-viewers': { type: 'string' },
+    'cluster-joins': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'skip-pion': { type: 'boolean', default: false },
@@ -68,7 +70,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -122,6 +124,7 @@ const settings = {
   fuzzSrtpCalls: full ? 200_000 : 50_000,
   soakMinutes: int('minutes', values.minutes, SOAK_DEFAULTS.minutes, 0.1),
   soakViewers: int('soak-viewers', values['soak-viewers'], SOAK_DEFAULTS.viewers, 1),
+  clusterJoins: int('cluster-joins', values['cluster-joins'], 5, 1),
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -141,7 +144,8 @@ const estimateS =
     : 0) +
   (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0) +
   (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0) +
-  (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0);
+  (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0) +
+  (scenarios.includes('cluster') ? 90 + settings.clusterJoins * 2 * 3 : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -467,6 +471,22 @@ try {
     const findings = [...o.stats.findings.map((f) => `round ${f.round}, ${f.target}: ${f.what}${f.input ? ` — input: ${f.input}` : ''}`), ...o.srtp.findings, ...(o.srtp.crashed ? [`SRTP child: ${o.srtp.crashed}`] : [])];
     out(findings.length ? `Findings:\n${findings.map((f) => `- ${f}`).join('\n')}\n` : 'No findings.\n');
     files.push(writeJson(`fuzz-${stamp}.json`, { bench: 'fuzz', startedAt: new Date(fs).toISOString(), durationS: o.durationS, machine, settings, stats: o.stats, srtp: o.srtp, table: o.table }));
+  }
+
+  if (scenarios.includes('cluster')) {
+    const cs = Date.now();
+    const r = await runCluster({ joins: settings.clusterJoins }, log);
+    const t = clusterTable(r);
+    out(`## cluster\n`);
+    out(
+      `Three drake nodes on one redis-server, all on this box (separate processes, own ports and dirs), one WebRTC process (testsrc 320x240@25, 500 kbit/s H264 + Opus) placed by load on one of them (A). ` +
+        `${settings.clusterJoins} joins each way, alternating, one werift viewer at a time: POST straight to A, or to another node B, which answers 307 to A (the werift client follows it). ` +
+        `Then A gets SIGKILL: time until B's API reports the process running with frames on another node, and until a new viewer POSTing to B (redirected to the new owner) has video. ` +
+        `The edge relay is not built, so there is no relay hop to measure yet.\n`,
+    );
+    out(t);
+    out();
+    files.push(writeJson(`cluster-${stamp}.json`, { bench: 'cluster', startedAt: new Date(cs).toISOString(), durationS: (Date.now() - cs) / 1000, machine, settings, ...r, table: t }));
   }
 
   if (scenarios.includes('soak')) {
