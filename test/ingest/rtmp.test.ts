@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +65,8 @@ describe('built-in RTMP server (real FFmpeg)', { skip: haveFfmpeg() ? false : 'n
       output: [{ id: 'out', address: '-', options: ['-f', 'null'] }],
       options: ['-loglevel', 'info'],
       autostart: true,
+      reconnect: true,
+      reconnect_delay_seconds: 1,
     });
     assert.equal(add.status, 200, JSON.stringify(add.body));
     const state = async () => (await drake.api<ProcessStateDto>('GET', '/api/v3/process/reader/state')).body;
@@ -138,8 +140,25 @@ describe('built-in RTMP server (real FFmpeg)', { skip: haveFfmpeg() ? false : 'n
     }
   });
 
-  test('when the publisher leaves, the stream is gone from the list', async () => {
+  test('publisher gone: the stream leaves the list, the reader reconnects and recovers when it is back', async () => {
+    const state = async () => (await drake.api<ProcessStateDto>('GET', '/api/v3/process/reader/state')).body;
     publisher.kill('SIGKILL');
     await waitFor('cam1 unpublished', async () => (await listed()).length === 0, 10_000);
+    await waitFor('the reader noticed', async () => (await state()).exec !== 'running', 15_000);
+    publisher = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...publishArgs(url('cam1'), 60)], { stdio: 'ignore' });
+    await waitFor('cam1 published again', async () => (await listed()).includes('/cam1'), 15_000);
+    // Progress is per run, and the old run ended above: these frames are the new run's.
+    await waitFor('the reader runs again and makes progress', async () => {
+      const s = await state();
+      return s.exec === 'running' && s.progress.frame > 20;
+    }, 30_000);
+  });
+
+  test('drake stops its RTMP server with it: the port is free afterwards', async () => {
+    publisher.kill('SIGKILL');
+    await drake.stop(true);
+    await new Promise<void>((resolve, reject) => {
+      const srv = createServer().once('error', reject).listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+    });
   });
 });

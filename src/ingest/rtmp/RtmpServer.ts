@@ -6,6 +6,7 @@
 import net from 'node:net';
 import NmsRtmp, { type NmsAvPacket, type NmsInvoke } from 'node-media-server/src/protocol/rtmp.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
+import { isLoopbackHost } from '../../shared/config.ts';
 import { DrakeError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
 import type { z } from 'zod';
@@ -212,6 +213,7 @@ export class RtmpServer {
     server.#host = where.host;
     server.#port = (server.#server.address() as net.AddressInfo).port;
     log.info(`RTMP server on ${settings.address} (port ${server.#port}), app ${settings.app}${settings.token ? ', token required' : ''}`);
+    if (!settings.token && !isLoopbackHost(where.host)) log.warn(`RTMP on ${settings.address} without rtmp.token: anyone who reaches it can publish and play`);
     return server;
   }
 
