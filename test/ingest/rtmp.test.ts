@@ -79,6 +79,21 @@ describe('built-in RTMP server (real FFmpeg)', { skip: haveFfmpeg() ? false : 'n
     await waitFor('more frames', async () => (await state()).progress.frame > first.progress.frame + 10);
   });
 
+  test('a WebRTC process reading {rtmp} feeds its WHEP leg (the README example)', async () => {
+    const add = await drake.api('POST', '/api/v3/process', {
+      id: 'rtc',
+      input: [{ id: 'in', address: '{rtmp,name=cam1}', options: [] }],
+      output: [{ id: 'out', address: '-', options: ['-f', 'null'] }],
+      webrtc: { enabled: true, video: 'copy', audio: 'none' },
+    });
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    await waitFor('RTP packets on the WebRTC video leg', async () => {
+      const s = (await drake.api<ProcessStateDto>('GET', '/api/v3/process/rtc/state')).body;
+      return (s.progress.outputs.find((o) => o.id === 'webrtc:video')?.packet ?? 0) > 50;
+    });
+    assert.equal((await drake.api('DELETE', '/api/v3/process/rtc')).status, 200);
+  });
+
   test('a missing or wrong token is refused, for publish and for play', async () => {
     for (const target of [url('cam2', null), url('cam2', 'wrong')]) {
       const run = await runFfmpeg(publishArgs(target, 5), 10_000).done;
