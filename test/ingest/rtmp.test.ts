@@ -25,6 +25,8 @@ describe('RTMP stream paths (Core rules)', () => {
     assert.deepEqual(resolveStreamPath('live', 'cam1', { app: '/live', token: '' }), { ok: true, name: 'cam1' });
     assert.equal(resolveStreamPath('other', 'cam1', { app: '/live', token: '' }).ok, false, 'outside the app');
     assert.equal(resolveStreamPath('a', 'b%zz', { app: '/a', token: '' }).ok, false, 'bad escape');
+    assert.deepEqual(resolveStreamPath('live', 'studio/cam1', { app: '/', token: '' }), { ok: true, name: 'live/studio/cam1' }, 'names are paths');
+    assert.equal(resolveStreamPath('live', 'a b', { app: '/', token: '' }).ok, false, 'no spaces');
     assert.equal(rtmpUrlTemplate('0.0.0.0', 1935, '/', 'a b'), 'rtmp://127.0.0.1:1935/{name}?token=a%20b');
     assert.equal(rtmpUrlTemplate('127.0.0.1', 1935, '/live/', ''), 'rtmp://127.0.0.1:1935/live/{name}');
   });

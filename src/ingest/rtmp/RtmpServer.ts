@@ -152,6 +152,8 @@ class Connection {
     const code = kind === 'publish' ? (reason.includes('token') ? 'NetStream.Publish.Unauthorized' : 'NetStream.Publish.BadName') : 'NetStream.Play.StreamNotFound';
     this.engine.sendStatusMessage(this.engine.streamId, 'error', code, reason);
     this.socket.end();
+    // A client that does not close its side after the refusal is not kept waiting for.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
     this.role = 'closed';
   }
 
@@ -251,6 +253,10 @@ export class RtmpServer {
     // respondPlay() goes out before these: queue them behind it.
     queueMicrotask(() => {
       if (conn.role !== 'player') return;
+      if (this.#streams.get(existing.name) !== existing) {
+        conn.socket.end();
+        return;
+      }
       for (const b of [existing.metadata, existing.audioHeader, existing.videoHeader, ...existing.gop]) if (b) conn.send(b);
       existing.players.add(conn);
     });

@@ -4,8 +4,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
-/** Names drake accepts for a stream: they end up in URLs, logs and the API. */
-export const STREAM_NAME = /^[A-Za-z0-9_.~-]{1,128}$/;
+/** Names drake accepts for a stream (path elements, as Core's are paths): they end up in URLs, logs and the API. */
+export const STREAM_NAME = /^(?=.{1,128}$)[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/;
 
 /** One entry of GET /api/v3/rtmp (Core: `[{name}]`). */
 export const rtmpStreamSchema = z.object({ name: z.string().describe('The stream path, e.g. /cam1') });
@@ -52,7 +52,7 @@ export function resolveStreamPath(app: string, name: string, settings: { app: st
     if (token === null || !sameToken(token, settings.token)) return { ok: false, reason: 'invalid token' };
   }
   const decoded = unescape(rest);
-  if (decoded === null || !STREAM_NAME.test(decoded)) return { ok: false, reason: `invalid stream name "${rest.slice(0, 140)}" (use 1–128 of A-Z a-z 0-9 _ . ~ -)` };
+  if (decoded === null || !STREAM_NAME.test(decoded)) return { ok: false, reason: `invalid stream name "${rest.slice(0, 140)}" (use 1–128 of A-Z a-z 0-9 _ . ~ - and / between path elements)` };
   return { ok: true, name: decoded };
 }
 
