@@ -11,6 +11,7 @@ import { ApiAuth } from './gateway/auth/ApiAuth.ts';
 import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
+import { RtmpServer } from './ingest/rtmp/RtmpServer.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
@@ -30,6 +31,8 @@ export interface Drake {
   gateway: Gateway;
   /** This node's cluster membership; null when cluster.enable is off. */
   cluster: ClusterNode | null;
+  /** The built-in RTMP server; null when rtmp.enable is off. */
+  rtmp: RtmpServer | null;
   url: string;
   close(): Promise<void>;
 }
@@ -73,6 +76,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   // configured port and hand the supervisor to the gateway's routes once it exists.
   let supervisor: Supervisor | null = null;
   let cluster: ClusterNode | null = null;
+  let rtmp: RtmpServer | null = null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
       if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
@@ -94,6 +98,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     metrics: config.metrics,
     ready: () => supervisor !== null,
     cluster: () => cluster,
+    rtmp: () => rtmp,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
@@ -110,6 +115,8 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   });
   await gateway.listen();
   try {
+    // Before the processes start: those reading {rtmp} need its port.
+    if (config.rtmp.enable) rtmp = await RtmpServer.start({ address: config.rtmp.address, app: config.rtmp.app, token: config.rtmp.token });
     // {memfs} carries the credentials as Core's does; FFmpeg outputs to it also get them as a header.
     const memfsUrl = memfsAuth
       ? `${gateway.url.replace('://', `://${encodeURIComponent(memfsAuth.username)}:${encodeURIComponent(memfsAuth.password)}@`)}/memfs`
@@ -122,6 +129,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       memfsUrl,
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
+      ...(rtmp ? { rtmpUrl: rtmp.urlTemplate } : {}),
       // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
       // has reached Redis): a node coming back must not start what moved while it was away.
       ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),
@@ -143,10 +151,12 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   } catch (err) {
     gateway.close();
     await supervisor?.close();
+    await rtmp?.close();
     throw err;
   }
   const opened = supervisor;
   const member = cluster as ClusterNode | null;
+  const ingest = rtmp as RtmpServer | null;
   let closing: Promise<void> | null = null;
   return {
     config: resolved,
@@ -156,12 +166,15 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     supervisor: opened,
     gateway,
     cluster: member,
+    rtmp: ingest,
     url: gateway.url,
     close() {
       closing ??= (async () => {
         gateway.close();
         await member?.close();
         await opened.close();
+        // After the processes: their RTMP inputs end with the FFmpegs, not as a publisher-gone error.
+        await ingest?.close();
         log.info('stopped');
       })();
       return closing;

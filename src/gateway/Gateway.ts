@@ -5,6 +5,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
+import type { RtmpServer } from '../ingest/rtmp/RtmpServer.ts';
 import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
@@ -24,6 +25,7 @@ import { pageRoutes } from './routes/pageRoutes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { processRoutes } from './routes/processRoutes.ts';
 import { skillsRoutes } from './routes/skillsRoutes.ts';
+import { ingestRoutes } from './routes/ingestRoutes.ts';
 import { swaggerRoutes } from './routes/swaggerRoutes.ts';
 import { WHEP_CORS, whepRoutes } from './routes/whepRoutes.ts';
 import { widgetRoutes } from './routes/widgetRoutes.ts';
@@ -60,6 +62,8 @@ export interface GatewayOptions {
   ready: () => boolean;
   /** This node's cluster membership (null: cluster off, or not started yet). */
   cluster?: () => ClusterNode | null;
+  /** The built-in RTMP server (null: rtmp.enable is off). */
+  rtmp?: () => RtmpServer | null;
   /** Core's metric history (POST /api/v3/metrics); defaults 300 s / 2 s. */
   metrics?: { range_sec: number; interval_sec: number };
 }
@@ -126,6 +130,7 @@ export class Gateway {
       ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
       ...playoutRoutes(sup, opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
+      ...ingestRoutes(opts.rtmp ?? (() => null)),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),

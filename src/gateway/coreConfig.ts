@@ -35,6 +35,10 @@ const SAME: ReadonlyArray<string> = [
   'ffmpeg.log.max_history',
   'metrics.range_sec',
   'metrics.interval_sec',
+  'rtmp.enable',
+  'rtmp.address',
+  'rtmp.app',
+  'rtmp.token',
 ];
 
 /** drake-only keys shown as extra keys in Core's layout (and taken back from it). */
@@ -110,7 +114,7 @@ export function toCoreConfig(config: DrakeConfig, id: string, createdAt: Date = 
       cors: { origins: [config.storage.cors.origin] },
       mimetypes_file: '',
     },
-    rtmp: { enable: false, enable_tls: false, address: ':1935', address_tls: ':1936', app: '/', token: '' },
+    rtmp: { enable: config.rtmp.enable, enable_tls: false, address: config.rtmp.address, address_tls: ':1936', app: config.rtmp.app, token: config.rtmp.token },
     srt: { enable: false, address: ':6000', passphrase: '', token: '', log: { enable: false, topics: [] } },
     ffmpeg: {
       binary: config.ffmpeg.binary,

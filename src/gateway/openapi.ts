@@ -30,6 +30,7 @@ import {
   reportSchema,
 } from '../shared/apiSchemas.ts';
 import { clusterSchema } from '../shared/cluster.ts';
+import { rtmpStreamSchema } from '../ingest/rtmp/streamPath.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
 import { needsApiToken } from './auth/guarded.ts';
 import type { Method, Route } from './http.ts';
@@ -158,6 +159,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['LoginReply', loginReplySchema],
         ['RefreshReply', refreshReplySchema],
         ['Cluster', clusterSchema],
+        ['RtmpStream', rtmpStreamSchema],
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
         ['WidgetProcess', widgetProcessSchema],
@@ -343,6 +345,11 @@ const KNOWN: Record<string, OperationDoc> = {
     errors: [400, 413, 415],
   },
 
+  'GET /api/v3/rtmp': {
+    description: 'Names are paths under rtmp.app, as Core lists them: a process reads one with `{rtmp,name=<name without the app>}`.',
+    responses: { 200: ok('The streams being published now', { type: 'array', items: ref('RtmpStream') }) },
+    errors: [[404, 'The RTMP server is off (rtmp.enable)']],
+  },
   'GET /api/swagger': { responses: { 302: ok('To /api/swagger/', undefined, { Location: header('swagger/') }) } },
   'GET /api/swagger/doc.json': { responses: { 200: ok('This document', { type: 'object' }) } },
   'GET /api/swagger/': { responses: { 200: ok('Swagger UI', STRING, undefined, 'text/html') } },
@@ -472,6 +479,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'cluster', description: 'The nodes of a drake cluster' },
   { name: 'widget', description: "Core's public process widget (no auth)" },
   { name: 'graph', description: "Core's GraphQL API" },
+  { name: 'rtmp', description: 'The built-in RTMP server (ingest)' },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

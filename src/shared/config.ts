@@ -126,6 +126,21 @@ export const configSchema = z.object({
         .default([]),
     })
     .prefault({}),
+  /** Built-in RTMP server (Core's rtmp.*): encoders publish rtmp://<address><app>/<name>, processes read it via {rtmp,name=…}. */
+  rtmp: z
+    .object({
+      enable: z.boolean().default(false),
+      /** host:port, :port (every interface) or [v6]:port. */
+      address: z
+        .string()
+        .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, 'must be host:port, :port or [v6]:port')
+        .default('127.0.0.1:1935'),
+      /** Streams are published and played under this path. */
+      app: z.string().regex(/^\/([A-Za-z0-9_.~-]+\/?)*$/, 'must start with / and hold path elements of A-Z a-z 0-9 _ . ~ -').default('/'),
+      /** Required of every publisher and player when set: ?token=… on the URL (or as the last path element). */
+      token: z.string().max(256).regex(/^[^\s/?#&]*$/, 'must not contain spaces, /, ?, # or &').default(''),
+    })
+    .prefault({}),
   cluster: z
     .object({
       /** Join the cluster whose shared state is the Redis at redis_url. */
@@ -277,6 +292,7 @@ export const SECRET_PATHS: string[][] = [
   ['api', 'auth', 'jwt', 'secret'],
   ['storage', 'memory', 'auth', 'password'],
   ['cluster', 'redis_password'],
+  ['rtmp', 'token'],
 ];
 export const SECRET_MASK = '********';
 

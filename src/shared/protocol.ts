@@ -41,6 +41,8 @@ export interface StreamSettings {
   memfsUrl: string;
   /** `Basic ...` for outputs writing to memfs when its writes need credentials. */
   memfsAuthorization?: string;
+  /** {rtmp}'s template when the built-in RTMP server runs. */
+  rtmpUrl?: string;
   maxLogLines: number;
   stopTimeoutMs: number;
   webrtc: StreamWebrtcSettings;

@@ -48,12 +48,12 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.deepEqual(splitHostPort(c.address), ['127.0.0.1', String(new URL(drake.url).port)]);
     assert.deepEqual(c.host.name, [], 'host.name.length / host.name[0]');
     assert.equal(c.tls.enable, false);
-    // rtmp/srt: drake has no such servers; Core's "off" values, so the UI offers neither.
+    // rtmp: drake's built-in RTMP server (off by default, on loopback); RTMPS and srt: Core's "off" values.
     assert.equal(c.rtmp.enable, false);
     assert.equal(c.rtmp.enable_tls, false);
     assert.equal(c.rtmp.app, '/');
     assert.equal(c.rtmp.token, '');
-    assert.deepEqual(splitHostPort(c.rtmp.address), ['', '1935']);
+    assert.deepEqual(splitHostPort(c.rtmp.address), ['127.0.0.1', '1935']);
     assert.equal(c.srt.enable, false);
     assert.equal(c.srt.passphrase, '');
     assert.equal(c.srt.token, '');
@@ -101,7 +101,9 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.equal(saved.ffmpeg.log.max_lines, 80);
     assert.equal(saved.storage.memory.max_size_mbytes, 64);
     assert.equal(saved.webrtc.max_viewers_total, 100);
-    assert.equal(saved.rtmp, undefined, "Core-only sections are not written into drake's file");
+    assert.equal(saved.srt, undefined, "Core-only sections are not written into drake's file");
+    assert.equal(saved.rtmp.enable, false, "rtmp is drake's too: saved in drake's layout");
+    assert.equal(saved.rtmp.enable_tls, undefined);
     assert.equal(saved.version, undefined);
     assert.equal(saved.address, undefined);
     assert.equal(saved.api.auth.password ?? '', '', 'the mask is not written as a password');
@@ -117,11 +119,11 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     const before = readFileSync(file(), 'utf8');
     const { body } = await api<Obj>('GET', '/api/v3/config');
     const c = structuredClone(body.config);
-    c.rtmp.enable = true;
+    c.rtmp.enable_tls = true;
     c.sessions.max_sessions = 10;
     const res = await api<{ code: number; details: string[] }>('PUT', '/api/v3/config', c);
     assert.equal(res.status, 409);
-    assert.ok(res.body.details.some((d) => d.startsWith('rtmp.enable:')), JSON.stringify(res.body.details));
+    assert.ok(res.body.details.some((d) => d.startsWith('rtmp.enable_tls:')), JSON.stringify(res.body.details));
     assert.ok(res.body.details.some((d) => d.startsWith('sessions.max_sessions:')));
     assert.equal((await api('PUT', '/api/v3/config', { version: 2, name: 'x' })).status, 400);
     const bad = await api<{ details: string[] }>('PUT', '/api/v3/config', { version: 3, ffmpeg: { max_processes: -1 } });
@@ -136,5 +138,16 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
   test('overrides: the dotted names Core uses (ConfigOverrides("api.auth.enable")) for the DRAKE_* variables set', () => {
     assert.deepEqual(coreOverrides(['DRAKE_API_AUTH_ENABLE', 'DRAKE_API_PORT', 'DRAKE_STORAGE_CORS_ORIGIN']).sort(), ['address', 'api.auth.enable', 'api.port', 'storage.cors.origins']);
     assert.deepEqual(coreOverrides([]), []);
+  });
+  test("rtmp.* in Core's layout is drake's RTMP server: a PUT saves it in drake's file, a masked token keeps the stored one", async () => {
+    const rtmp = { enable: true, address: '127.0.0.1:19350', app: '/live', token: 'tok3n' };
+    const res = await api('PUT', '/api/v3/config', { version: 3, rtmp });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(JSON.parse(readFileSync(file(), 'utf8')).rtmp, rtmp);
+    assert.equal((await api('PUT', '/api/v3/config', { version: 3, rtmp: { token: '********' } })).status, 200);
+    assert.equal(JSON.parse(readFileSync(file(), 'utf8')).rtmp.token, 'tok3n');
+    const bad = await api<{ details: string[] }>('PUT', '/api/v3/config', { version: 3, rtmp: { address: 'nowhere' } });
+    assert.equal(bad.status, 409);
+    assert.ok(bad.body.details.some((d) => d.startsWith('rtmp.address:')), JSON.stringify(bad.body.details));
   });
 });

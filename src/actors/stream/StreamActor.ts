@@ -234,7 +234,8 @@ export class StreamActor {
 
   #ctx() {
     const auth = this.#settings.memfsAuthorization;
-    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(auth ? { memfsAuthorization: auth } : {}) };
+    const rtmpUrl = this.#settings.rtmpUrl;
+    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(auth ? { memfsAuthorization: auth } : {}), ...(rtmpUrl ? { rtmpUrl } : {}) };
   }
 
   #tryBuildCommand(): string[] {

@@ -14,6 +14,8 @@ export interface CommandContext {
   memfsUrl: string;
   /** `Basic ...` when memfs writes need credentials: sent up front by outputs that write there. */
   memfsAuthorization?: string;
+  /** {rtmp}'s template when the built-in RTMP server runs: rtmp://host:port<app>/{name}[?token=…]. */
+  rtmpUrl?: string;
 }
 
 /** A config that cannot become a command; `details` lists every problem found, one sentence each. */
@@ -92,6 +94,7 @@ export function resolveConfig(config: ProcessConfig, ctx: CommandContext): Proce
     reference: out.reference,
     diskfs: diskDir,
     memfs: ctx.memfsUrl.replace(/\/+$/, ''),
+    ...(ctx.rtmpUrl ? { rtmp: ctx.rtmpUrl } : {}),
   };
   if (out.id.trim() === '') problems.push('an empty process ID is not allowed');
 

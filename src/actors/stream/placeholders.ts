@@ -18,6 +18,8 @@ export interface PlaceholderValues {
   diskfs: string;
   /** Base URL of the in-memory filesystem, e.g. http://127.0.0.1:8080/memfs. */
   memfs: string;
+  /** The built-in RTMP server's URL template, `{name}` for the stream (absent: the server is off). */
+  rtmp?: string;
   /** The id of the input being resolved (only meaningful for that input's address and options). */
   inputid?: string;
   /** The id of the output being resolved (its address, options and cleanup patterns). */
@@ -34,7 +36,7 @@ export interface PlaceholderValues {
  */
 export type PlaceholderSection = 'global' | 'io-id' | 'address' | 'io-options' | 'cleanup';
 
-type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs';
+type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp';
 
 /** Placeholder name -> the value it stands for. */
 const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
@@ -46,13 +48,14 @@ const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
   ['fs:disk', 'diskfs'],
   ['memfs', 'memfs'],
   ['fs:mem', 'memfs'],
+  ['rtmp', 'rtmp'],
 ]);
 
-/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options). */
+/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} in addresses only). */
 const ALLOWED: Readonly<Record<PlaceholderSection, ReadonlySet<ValueName>>> = {
   global: new Set<ValueName>(['diskfs']),
   'io-id': new Set<ValueName>(['processid', 'reference']),
-  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs']),
+  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp']),
   'io-options': new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs']),
   cleanup: new Set<ValueName>(['processid', 'reference', 'outputid']),
 };

@@ -84,6 +84,8 @@ export interface SupervisorOptions {
   diskDir: string;
   memfsUrl: string;
   memfsAuthorization?: string;
+  /** {rtmp}'s template when the built-in RTMP server runs. */
+  rtmpUrl?: string;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
   /**
@@ -206,6 +208,7 @@ export class Supervisor {
       diskDir: opts.diskDir,
       memfsUrl: opts.memfsUrl,
       ...(opts.memfsAuthorization ? { memfsAuthorization: opts.memfsAuthorization } : {}),
+      ...(opts.rtmpUrl ? { rtmpUrl: opts.rtmpUrl } : {}),
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
@@ -413,7 +416,7 @@ export class Supervisor {
     const withId = config.id ? config : { ...config, id: shortId() };
     try {
       const normalized = normalizeIds(withId);
-      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl });
+      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(this.#settings.rtmpUrl ? { rtmpUrl: this.#settings.rtmpUrl } : {}) });
       return normalized;
     } catch (err) {
       if (err instanceof CommandError) throw new ValidationError('Invalid process config', err.details.length ? err.details : [err.message]);

@@ -1,0 +1,322 @@
+// drake's built-in RTMP server (Core's rtmp.*): encoders publish a stream by name under rtmp.app,
+// processes and other clients play it. node-media-server's protocol engine speaks RTMP (handshake,
+// chunk stream, AMF0 commands, FLV tags); drake owns the rest: the listening socket, who may publish
+// or play what, the streams and their players, limits, and logs. node-media-server's own server,
+// HTTP API, store and process-wide state are not used.
+import net from 'node:net';
+import NmsRtmp, { type NmsAvPacket, type NmsInvoke } from 'node-media-server/src/protocol/rtmp.js';
+import nmsLogger from 'node-media-server/src/core/logger.js';
+import { isLoopbackHost } from '../../shared/config.ts';
+import { DrakeError } from '../../shared/errors.ts';
+import { Logger } from '../../shared/log.ts';
+import type { z } from 'zod';
+import { appPrefix, parseListenAddress, resolveStreamPath, rtmpUrlTemplate, type rtmpStreamSchema } from './streamPath.ts';
+
+const log = new Logger('rtmp');
+
+// node-media-server logs through one console.log singleton: route it into drake's log instead.
+nmsLogger.log = (message: string, level = 'info') => {
+  if (level === 'error') log.warn(message);
+  else log.debug(message);
+};
+
+/** What one client may cost: beyond these a connection is closed. */
+export const RTMP_LIMITS = {
+  connections: 256,
+  /** An RTMP message (one video frame, one command): the protocol allows 16 MiB. */
+  messageBytes: 8 * 1024 * 1024,
+  /** Chunk streams one connection may open (a publisher uses a handful). */
+  chunkStreams: 64,
+  /** Handshake, connect and publish/play must be done by then. */
+  setupMs: 10_000,
+  /** A publisher that sends nothing for this long is gone. */
+  idleMs: 30_000,
+  /** A player whose unsent data passes this is too slow and is dropped (memory stays bounded). */
+  playerBacklogBytes: 16 * 1024 * 1024,
+  /** The packets since the last keyframe kept for joining players. */
+  gopBytes: 32 * 1024 * 1024,
+} as const;
+
+export interface RtmpSettings {
+  address: string;
+  app: string;
+  token: string;
+}
+
+/** One published stream as GET /api/v3/rtmp lists it (Core's shape, `name` is its path). */
+export type RtmpStreamInfo = z.output<typeof rtmpStreamSchema>;
+
+interface Stream {
+  name: string;
+  publisher: Connection;
+  players: Set<Connection>;
+  metadata: Buffer | null;
+  audioHeader: Buffer | null;
+  videoHeader: Buffer | null;
+  gop: Buffer[];
+  gopBytes: number;
+}
+
+class ProtocolError extends Error {}
+
+/** node-media-server's engine with drake's limits and drake's decisions on publish and play. */
+class Engine extends NmsRtmp {
+  readonly #conn: Connection;
+  constructor(conn: Connection) {
+    super();
+    this.#conn = conn;
+  }
+  override packetParse(): void {
+    super.packetParse();
+    if (this.inPackets.size > RTMP_LIMITS.chunkStreams) throw new ProtocolError(`more than ${RTMP_LIMITS.chunkStreams} chunk streams`);
+  }
+  override packetAlloc(): void {
+    if (this.parserPacket.header.length > RTMP_LIMITS.messageBytes) throw new ProtocolError(`a message of ${this.parserPacket.header.length} bytes`);
+    super.packetAlloc();
+  }
+  override controlHandler(): void {
+    super.controlHandler();
+    // Set Chunk Size: 1..2^31-1 (RFC-like spec §5.4.1); 0 would stall the parser for good.
+    if (!(this.inChunkSize >= 1 && this.inChunkSize <= 0x7fffffff)) throw new ProtocolError(`chunk size ${this.inChunkSize}`);
+  }
+  override onPublish(invoke: NmsInvoke): void {
+    this.#conn.request('publish', invoke);
+  }
+  override onPlay(invoke: NmsInvoke): void {
+    this.#conn.request('play', invoke);
+  }
+}
+
+class Connection {
+  readonly socket: net.Socket;
+  readonly engine: Engine;
+  readonly peer: string;
+  role: 'new' | 'publisher' | 'player' | 'closed' = 'new';
+  stream: Stream | null = null;
+  readonly #server: RtmpServer;
+  #setupTimer: NodeJS.Timeout;
+
+  constructor(socket: net.Socket, server: RtmpServer) {
+    this.socket = socket;
+    this.#server = server;
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.engine = new Engine(this);
+    this.engine.onOutputCallback = (buf) => {
+      if (!socket.destroyed) socket.write(buf);
+    };
+    this.engine.onPacketCallback = (packet) => {
+      if (this.role === 'publisher' && this.stream) server.forward(this.stream, packet);
+    };
+    this.#setupTimer = setTimeout(() => this.close('no publish or play in time'), RTMP_LIMITS.setupMs);
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => {
+      if (this.role === 'closed') return;
+      try {
+        const err = this.engine.parserData(data);
+        if (err) this.close(err);
+      } catch (err) {
+        // Malformed input from one client ends that client, never drake.
+        this.close(`malformed RTMP: ${(err as Error).message}`);
+      }
+    });
+    socket.on('timeout', () => this.close('idle'));
+    socket.on('error', (err) => log.debug(`${this.peer}: ${err.message}`));
+    socket.on('close', () => {
+      clearTimeout(this.#setupTimer);
+      if (this.role !== 'closed') this.#server.detach(this);
+      this.role = 'closed';
+    });
+  }
+
+  request(kind: 'publish' | 'play', invoke: NmsInvoke): void {
+    const engine = this.engine;
+    const raw = typeof invoke.streamName === 'string' ? invoke.streamName : '';
+    engine.streamId = engine.parserPacket.header.stream_id;
+    if (this.role !== 'new') return this.refuse(kind, 'this connection already publishes or plays');
+    const app = typeof engine.connectCmdObj?.app === 'string' ? engine.connectCmdObj.app : '';
+    const verdict = this.#server.admit(kind, app, raw, this);
+    if (!verdict.ok) return this.refuse(kind, verdict.reason);
+    clearTimeout(this.#setupTimer);
+    engine.streamApp = app;
+    engine.streamName = verdict.name;
+    if (kind === 'publish') {
+      engine.respondPublish();
+      this.socket.setTimeout(RTMP_LIMITS.idleMs);
+    } else {
+      engine.respondPlay();
+    }
+  }
+
+  refuse(kind: 'publish' | 'play', reason: string): void {
+    log.info(`${this.peer}: ${kind} refused: ${reason}`);
+    const code = kind === 'publish' ? (reason.includes('token') ? 'NetStream.Publish.Unauthorized' : 'NetStream.Publish.BadName') : 'NetStream.Play.StreamNotFound';
+    this.engine.sendStatusMessage(this.engine.streamId, 'error', code, reason);
+    this.socket.end();
+    // A client that does not close its side after the refusal is not kept waiting for.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.role = 'closed';
+  }
+
+  send(buf: Buffer): void {
+    if (this.socket.writableLength > RTMP_LIMITS.playerBacklogBytes) {
+      this.close('too slow (player backlog over the limit)');
+      return;
+    }
+    this.socket.write(buf);
+  }
+
+  close(reason: string): void {
+    if (this.role === 'closed' && this.socket.destroyed) return;
+    log.info(`${this.peer}: closed: ${reason}`);
+    this.socket.destroy();
+  }
+}
+
+export class RtmpServer {
+  readonly #settings: RtmpSettings;
+  readonly #server: net.Server;
+  readonly #streams = new Map<string, Stream>();
+  readonly #connections = new Set<Connection>();
+  #host = '';
+  #port = 0;
+  #closed = false;
+
+  private constructor(settings: RtmpSettings) {
+    this.#settings = settings;
+    this.#server = net.createServer((socket) => {
+      if (this.#closed) return socket.destroy();
+      const conn = new Connection(socket, this);
+      this.#connections.add(conn);
+      socket.on('close', () => this.#connections.delete(conn));
+    });
+    this.#server.maxConnections = RTMP_LIMITS.connections;
+  }
+
+  /** Listens on rtmp.address; refuses to start when the address is taken (exclusively ours). */
+  static async start(settings: RtmpSettings): Promise<RtmpServer> {
+    const where = parseListenAddress(settings.address);
+    if (!where) throw new DrakeError(`rtmp.address "${settings.address}" is not host:port`);
+    const server = new RtmpServer(settings);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(
+          new DrakeError(
+            `cannot listen for RTMP on ${settings.address} (${err.code ?? err.message}: in use, e.g. by another drake, or not an address of this machine): ` +
+              'stop the other server or choose another rtmp.address (DRAKE_RTMP_ADDRESS)',
+          ),
+        );
+      server.#server.once('error', onError);
+      server.#server.listen({ host: where.host, port: where.port, exclusive: true }, () => {
+        server.#server.off('error', onError);
+        resolve();
+      });
+    });
+    server.#server.on('error', (err) => log.error(`RTMP listener: ${err.message}`));
+    server.#host = where.host;
+    server.#port = (server.#server.address() as net.AddressInfo).port;
+    log.info(`RTMP server on ${settings.address} (port ${server.#port}), app ${settings.app}${settings.token ? ', token required' : ''}`);
+    if (!settings.token && !isLoopbackHost(where.host)) log.warn(`RTMP on ${settings.address} without rtmp.token: anyone who reaches it can publish and play`);
+    return server;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The {rtmp} placeholder's template: rtmp://host:port<app>/{name}[?token=…]. */
+  get urlTemplate(): string {
+    return rtmpUrlTemplate(this.#host, this.#port, this.#settings.app, this.#settings.token);
+  }
+
+  /** The streams being published now, by name. */
+  list(): RtmpStreamInfo[] {
+    return [...this.#streams.keys()].sort().map((name) => ({ name: `${appPrefix(this.#settings.app)}/${name}` }));
+  }
+
+  admit(kind: 'publish' | 'play', app: string, name: string, conn: Connection): { ok: true; name: string } | { ok: false; reason: string } {
+    const verdict = resolveStreamPath(app, name, this.#settings);
+    if (!verdict.ok) return verdict;
+    const existing = this.#streams.get(verdict.name);
+    if (kind === 'publish') {
+      if (existing) return { ok: false, reason: `${verdict.name} is already being published` };
+      const stream: Stream = { name: verdict.name, publisher: conn, players: new Set(), metadata: null, audioHeader: null, videoHeader: null, gop: [], gopBytes: 0 };
+      this.#streams.set(verdict.name, stream);
+      conn.role = 'publisher';
+      conn.stream = stream;
+      log.info(`${conn.peer}: publishing ${verdict.name}`);
+      return verdict;
+    }
+    if (!existing) return { ok: false, reason: `${verdict.name} is not being published` };
+    conn.role = 'player';
+    conn.stream = existing;
+    // The player first gets what a decoder needs to start: metadata, codec headers, the current GOP.
+    // respondPlay() goes out before these: queue them behind it.
+    queueMicrotask(() => {
+      if (conn.role !== 'player') return;
+      if (this.#streams.get(existing.name) !== existing) {
+        conn.socket.end();
+        return;
+      }
+      for (const b of [existing.metadata, existing.audioHeader, existing.videoHeader, ...existing.gop]) if (b) conn.send(b);
+      existing.players.add(conn);
+    });
+    log.info(`${conn.peer}: playing ${verdict.name}`);
+    return verdict;
+  }
+
+  forward(stream: Stream, packet: NmsAvPacket): void {
+    const msg = NmsRtmp.createMessage(packet);
+    switch (packet.flags) {
+      case 0:
+        stream.audioHeader = msg;
+        break;
+      case 2:
+        stream.videoHeader = msg;
+        break;
+      case 5:
+        stream.metadata = msg;
+        break;
+      case 3:
+        stream.gop = [msg];
+        stream.gopBytes = msg.length;
+        break;
+      case 1:
+      case 4:
+        if (stream.gop.length > 0) {
+          stream.gop.push(msg);
+          stream.gopBytes += msg.length;
+          // A stream without keyframes in sight: stop caching rather than grow.
+          if (stream.gopBytes > RTMP_LIMITS.gopBytes) {
+            stream.gop = [];
+            stream.gopBytes = 0;
+          }
+        }
+        break;
+    }
+    for (const p of stream.players) p.send(msg);
+  }
+
+  detach(conn: Connection): void {
+    const stream = conn.stream;
+    if (!stream) return;
+    if (conn.role === 'publisher' && this.#streams.get(stream.name) === stream) {
+      this.#streams.delete(stream.name);
+      log.info(`${conn.peer}: ${stream.name} unpublished`);
+      // Players of a stream that ended get EOF: a process reading it goes to reconnect.
+      for (const p of stream.players) p.socket.end();
+      stream.players.clear();
+    } else {
+      stream.players.delete(conn);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const c of this.#connections) c.socket.destroy();
+    this.#streams.clear();
+    await closed;
+    log.info('RTMP server stopped');
+  }
+}
