@@ -36,7 +36,15 @@ describe('shared UDP port with libdatachannel viewers', () => {
         assert.deepEqual([...new Set(candidatePorts(l.answer))], [port]);
         assert.match(l.answer, /^a=ice-lite\r?$/m, 'libdatachannel connects to an ICE-lite drake');
       }
-      await waitFor('media through libsrtp', async () => libs.every((l) => l.video.length > 60 && l.audioCount() > 30), 20_000);
+      // A full-suite run once got no media here and the libdatachannel teardown then crashed the file with
+      // no report: say what each viewer, its session and the shared port saw, on stderr at once.
+      await waitFor('media through libsrtp', async () => libs.every((l) => l.video.length > 60 && l.audioCount() > 30), 20_000).catch(async (err: Error) => {
+        const snap = await drake.supervisor.snapshot();
+        const stats = await drake.supervisor.whepStats('cam');
+        const why = `${err.message}: ${libs.map((l) => l.describe()).join(' | ')}; drake sessions: ${JSON.stringify(snap.find((p) => p.id === 'cam')?.sessions)}; port: ${JSON.stringify(stats.port)}`;
+        process.stderr.write(`whepSharedPortNdc: ${why}\n`);
+        throw new Error(why);
+      });
       // The join bursts reached libsrtp through the batched (GSO) burst path: SPS/PPS first, the GOP decodable.
       for (const l of libs) assert.deepEqual(h264NalTypesStarting(l.video[0]!).slice(0, 2), [NAL.SPS, NAL.PPS]);
       const burst = (await drake.supervisor.whepStats('cam')).send!.burst;
