@@ -350,3 +350,14 @@ export class ProcessRouter {
     return json(200, chosen.map((r) => out.get(r.id)!));
   }
 }
+
+/** A ProcessRouter for this node's cluster membership once it exists (null without one), made again when the membership changes. */
+export function routerFor(sup: Supervisor, cluster: () => ClusterNode | null): () => ProcessRouter | null {
+  let cached: { node: ClusterNode; router: ProcessRouter } | null = null;
+  return () => {
+    const node = cluster();
+    if (!node) return null;
+    if (cached?.node !== node) cached = { node, router: new ProcessRouter(sup, node) };
+    return cached.router;
+  };
+}

@@ -6,7 +6,7 @@ import { idSchema } from '../../shared/processConfig.ts';
 import { readJson } from '../body.ts';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { json, type Reply, type Request, type Route } from '../http.ts';
-import { ProcessRouter } from '../processRouter.ts';
+import { routerFor, type ProcessRouter } from '../processRouter.ts';
 
 const commandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
 const metadataKeySchema = z.string().min(1).max(256).regex(/^[A-Za-z0-9_.:-]+$/, 'metadata keys use A-Z a-z 0-9 _ . : -');
@@ -31,7 +31,6 @@ export function parseFilter(raw: string | null): ProcessFilter[] {
   return wanted as ProcessFilter[];
 }
 
-/** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
 type Json = Record<string, unknown>;
 
 /** A config in Core's reply shape: inputs and outputs without an empty cleanup list (Core omits them). */
@@ -65,13 +64,7 @@ function shaped(reply: Reply, as: (value: Json) => Json, many = false): Reply {
 /** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
 export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null = () => null): Route[] {
   const base = '/api/v3/process';
-  let cached: { node: ClusterNode; router: ProcessRouter } | null = null;
-  const router = (): ProcessRouter | null => {
-    const node = cluster();
-    if (!node) return null;
-    if (cached?.node !== node) cached = { node, router: new ProcessRouter(sup, node) };
-    return cached.router;
-  };
+  const router = routerFor(sup, cluster);
   return [
     {
       method: 'get',

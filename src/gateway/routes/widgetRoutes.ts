@@ -7,7 +7,7 @@ import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { json, type Reply, type Route } from '../http.ts';
 import type { HttpSessions } from '../HttpSessions.ts';
-import { ProcessRouter } from '../processRouter.ts';
+import { routerFor } from '../processRouter.ts';
 
 export interface WidgetProcess {
   current_sessions: number;
@@ -20,13 +20,7 @@ export interface WidgetProcess {
 const MAX_ID_LENGTH = 256;
 
 export function widgetRoutes(sup: Supervisor, hls: HttpSessions, cluster: () => ClusterNode | null): Route[] {
-  let cached: { node: ClusterNode; router: ProcessRouter } | null = null;
-  const router = (): ProcessRouter | null => {
-    const node = cluster();
-    if (!node) return null;
-    if (cached?.node !== node) cached = { node, router: new ProcessRouter(sup, node) };
-    return cached.router;
-  };
+  const router = routerFor(sup, cluster);
   // Core's answer for an unknown process, word for word.
   const unknown = () => new NotFoundError('Unknown process ID', ['unknown process']);
   const here = async (id: string): Promise<Reply> => {
