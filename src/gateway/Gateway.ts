@@ -123,7 +123,7 @@ export class Gateway {
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup, opts.cluster ?? (() => null)),
-      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null)),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),

@@ -97,6 +97,12 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
       await waitFor('media from A', async () => videoCount(v) > 30 && v.audio > 10, 15_000);
       const sessions = await a.api<{ whep: Array<{ reference: string }> }>('GET', '/api/v3/session/active');
       assert.equal(sessions.body.whep.filter((s) => s.reference === 'cam').length, 1);
+      // Any node lists the cluster's viewers, each with the node that serves it.
+      const fromB = await b.api<{ whep: Array<{ id: string; reference: string; node: string }> }>('GET', '/api/v3/session/active?collectors=whep');
+      const mine = fromB.body.whep.filter((s) => s.reference === 'cam');
+      assert.equal(mine.length, 1, JSON.stringify(fromB.body));
+      assert.equal(mine[0]!.node, 'node-a');
+      assert.ok(v.sessionUrl!.endsWith(mine[0]!.id));
       const gone = await fetch(v.sessionUrl!, { method: 'DELETE', headers: auth });
       assert.equal(gone.status, 200);
     } finally {

@@ -1,11 +1,12 @@
 // What operators watch: Prometheus /metrics, /api/v3/metrics (JSON), /api/v3/session[/active]
 // (WHEP viewers), /api/v3/log (drake's own recent log).
+import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { metricsQuerySchema } from '../../shared/apiSchemas.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { recentLog } from '../../shared/log.ts';
 import { readJson } from '../body.ts';
-import { json, text, type Route } from '../http.ts';
+import { json, text, type Request, type Route } from '../http.ts';
 import type { HttpSessions } from '../HttpSessions.ts';
 import { CORE_METRIC_NAMES, toSeries, type CoreMonitor } from '../coreMetrics.ts';
 import { collectMetrics, type HttpStats } from '../metrics.ts';
@@ -13,7 +14,14 @@ import { collectMetrics, type HttpStats } from '../metrics.ts';
 /** A metrics query names at most 1000 metrics: 64 KiB is plenty. */
 const METRICS_QUERY_MAX_BYTES = 64 * 1024;
 
-export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSessions, startedAt: Date, monitor: CoreMonitor): Route[] {
+export function observeRoutes(
+  sup: Supervisor,
+  http: HttpStats,
+  hls: HttpSessions,
+  startedAt: Date,
+  monitor: CoreMonitor,
+  cluster: () => ClusterNode | null = () => null,
+): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
   const collect = async () => {
     const [snap, runtime] = await Promise.all([sup.snapshot(), sup.runtime()]);
@@ -134,7 +142,8 @@ export function observeRoutes(sup: Supervisor, http: HttpStats, hls: HttpSession
             })),
           ),
         };
-        return json(200, byCollector(req.query.get('collectors'), lists, () => []));
+        const here = byCollector(req.query.get('collectors'), lists, () => []);
+        return json(200, await withOtherNodes(cluster(), req, here));
       },
     },
     {
@@ -174,6 +183,40 @@ function byCollector<T>(raw: string | null, all: Record<string, T>, empty: () =>
   for (const name of raw.split(',').map((n) => n.trim()).slice(0, 32)) {
     if (name === '' || name === '__proto__') continue;
     out[name] = Object.hasOwn(all, name) ? all[name]! : empty();
+  }
+  return out;
+}
+
+/**
+ * A cluster node lists the sessions of every online node, each entry with the `node` that serves it: the
+ * other nodes are asked with one signed hop (their answer is their own sessions only). A node that does not
+ * answer in time is left out. Without a cluster, or for a forwarded request, the local list as it is.
+ */
+async function withOtherNodes(node: ClusterNode | null, req: Request, here: Record<string, unknown[]>): Promise<Record<string, unknown[]>> {
+  if (!node) return here;
+  const q = req.query.toString();
+  const pathAndQuery = q ? `${req.url}?${q}` : req.url;
+  const tag = (list: unknown[], id: string) => list.map((e) => (e && typeof e === 'object' ? { ...e, node: id } : e));
+  const out: Record<string, unknown[]> = {};
+  for (const [k, list] of Object.entries(here)) out[k] = tag(list, node.id);
+  if (node.checkForward(req.method, pathAndQuery, req.headers) !== null || !node.connected) return out;
+  const view = await node.view().catch(() => null);
+  const others = (view?.nodes ?? []).filter((n) => n.id !== node.id && n.state === 'online' && n.advertise_url);
+  const answers = await Promise.all(
+    others.map(async (n) => {
+      try {
+        const r = await node.forward(n.id, n.advertise_url, 'get', pathAndQuery, Buffer.alloc(0));
+        return r.status === 200 ? { id: n.id, body: JSON.parse(r.body.toString()) as unknown } : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  for (const a of answers) {
+    if (!a || !a.body || typeof a.body !== 'object') continue;
+    for (const [k, list] of Object.entries(a.body as Record<string, unknown>)) {
+      if (Array.isArray(list) && Object.hasOwn(out, k)) out[k] = [...out[k]!, ...tag(list, a.id)];
+    }
   }
   return out;
 }
