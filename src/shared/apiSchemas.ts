@@ -26,9 +26,15 @@ const ioReplySchema = ioSchema.extend({ cleanup: z.array(cleanupSchema).optional
 export const processConfigReplySchema = processConfigSchema.extend({ type: z.literal('ffmpeg'), input: z.array(ioReplySchema), output: z.array(ioReplySchema) });
 export type ApiProcessConfig = z.output<typeof processConfigReplySchema>;
 
-/** The stored config in Core's reply shape. */
-export function toApiConfig(config: ProcessConfig): ApiProcessConfig {
-  const io = (list: ProcessConfig['input']) => list.map(({ cleanup, ...rest }) => (cleanup.length ? { ...rest, cleanup } : rest));
+/**
+ * A config in Core's reply shape: inputs and outputs without an empty cleanup list (Core omits them).
+ * Takes parsed JSON too (a reply another cluster node forwarded) and is idempotent on it.
+ */
+export function toApiConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const io = (list: unknown) =>
+    Array.isArray(list)
+      ? list.map((x: Record<string, unknown>) => (Array.isArray(x?.cleanup) && x.cleanup.length === 0 ? (({ cleanup: _, ...rest }) => rest)(x) : x))
+      : list;
   return { ...config, input: io(config.input), output: io(config.output) };
 }
 

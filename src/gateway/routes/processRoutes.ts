@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { globToRegExp, PROCESS_FILTERS, type ProcessFilter, type Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError, UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
+import { toApiConfig } from '../../shared/apiSchemas.ts';
 import { readJson } from '../body.ts';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { json, type Reply, type Request, type Route } from '../http.ts';
@@ -33,16 +34,9 @@ export function parseFilter(raw: string | null): ProcessFilter[] {
 
 type Json = Record<string, unknown>;
 
-/** A config in Core's reply shape: inputs and outputs without an empty cleanup list (Core omits them). */
-function coreConfig(config: Json): Json {
-  const io = (list: unknown) =>
-    Array.isArray(list) ? list.map((x: Json) => (Array.isArray(x.cleanup) && x.cleanup.length === 0 ? (({ cleanup: _, ...rest }) => rest)(x) : x)) : list;
-  return { ...config, input: io(config.input), output: io(config.output) };
-}
-
-/** A process in Core's reply shape (its config, when there, as coreConfig). */
+/** A process in Core's reply shape (its config, when there, through toApiConfig). */
 function coreProcess(p: Json): Json {
-  return p.config && typeof p.config === 'object' ? { ...p, config: coreConfig(p.config as Json) } : p;
+  return p.config && typeof p.config === 'object' ? { ...p, config: toApiConfig(p.config as Json) } : p;
 }
 
 /**
@@ -100,7 +94,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       pattern: base,
       body: true,
       summary: 'Add a process from a ProcessConfig; starts it when autostart (default true)',
-      handler: async (req) => shaped((await router()?.create(req)) ?? json(200, await sup.add(readJson(req))), coreConfig),
+      handler: async (req) => shaped((await router()?.create(req)) ?? json(200, await sup.add(readJson(req))), toApiConfig),
     },
     {
       method: 'get',
@@ -118,7 +112,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       pattern: `${base}/:id`,
       body: true,
       summary: 'Replace a process config (merged over the current one at the top level; a new id renames)',
-      handler: async (req) => shaped((await router()?.update(req, id(req))) ?? json(200, await sup.update(id(req), readJson(req))), coreConfig),
+      handler: async (req) => shaped((await router()?.update(req, id(req))) ?? json(200, await sup.update(id(req), readJson(req))), toApiConfig),
     },
     {
       method: 'del',
@@ -152,7 +146,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       summary: 'The stored config (placeholders not resolved)',
       handler: async (req) => {
         const pid = id(req);
-        return shaped(await (router()?.fromTable(req, pid, () => sup.config(pid), (rec) => rec.config) ?? json(200, sup.config(pid))), coreConfig);
+        return shaped(await (router()?.fromTable(req, pid, () => sup.config(pid), (rec) => rec.config) ?? json(200, sup.config(pid))), toApiConfig);
       },
     },
     {
