@@ -22,8 +22,10 @@ describe('shared UDP port with libdatachannel viewers', () => {
     await addLiveProcess(drake, 'cam');
   });
   after(async () => {
-    ndc.cleanup();
+    // drake first, so nothing arrives at libdatachannel while it tears its threads down (two full runs of
+    // eight crashed this file at exit when cleanup ran with media still coming in).
     await drake.stop(true);
+    ndc.cleanup();
   });
 
   test('libdatachannel (libsrtp) viewers share the port too and decrypt their batches', async () => {
@@ -52,6 +54,8 @@ describe('shared UDP port with libdatachannel viewers', () => {
       if (gsoEnabled) assert.ok(burst.gsoPackets - b0.gsoPackets > 0, `GSO packets ${b0.gsoPackets} → ${burst.gsoPackets}`);
     } finally {
       for (const l of libs) if (l.location) await fetch(new URL(l.location, drake.url), { method: 'DELETE' });
+      // Close the peers once drake has stopped sending to them.
+      await waitFor('sessions gone', async () => (await drake.supervisor.whepStats('cam')).viewers === 0, 5000).catch(() => undefined);
       for (const l of libs) l.close();
     }
   });
