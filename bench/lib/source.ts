@@ -9,10 +9,12 @@ export const PROCESS_ID = 'bench';
  * lean: drake's default (native SRTP, the shard's viewers on one shared UDP port, one sendmmsg per packet for
  * all of them). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
  * lean-nogso: lean with DRAKE_GSO=0 (bursts and NACK answers batched, but no UDP GSO trains), to compare.
+ * lean-packet: lean with DRAKE_LIVE_BATCH=packet (each live packet flushed to every viewer on arrival, the
+ * path before live packets were coalesced per viewer into GSO trains), to compare.
  * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
  */
-export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'werift' | 'pion';
-export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'werift'];
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'lean-packet' | 'werift' | 'pion';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'lean-packet', 'werift'];
 /** Pion v3's stock fan-out (bench/pion, built when Go and Debian's Pion sources are there): cpu-per-viewer only. */
 export const PION_PATH: SendPath = 'pion';
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
@@ -22,8 +24,14 @@ export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
 export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
   if (path === 'pion') throw new Error('pion is not a drake send path');
   if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
-  if (path === 'lean-nogso') return { send_path: 'lean', shared_port: true };
+  if (path === 'lean-nogso' || path === 'lean-packet') return { send_path: 'lean', shared_port: true };
   return { send_path: path, shared_port: path === 'lean' };
+}
+/** Environment a bench path's drake child starts with. */
+export function pathEnv(path: SendPath): Record<string, string> {
+  if (path === 'lean-nogso') return { DRAKE_GSO: '0' };
+  if (path === 'lean-packet') return { DRAKE_LIVE_BATCH: 'packet' };
+  return {};
 }
 export function selectPaths(paths: SendPath[]): void {
   SEND_PATHS.splice(0, SEND_PATHS.length, ...paths);
@@ -79,7 +87,7 @@ export async function startBenchDrake(path: SendPath, extraConfig: Record<string
       webrtc: { ...pathConfig(path), max_viewers_per_stream: 1000, max_viewers_total: 2000, ...((extraConfig.webrtc as object) ?? {}) },
     },
     30_000,
-    path === 'lean-nogso' ? { DRAKE_GSO: '0' } : {},
+    pathEnv(path),
   );
   const res = await child.api('POST', '/api/v3/process', sourceProcess(PROCESS_ID, video));
   if (res.status >= 300) throw new Error(`${path}: creating the process failed: ${res.status} ${JSON.stringify(res.body)}`);

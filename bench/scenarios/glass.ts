@@ -42,7 +42,7 @@ import { DrakeChild } from '../lib/drakeChild.ts';
 import type { Generator, LoadSession } from '../lib/generator.ts';
 import { cpuSeconds, machineCpu } from '../lib/proc.ts';
 import { COLORS, fmt, percentile, table } from '../lib/report.ts';
-import { waitFor, type SendPath } from '../lib/source.ts';
+import { pathEnv, waitFor, type SendPath } from '../lib/source.ts';
 
 export type Ingest = 'rtp' | 'rtmp' | 'srt';
 export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt'];
@@ -412,7 +412,7 @@ interface Cell {
 /** drake's webrtc config for a bench path ('lean-solo': the lean path with webrtc.shared_port off; 'lean-nogso': lean, started with DRAKE_GSO=0). */
 function webrtcFor(path: string): Record<string, unknown> {
   if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
-  return { send_path: path === 'lean-nogso' ? 'lean' : path };
+  return { send_path: path === 'lean-nogso' || path === 'lean-packet' ? 'lean' : path };
 }
 const colorOf = (path: string) => (COLORS as Record<string, string>)[path] ?? COLORS.grey;
 
@@ -448,7 +448,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   const children = new Map<SendPath, DrakeChild>();
   await Promise.all(
     usedPaths.map(async (p) => {
-      const d = await DrakeChild.start(`glass-${p}`, { webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, p === 'lean-nogso' ? { DRAKE_GSO: '0' } : {});
+      const d = await DrakeChild.start(`glass-${p}`, { webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
       drakes.add(d);
       children.set(p, d);
       for (const ingest of new Set(cells.filter((c) => c.path === p).map((c) => c.ingest))) {

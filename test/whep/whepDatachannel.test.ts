@@ -2,10 +2,9 @@
 // through node-datachannel. drake must not only work against werift.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL, rtpPayloadType } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
-import { ndcView } from '../helpers/ndcViewer.ts';
+import { closeNdcHost, ndcView } from '../helpers/ndcViewer.ts';
 import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 
 describe('WHEP with a node-datachannel (libdatachannel) viewer', () => {
@@ -15,7 +14,7 @@ describe('WHEP with a node-datachannel (libdatachannel) viewer', () => {
     await addLiveProcess(drake, 'cam');
   });
   after(async () => {
-    ndc.cleanup();
+    await closeNdcHost();
     await drake.stop(true);
   });
 

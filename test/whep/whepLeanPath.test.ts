@@ -2,11 +2,10 @@
 // connection. Two independent stacks must decrypt it: werift and libdatachannel (libsrtp).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { addLiveProcess } from '../helpers/webrtcProcess.ts';
-import { ndcView } from '../helpers/ndcViewer.ts';
+import { closeNdcHost, ndcView } from '../helpers/ndcViewer.ts';
 import { videoCount, whepView } from '../helpers/whepClient.ts';
 
 describe('the lean send path (drake\'s SRTP)', () => {
@@ -16,7 +15,7 @@ describe('the lean send path (drake\'s SRTP)', () => {
     await addLiveProcess(drake, 'cam');
   });
   after(async () => {
-    ndc.cleanup();
+    await closeNdcHost();
     await drake.stop(true);
   });
 

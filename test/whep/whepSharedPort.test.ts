@@ -170,6 +170,13 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       assert.equal(stats.send!.gso, gsoEnabled);
       if (gsoEnabled) assert.ok(burst.gsoPackets > 0 && burst.gsoMessages * 2 <= burst.gsoPackets, JSON.stringify(burst));
       else assert.equal(burst.gsoPackets, 0);
+      // Live packets that arrive together leave viewer by viewer: one sendmmsg for several source packets ×
+      // 4 viewers, and a frame's FU-A fragments to one viewer as one GSO train.
+      const live = stats.send!.live;
+      assert.ok(live.packets > 4 * 90, JSON.stringify(live));
+      assert.ok(live.syscalls * 4 < live.packets, `${live.syscalls} sendmmsg calls for ${live.packets} live viewer-packets`);
+      if (gsoEnabled) assert.ok(live.gsoPackets > 0 && live.gsoMessages * 2 <= live.gsoPackets, JSON.stringify(live));
+      else assert.equal(live.gsoPackets, 0);
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {

@@ -1,13 +1,11 @@
-// libdatachannel (libsrtp, an independent stack) viewers on the shared port. In a file of its own:
-// libdatachannel and werift viewers in one test process do not mix (a werift viewer after closed
-// libdatachannel ones can end the process with SIGSEGV/SIGBUS at exit, which fails the whole file).
+// libdatachannel (libsrtp, an independent stack) viewers on the shared port. Their peers live in the helper's
+// child process (test/helpers/ndcHost.ts): libdatachannel tearing down has crashed test processes at exit.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import ndc from 'node-datachannel';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
 import { gsoEnabled } from '../../src/shared/srtp/index.ts';
 import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
-import { ndcView } from '../helpers/ndcViewer.ts';
+import { closeNdcHost, ndcView } from '../helpers/ndcViewer.ts';
 import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 
 function candidatePorts(answer: string): number[] {
@@ -25,7 +23,7 @@ describe('shared UDP port with libdatachannel viewers', () => {
     // drake first, so nothing arrives at libdatachannel while it tears its threads down (two full runs of
     // eight crashed this file at exit when cleanup ran with media still coming in).
     await drake.stop(true);
-    ndc.cleanup();
+    await closeNdcHost();
   });
 
   test('libdatachannel (libsrtp) viewers share the port too and decrypt their batches', async () => {
@@ -43,7 +41,7 @@ describe('shared UDP port with libdatachannel viewers', () => {
       await waitFor('media through libsrtp', async () => libs.every((l) => l.video.length > 60 && l.audioCount() > 30), 20_000).catch(async (err: Error) => {
         const snap = await drake.supervisor.snapshot();
         const stats = await drake.supervisor.whepStats('cam');
-        const why = `${err.message}: ${libs.map((l) => l.describe()).join(' | ')}; drake sessions: ${JSON.stringify(snap.find((p) => p.id === 'cam')?.sessions)}; port: ${JSON.stringify(stats.port)}`;
+        const why = `${err.message}: ${libs.map((l) => l.describe()).join(' | ')}; drake sessions: ${JSON.stringify(snap.find((p) => p.id === 'cam')?.sessions)}; port: ${JSON.stringify(stats.port)}; send: ${JSON.stringify(stats.send)}, batch drops ${stats.batchDrops}`;
         process.stderr.write(`whepSharedPortNdc: ${why}\n`);
         throw new Error(why);
       });

@@ -350,9 +350,10 @@ export class PeerSession {
 
   /**
    * Live video: sent at once or staged into `batch` (true), or queued behind a burst in progress / not
-   * sent (false). A staged packet leaves with the shard's flush of that batch.
+   * sent (false). A staged packet leaves with the shard's flush of that batch; `live` (the shard's coalesced
+   * live batch on the shared port) takes it protected, to leave with the shard's live flush.
    */
-  sendVideo(pkt: Buffer, batch: BatchSend | null = null): boolean {
+  sendVideo(pkt: Buffer, batch: BatchSend | null = null, live: BurstBatch | null = null): boolean {
     if (!this.#connected || this.#closed || !this.#video) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.videoPackets++;
@@ -371,12 +372,12 @@ export class PeerSession {
       this.#queue.push([pkt, -1]);
       return false;
     }
-    this.#writeVideo(pkt, -1, batch);
+    this.#writeVideo(pkt, -1, batch, live);
     return true;
   }
 
   /** true when the packet was handed to the viewer's socket or staged into `batch`. */
-  sendAudio(pkt: Buffer, batch: BatchSend | null = null): boolean {
+  sendAudio(pkt: Buffer, batch: BatchSend | null = null, live: BurstBatch | null = null): boolean {
     if (!this.#connected || this.#closed || !this.#audio) return false;
     if (this.#opts.sendPath === 'werift') {
       this.counters.audioPackets++;
@@ -390,7 +391,8 @@ export class PeerSession {
     this.counters.bytes += pkt.length;
     if (this.#leanAudio) {
       const ts = rtpTimestamp(pkt);
-      this.#leanAudio.send(pkt, seq, ts, batch);
+      if (live) this.#leanAudio.sendInBurst(pkt, seq, ts, live);
+      else this.#leanAudio.send(pkt, seq, ts, batch);
       return true;
     }
     const rtp = RtpPacket.deSerialize(pkt);

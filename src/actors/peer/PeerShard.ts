@@ -33,6 +33,17 @@ const BURST_TICK_MS = 5;
 const SHARD_BURST_PER_TICK = 240;
 const SESSION_BURST_PER_TICK = 30;
 
+/**
+ * Shared port: live packets wait for the end of the current I/O pass (setImmediate) and then leave viewer by
+ * viewer, so a frame's FU-A fragments to one viewer become one UDP GSO train instead of one datagram each
+ * through the kernel. Packets that arrive together wait no longer than it takes to read them; a flush
+ * happens early at LIVE_MAX packets or LIVE_MAX_COPIES viewer-copies (the out buffer's size).
+ * DRAKE_LIVE_BATCH=packet keeps the per-packet flush (bench: lean-packet).
+ */
+const LIVE_COALESCE = process.env.DRAKE_LIVE_BATCH !== 'packet';
+const LIVE_MAX = 16;
+const LIVE_MAX_COPIES = 1024;
+
 /** The stream's WebRTC settings a shard uses (StreamWebrtcSettings has these and more). */
 export interface ShardSettings {
   ice: IceOptions;
@@ -81,6 +92,19 @@ export class PeerShard {
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
   #pacer: NodeJS.Timeout | null = null;
+  /** Shared port, coalesced live path: the packets waiting for #flushLive, in arrival order (references, no copies). */
+  #live: BurstBatch | null = null;
+  readonly #livePkts: Array<Buffer | null> = new Array<Buffer | null>(LIVE_MAX).fill(null);
+  readonly #liveAt = new Float64Array(LIVE_MAX);
+  readonly #liveVideo = new Uint8Array(LIVE_MAX);
+  readonly #liveCopies = new Uint32Array(LIVE_MAX);
+  #liveCount = 0;
+  #liveLimit = LIVE_MAX;
+  #liveScheduled = false;
+  readonly #flushLiveSoon = (): void => {
+    this.#liveScheduled = false;
+    this.#flushLive();
+  };
 
   constructor(settings: ShardSettings, hooks: ShardHooks) {
     const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, iceLite, consentTimeoutMs } = settings;
@@ -105,12 +129,58 @@ export class PeerShard {
   }
 
   video(pkt: Buffer, arrivedAt: number): void {
+    if (this.#live) return this.#queueLive(pkt, arrivedAt, true);
     if (this.#opts.gopCache) this.#gop.push(pkt);
     this.#fanOut(pkt, arrivedAt, true);
   }
 
   audio(pkt: Buffer, arrivedAt: number): void {
+    if (this.#live) return this.#queueLive(pkt, arrivedAt, false);
     this.#fanOut(pkt, arrivedAt, false);
+  }
+
+  #queueLive(pkt: Buffer, arrivedAt: number, video: boolean): void {
+    if (this.#sessions.size === 0 && this.#liveCount === 0) {
+      if (video && this.#opts.gopCache) this.#gop.push(pkt);
+      return;
+    }
+    const i = this.#liveCount++;
+    this.#livePkts[i] = pkt;
+    this.#liveAt[i] = arrivedAt;
+    this.#liveVideo[i] = video ? 1 : 0;
+    if (this.#liveCount >= this.#liveLimit) this.#flushLive();
+    else if (!this.#liveScheduled) {
+      this.#liveScheduled = true;
+      setImmediate(this.#flushLiveSoon);
+    }
+  }
+
+  /**
+   * The waiting live packets, viewer by viewer: each viewer's video (in order), then its audio, protected into
+   * the live batch, which leaves in one sendBatch. The GOP cache takes them here, not on arrival, so a join
+   * between arrival and flush gets each packet once (in its burst or live, never both).
+   */
+  #flushLive(): void {
+    const n = this.#liveCount;
+    if (n === 0) return;
+    this.#liveCount = 0;
+    const pkts = this.#livePkts;
+    const isVideo = this.#liveVideo;
+    const copies = this.#liveCopies;
+    copies.fill(0, 0, n);
+    if (this.#opts.gopCache) for (let i = 0; i < n; i++) if (isVideo[i]) this.#gop.push(pkts[i]!);
+    const live = this.#live;
+    for (const s of this.#sessions.values()) {
+      for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
+      for (let i = 0; i < n; i++) if (!isVideo[i] && s.sendAudio(pkts[i]!, null, live)) copies[i]++;
+    }
+    live?.flush();
+    const now = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (copies[i]! > 0) this.#latency.record((now - this.#liveAt[i]!) * 1000, copies[i]!);
+      pkts[i] = null;
+    }
+    this.#liveLimit = Math.max(1, Math.min(LIVE_MAX, Math.floor(LIVE_MAX_COPIES / Math.max(1, this.#sessions.size))));
   }
 
   /** Every session sends or stages `pkt`; the staged ones leave in one flush. Latency per viewer-packet sent. */
@@ -139,6 +209,7 @@ export class PeerShard {
           if (this.#disposed) return void mux.close();
           this.#batch = new BatchSend(mux.socket);
           this.#burst = new BurstBatch(mux.socket);
+          if (LIVE_COALESCE) this.#live = new BurstBatch(mux.socket);
           this.#muxPort = mux.port;
           this.#muxCounters = mux.counters;
           log.info(`viewers share UDP port ${mux.port}`);
@@ -270,8 +341,10 @@ export class PeerShard {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
     const mux = await this.#mux?.catch(() => null);
+    this.#flushLive();
     this.#batch = null;
     this.#burst = null;
+    this.#live = null;
     await mux?.close();
   }
 
@@ -332,9 +405,12 @@ export class PeerShard {
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxPort || null,
       port: this.#muxCounters ? { ...this.#muxCounters } : null,
-      batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0),
-      batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0),
-      send: this.#batch && this.#burst ? { live: sendCountersDto(this.#batch.counters), burst: sendCountersDto(this.#burst.counters), gso: gsoActive(this.#batch.socket) } : null,
+      batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0) + (this.#live?.drops ?? 0),
+      batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0) + (this.#live?.sent ?? 0),
+      send:
+        this.#batch && this.#burst
+          ? { live: sendCountersDto(this.#live?.counters ?? this.#batch.counters), burst: sendCountersDto(this.#burst.counters), gso: gsoActive(this.#batch.socket) }
+          : null,
       ...t,
       latency: this.#latency.snapshot(),
     };
