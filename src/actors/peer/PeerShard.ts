@@ -155,6 +155,11 @@ export class PeerShard {
     }
   }
 
+  /** Sends the waiting live packets now (a shard worker calls this after each read of the ring). */
+  flushLive(): void {
+    this.#flushLive();
+  }
+
   /**
    * The waiting live packets, viewer by viewer: each viewer's video (in order), then its audio, protected into
    * the live batch, which leaves in one sendBatch. The GOP cache takes them here, not on arrival, so a join

@@ -44,6 +44,8 @@ async function pump(): Promise<void> {
     const r = await reader.waitAsync(WAIT_MS);
     if (r === 'closed') break;
     reader.read(deliver);
+    // What this read found leaves now, viewer by viewer (not at the next turn of the event loop).
+    shard?.flushLive();
   }
 }
 
