@@ -44,10 +44,18 @@ import { cpuSeconds, machineCpu } from '../lib/proc.ts';
 import { COLORS, fmt, percentile, table } from '../lib/report.ts';
 import { pathEnv, waitFor, type SendPath } from '../lib/source.ts';
 
-export type Ingest = 'rtp' | 'rtmp' | 'srt';
-export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt'];
+/**
+ * rtp: drake's process makes the source. rtmp / srt: an encoder pushes to an FFmpeg listener that is the
+ * process's input. rtmp-server: the encoder publishes to drake's built-in RTMP server and the process reads it
+ * through {rtmp,name=glass}, as an OBS user would set drake up.
+ */
+export type Ingest = 'rtp' | 'rtmp' | 'srt' | 'rtmp-server';
+export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt', 'rtmp-server'];
 /** datarhei's WebRTC fork: p95 glass-to-glass bars by ingest. RTP (FFmpeg's own, loopback) has none: the stricter one is shown. */
-export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200 };
+export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200, 'rtmp-server': 300 };
+/** The ingests an encoder publishes to, and the transport its port is on. */
+type Pushed = Exclude<Ingest, 'rtp'>;
+const PORT_KIND: Record<Pushed, 'rtmp' | 'srt'> = { rtmp: 'rtmp', srt: 'srt', 'rtmp-server': 'rtmp' };
 
 const FPS = 30;
 const WIDTH = 640;
@@ -59,7 +67,7 @@ const N_BITS = 16;
 const BOX = 32;
 const N_ROW_Y = 48;
 const PLAY_TIMEOUT_MS = 20_000;
-const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt' };
+const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt', 'rtmp-server': 'glass-rtmp-server' };
 
 export const GLASS_SOURCE = {
   video: `testsrc2 ${WIDTH}x${HEIGHT}@${FPS} (-re) with the wall clock drawn in (20-bit ms strip + 16-bit frame number), H264 x264 veryfast/zerolatency baseline ${KBIT} kbit/s, keyframe every ${GOP_S} s`,
@@ -93,6 +101,15 @@ export function glassProcess(ingest: Ingest, port = 0): Record<string, unknown> 
       webrtc: { enabled: true, video_bitrate_kbit: KBIT, gop_seconds: GOP_S },
     };
   }
+  if (ingest === 'rtmp-server') {
+    return {
+      id: PROCESS_IDS[ingest],
+      input: [{ id: 'in', address: '{rtmp,name=glass}', options: [] }],
+      output: [{ id: 'null', address: '-', options: ['-map', '0', '-c', 'copy', '-f', 'null'] }],
+      ...common,
+      webrtc: { enabled: true, video: 'copy' },
+    };
+  }
   const address = ingest === 'rtmp' ? `rtmp://127.0.0.1:${port}/live/glass` : `srt://127.0.0.1:${port}?mode=listener`;
   return {
     id: PROCESS_IDS[ingest],
@@ -104,8 +121,11 @@ export function glassProcess(ingest: Ingest, port = 0): Record<string, unknown> 
 }
 
 /** The encoder that pushes to drake's RTMP/SRT listener: same graph, same x264 settings as drake's transcode, AAC audio. */
-export function encoderArgs(ingest: 'rtmp' | 'srt', port: number): string[] {
-  const target = ingest === 'rtmp' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/live/glass`] : ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`];
+export function encoderArgs(ingest: Pushed, port: number): string[] {
+  const target =
+    ingest === 'rtmp' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/live/glass`]
+    : ingest === 'rtmp-server' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/glass`]
+    : ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`];
   return [
     '-hide_banner', '-nostats', '-loglevel', 'error', '-nostdin',
     '-re', '-f', 'lavfi', '-i', stampedGraph(),
@@ -191,7 +211,7 @@ export interface GlassOutcome {
   options?: GlassOptions;
   order?: string[];
   processes?: Record<Ingest, Record<string, unknown>>;
-  encoder?: Record<'rtmp' | 'srt', string[]>;
+  encoder?: Partial<Record<Pushed, string[]>>;
 }
 
 // Runs in the page: collects samples for `ms` milliseconds. A string, so that tsc's DOM-less lib
@@ -448,11 +468,13 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   const children = new Map<SendPath, DrakeChild>();
   await Promise.all(
     usedPaths.map(async (p) => {
-      const d = await DrakeChild.start(`glass-${p}`, { webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
+      const ingests = new Set(cells.filter((c) => c.path === p).map((c) => c.ingest));
+      const rtmpServer = ingests.has('rtmp-server') ? { rtmp: { enable: true, address: `127.0.0.1:${ports[p]!.rtmp}` } } : {};
+      const d = await DrakeChild.start(`glass-${p}`, { ...rtmpServer, webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
       drakes.add(d);
       children.set(p, d);
-      for (const ingest of new Set(cells.filter((c) => c.path === p).map((c) => c.ingest))) {
-        const res = await d.api('POST', '/api/v3/process', glassProcess(ingest, ingest === 'rtmp' ? ports[p]!.rtmp : ports[p]!.srt));
+      for (const ingest of ingests) {
+        const res = await d.api('POST', '/api/v3/process', glassProcess(ingest, ingest === 'rtp' ? 0 : ports[p]![PORT_KIND[ingest]]));
         if (res.status >= 300) throw new Error(`glass ${p}: creating the ${ingest} process failed: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -480,11 +502,13 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
       if (r.status !== 200) throw new Error(`glass ${c.path}: start failed: ${r.status} ${JSON.stringify(r.body)}`);
       let encoder: Encoder | null = null;
       if (c.ingest !== 'rtp') {
-        encoder = new Encoder(ffmpeg, encoderArgs(c.ingest, c.ingest === 'rtmp' ? ports[c.path]!.rtmp : ports[c.path]!.srt), `${c.ingest} encoder`);
-        // drake's FFmpeg has to be listening first (an SRT caller with no listener waits out its 3 s
-        // connect timeout); the encoder still retries every 300 ms should it fail.
-        const port = c.ingest === 'rtmp' ? ports[c.path]!.rtmp : ports[c.path]!.srt;
-        await waitFor(`glass ${c.path}: ${c.ingest} listener on ${port}`, async () => listening(c.ingest === 'rtmp' ? 'tcp' : 'udp', port), 15_000, 50).catch((err: unknown) => log(String(err)));
+        const kind = PORT_KIND[c.ingest];
+        const port = ports[c.path]![kind];
+        encoder = new Encoder(ffmpeg, encoderArgs(c.ingest, port), `${c.ingest} encoder`);
+        // drake's FFmpeg (or drake's RTMP server) has to be listening first (an SRT caller with no listener waits
+        // out its 3 s connect timeout); the encoder still retries every 300 ms should it fail. With drake's RTMP
+        // server the process reads a name nobody publishes yet: it fails and reconnects 1 s later.
+        await waitFor(`glass ${c.path}: ${c.ingest} listener on ${port}`, async () => listening(kind === 'rtmp' ? 'tcp' : 'udp', port), 15_000, 50).catch((err: unknown) => log(String(err)));
         encoder.start();
       }
       running = { path: c.path, ingest: c.ingest, encoder };
@@ -607,12 +631,19 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   log('glass: stopping its drakes and Chromium');
   await closeGlass();
   const procs = Object.fromEntries(ALL_INGESTS.map((i) => [i, glassProcess(i, i === 'rtp' ? 0 : 1935)])) as Record<Ingest, Record<string, unknown>>;
-  return { chromium, cells: results, options: opts, order, processes: procs, encoder: { rtmp: encoderArgs('rtmp', 1935), srt: encoderArgs('srt', 9000) } };
+  return {
+    chromium,
+    cells: results,
+    options: opts,
+    order,
+    processes: procs,
+    encoder: { rtmp: encoderArgs('rtmp', 1935), srt: encoderArgs('srt', 9000), 'rtmp-server': encoderArgs('rtmp-server', 1935) },
+  };
 }
 
 // ---- output ----
 
-const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT' };
+const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT', 'rtmp-server': "RTMP (drake's server)" };
 const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
 
