@@ -6,6 +6,7 @@ import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import type { RtmpServer } from '../ingest/rtmp/RtmpServer.ts';
+import type { SessionSource } from '../shared/ingestSessions.ts';
 import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
@@ -123,7 +124,7 @@ export class Gateway {
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup, opts.cluster ?? (() => null)),
-      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null)),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null), () => ingestSources(opts)),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
@@ -282,4 +283,10 @@ function about(opts: GatewayOptions): About {
       drake: opts.version,
     },
   };
+}
+
+/** The ingest servers that run, as session collectors (Core lists their publishers and players). */
+function ingestSources(opts: GatewayOptions): SessionSource[] {
+  const rtmp = opts.rtmp?.() ?? null;
+  return rtmp ? [rtmp] : [];
 }

@@ -81,6 +81,33 @@ describe('built-in RTMP server (real FFmpeg)', { skip: haveFfmpeg() ? false : 'n
     await waitFor('more frames', async () => (await state()).progress.frame > first.progress.frame + 10);
   });
 
+  test('the publisher and the reading process are sessions of the rtmp collector, as in Core', async () => {
+    type Session = { id: string; reference: string; extra: string; remote: string; bytes_rx: number; bytes_tx: number; bandwidth_rx_kbit: number };
+    const active = await waitFor('publisher and player listed', async () => {
+      const r = await drake.api<Record<string, Session[]>>('GET', '/api/v3/session/active?collectors=rtmp');
+      const list = r.body.rtmp ?? [];
+      return list.some((s) => s.extra === 'publish') && list.some((s) => s.extra === 'play') ? list : null;
+    });
+    const pub = active.find((s) => s.extra === 'publish')!;
+    const play = active.find((s) => s.extra === 'play')!;
+    assert.equal(pub.reference, '/cam1');
+    assert.equal(play.reference, '/cam1');
+    assert.match(pub.id, /^[0-9a-f]{32}$/);
+    assert.match(pub.remote, /^127\.0\.0\.1:\d+$/);
+    assert.ok(pub.bytes_rx > 10_000 && pub.bandwidth_rx_kbit > 0, JSON.stringify(pub));
+    assert.ok(play.bytes_tx > 10_000, JSON.stringify(play));
+    const all = await drake.api<Record<string, unknown[]>>('GET', '/api/v3/session/active');
+    assert.ok(['whep', 'hls', 'rtmp'].every((k) => Array.isArray(all.body[k])), `collectors: ${Object.keys(all.body).join(', ')}`);
+    const summary = await drake.api<{ rtmp: { active: { sessions: number; list: string[]; max_sessions: number }; summary: { sessions: number; traffic_rx_mb: number; reference: Record<string, number> } } }>(
+      'GET',
+      '/api/v3/session?collectors=rtmp',
+    );
+    const rtmp = summary.body.rtmp;
+    assert.ok(rtmp.active.sessions >= 2 && rtmp.active.list.includes(pub.id), JSON.stringify(rtmp.active));
+    assert.ok(rtmp.active.max_sessions > 0);
+    assert.ok(rtmp.summary.sessions >= 2 && rtmp.summary.traffic_rx_mb > 0.01 && (rtmp.summary.reference['/cam1'] ?? 0) >= 2, JSON.stringify(rtmp.summary));
+  });
+
   test('a WebRTC process reading {rtmp} feeds its WHEP leg (the README example)', async () => {
     const add = await drake.api('POST', '/api/v3/process', {
       id: 'rtc',

@@ -1,9 +1,10 @@
 // What operators watch: Prometheus /metrics, /api/v3/metrics (JSON), /api/v3/session[/active]
-// (WHEP viewers), /api/v3/log (drake's own recent log).
+// (WHEP and HLS viewers, the ingest servers' publishers and players), /api/v3/log (drake's own recent log).
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { metricsQuerySchema } from '../../shared/apiSchemas.ts';
 import { ValidationError } from '../../shared/errors.ts';
+import type { SessionSource } from '../../shared/ingestSessions.ts';
 import { recentLog } from '../../shared/log.ts';
 import { readJson } from '../body.ts';
 import { json, text, type Request, type Route } from '../http.ts';
@@ -21,6 +22,7 @@ export function observeRoutes(
   startedAt: Date,
   monitor: CoreMonitor,
   cluster: () => ClusterNode | null = () => null,
+  ingest: () => SessionSource[] = () => [],
 ): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
   const collect = async () => {
@@ -83,7 +85,7 @@ export function observeRoutes(
     {
       method: 'get',
       pattern: '/api/v3/session',
-      summary: 'Viewer sessions per protocol (whep, hls; ?collectors= picks, as Core): active count, bandwidth, per-process/per-stream totals',
+      summary: 'Sessions per protocol (whep, hls, rtmp when its server runs; ?collectors= picks, as Core): active count, bandwidth, per-process/per-stream totals',
       handler: async (req) => {
         const snap = await sup.snapshot();
         const all = snap.flatMap((p) => p.sessions);
@@ -106,13 +108,30 @@ export function observeRoutes(
             summary: { ...emptySummary(), reference: hlsReference, sessions: hlsSummary.total, traffic_tx_mb: hlsSummary.traffic_tx_mb },
           },
         };
+        for (const src of ingest()) {
+          const list = src.sessions(now);
+          const t = src.totals();
+          const ref: Record<string, number> = {};
+          for (const x of list) ref[x.reference] = (ref[x.reference] ?? 0) + 1;
+          summaries[src.collector] = {
+            active: {
+              ...emptyActive(),
+              list: list.map((x) => x.id),
+              sessions: list.length,
+              bandwidth_rx_mbit: list.reduce((n, x) => n + x.bandwidth_rx_kbit, 0) / 1000,
+              bandwidth_tx_mbit: list.reduce((n, x) => n + x.bandwidth_tx_kbit, 0) / 1000,
+              max_sessions: src.maxSessions,
+            },
+            summary: { ...emptySummary(), reference: ref, sessions: t.sessions, traffic_rx_mb: t.bytesRx / 1e6, traffic_tx_mb: t.bytesTx / 1e6 },
+          };
+        }
         return json(200, byCollector(req.query.get('collectors'), summaries, () => ({ active: emptyActive(), summary: emptySummary() })));
       },
     },
     {
       method: 'get',
       pattern: '/api/v3/session/active',
-      summary: 'Active viewer sessions per protocol (?collectors= picks, as Core): id, process (or HLS directory), remote address, bytes, average bandwidth',
+      summary: 'Active sessions per protocol (whep, hls, rtmp when its server runs; ?collectors= picks, as Core): id, process (HLS directory, stream), remote address, bytes, average bandwidth',
       handler: async (req) => {
         const now = Date.now() / 1000;
         const snap = await sup.snapshot();
@@ -142,6 +161,7 @@ export function observeRoutes(
             })),
           ),
         };
+        for (const src of ingest()) lists[src.collector] = src.sessions(now);
         const here = byCollector(req.query.get('collectors'), lists, () => []);
         return json(200, await withOtherNodes(cluster(), req, here));
       },

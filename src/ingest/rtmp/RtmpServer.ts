@@ -3,11 +3,13 @@
 // chunk stream, AMF0 commands, FLV tags); drake owns the rest: the listening socket, who may publish
 // or play what, the streams and their players, limits, and logs. node-media-server's own server,
 // HTTP API, store and process-wide state are not used.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import NmsRtmp, { type NmsAvPacket, type NmsInvoke } from 'node-media-server/src/protocol/rtmp.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import { isLoopbackHost } from '../../shared/config.ts';
 import { DrakeError } from '../../shared/errors.ts';
+import { kbitSince, type CollectorTotals, type CoreSession, type SessionSource } from '../../shared/ingestSessions.ts';
 import { Logger } from '../../shared/log.ts';
 import type { z } from 'zod';
 import { appPrefix, parseListenAddress, resolveStreamPath, rtmpUrlTemplate, type rtmpStreamSchema } from './streamPath.ts';
@@ -91,6 +93,8 @@ class Connection {
   readonly socket: net.Socket;
   readonly engine: Engine;
   readonly peer: string;
+  readonly id = randomBytes(16).toString('hex');
+  readonly createdAt = Date.now() / 1000;
   role: 'new' | 'publisher' | 'player' | 'closed' = 'new';
   stream: Stream | null = null;
   readonly #server: RtmpServer;
@@ -172,8 +176,12 @@ class Connection {
   }
 }
 
-export class RtmpServer {
+export class RtmpServer implements SessionSource {
+  readonly collector = 'rtmp';
+  readonly maxSessions = RTMP_LIMITS.connections;
   readonly #settings: RtmpSettings;
+  /** Connections that published or played, including those gone (Core's session summary counts them). */
+  readonly #past: CollectorTotals = { sessions: 0, bytesRx: 0, bytesTx: 0 };
   readonly #server: net.Server;
   readonly #streams = new Map<string, Stream>();
   readonly #connections = new Set<Connection>();
@@ -187,7 +195,14 @@ export class RtmpServer {
       if (this.#closed) return socket.destroy();
       const conn = new Connection(socket, this);
       this.#connections.add(conn);
-      socket.on('close', () => this.#connections.delete(conn));
+      socket.on('close', () => {
+        this.#connections.delete(conn);
+        if (conn.stream) {
+          this.#past.sessions++;
+          this.#past.bytesRx += socket.bytesRead;
+          this.#past.bytesTx += socket.bytesWritten;
+        }
+      });
     });
     this.#server.maxConnections = RTMP_LIMITS.connections;
   }
@@ -231,6 +246,41 @@ export class RtmpServer {
   /** The streams being published now, by name. */
   list(): RtmpStreamInfo[] {
     return [...this.#streams.keys()].sort().map((name) => ({ name: `${appPrefix(this.#settings.app)}/${name}` }));
+  }
+
+  /** Publishers and players now, in Core's session shape (connections still setting up are not sessions yet). */
+  sessions(now: number): CoreSession[] {
+    const out: CoreSession[] = [];
+    for (const c of this.#connections) {
+      if (!c.stream || (c.role !== 'publisher' && c.role !== 'player')) continue;
+      const rx = c.socket.bytesRead;
+      const tx = c.socket.bytesWritten;
+      out.push({
+        id: c.id,
+        reference: `${appPrefix(this.#settings.app)}/${c.stream.name}`,
+        created_at: Math.floor(c.createdAt),
+        local: `${c.socket.localAddress ?? ''}:${c.socket.localPort ?? ''}`,
+        remote: c.peer,
+        extra: c.role === 'publisher' ? 'publish' : 'play',
+        bytes_rx: rx,
+        bytes_tx: tx,
+        bandwidth_rx_kbit: kbitSince(rx, c.createdAt, now),
+        bandwidth_tx_kbit: kbitSince(tx, c.createdAt, now),
+      });
+    }
+    return out;
+  }
+
+  /** Sessions and bytes since start, those open now included. */
+  totals(): CollectorTotals {
+    const t = { ...this.#past };
+    for (const c of this.#connections) {
+      if (!c.stream) continue;
+      t.sessions++;
+      t.bytesRx += c.socket.bytesRead;
+      t.bytesTx += c.socket.bytesWritten;
+    }
+    return t;
   }
 
   admit(kind: 'publish' | 'play', app: string, name: string, conn: Connection): { ok: true; name: string } | { ok: false; reason: string } {
