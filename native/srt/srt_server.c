@@ -84,6 +84,7 @@ typedef struct {
   char buf[MAX_PAYLOAD + 64];
   uint64_t relayed;  // messages received from publishers
   uint64_t refused;
+  int srt_started;  // this server holds one srt_startup() count
 } Server;
 
 static int64_t now_ms(void) {
@@ -485,6 +486,7 @@ static int get_int_prop(napi_env env, napi_value obj, const char* key, int def) 
 static void server_free(Server* s) {
   if (s->eid >= 0) srt_epoll_release(s->eid);
   if (s->listener != SRT_INVALID_SOCK) srt_close(s->listener);
+  if (s->srt_started) srt_cleanup();
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->ev_mu);
   free(s->conns);
@@ -499,6 +501,13 @@ static void stop_server(Server* s) {
   s->running = 0;
   pthread_join(s->thread, NULL);
   s->thread_started = 0;
+  // libsrt frees a closed socket's UDP port only in its garbage-collector thread, a while later; drake's
+  // ports are free once it stopped. srt_cleanup() is counted (one per srt_startup): the last one tears
+  // libsrt down now, others leave the other servers of this process alone.
+  if (s->eid >= 0) srt_epoll_release(s->eid);
+  s->eid = -1;
+  srt_cleanup();
+  s->srt_started = 0;
   pthread_mutex_lock(&s->ev_mu);
   if (s->tsfn) napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   s->tsfn = NULL;
@@ -565,6 +574,7 @@ static napi_value Start(napi_env env, napi_callback_info info) {
   }
 
   srt_startup();
+  s->srt_started = 1;
   s->listener = srt_create_socket();
   int no = 0, yes = 1, payload = MAX_PAYLOAD;
   int backlog = s->max_conns < 128 ? s->max_conns : 128;
