@@ -63,6 +63,8 @@ describe('SRT stream ids and the {srt} placeholder (Core rules)', () => {
   });
 });
 
+/** FFmpeg probes MPEG-TS for 5 s by default; a second is enough for this one-stream test pattern. */
+const FAST_PROBE = ['-analyzeduration', '1000000'];
 /** An SRT caller URL as an encoder writes it by hand (FFmpeg passes the stream id on unescaped). */
 const callerUrl = (port: number, streamid: string, extra = '') => `srt://127.0.0.1:${port}?streamid=${streamid}${extra}`;
 const publishArgs = (target: string, seconds: number) => [
@@ -141,7 +143,7 @@ describe('built-in SRT server (real FFmpeg)', { skip: skipNative || (haveFfmpeg(
   });
 
   test('ffprobe as a direct player gets the stream (Core\'s stream id syntax, token)', async () => {
-    const r = spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', callerUrl(port, `cam1,mode:request,token:${TOKEN}`)], { timeout: 20_000, encoding: 'utf8' });
+    const r = spawnSync('ffprobe', ['-v', 'error', ...FAST_PROBE, '-show_streams', '-of', 'json', callerUrl(port, `cam1,mode:request,token:${TOKEN}`)], { timeout: 20_000, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const streams = (JSON.parse(r.stdout) as { streams: Array<{ codec_name: string; width: number; height: number }> }).streams;
     assert.deepEqual(streams.map((s) => [s.codec_name, s.width, s.height]), [['h264', 160, 120]]);
@@ -209,8 +211,23 @@ describe('built-in SRT server (real FFmpeg)', { skip: skipNative || (haveFfmpeg(
     assert.equal((await drake.api('GET', '/ping')).body, 'pong');
     assert.deepEqual(Object.keys((await channels()).publisher), ['cam1'], 'the real publisher goes on');
     await waitFor('the relay goes on', async () => drake.srt!.counters().relayed > relayedBefore + 50);
-    const ok = await runFfmpeg(['-i', callerUrl(port, `cam1,mode:request,token:${TOKEN}`), '-frames:v', '5', '-f', 'null', '-'], 20_000).done;
+    const ok = await runFfmpeg([...FAST_PROBE, '-i', callerUrl(port, `cam1,mode:request,token:${TOKEN}`), '-frames:v', '5', '-f', 'null', '-'], 20_000).done;
     assert.equal(ok.code, 0, `a player still gets frames: ${ok.stderr}`);
+  });
+
+  test('{srt} in an output publishes: a process re-publishes cam1 as cam1copy, which plays', async () => {
+    const add = await drake.api('POST', '/api/v3/process', {
+      id: 'restream',
+      input: [{ id: 'in', address: '{srt,name=cam1}', options: FAST_PROBE }],
+      output: [{ id: 'out', address: '{srt,name=cam1copy}', options: ['-c', 'copy', '-f', 'mpegts'] }],
+      autostart: true,
+    });
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    await waitFor('cam1copy is published', async () => (await channels()).publisher.cam1copy !== undefined, 20_000);
+    const ok = await runFfmpeg([...FAST_PROBE, '-i', callerUrl(port, `cam1copy,mode:request,token:${TOKEN}`), '-frames:v', '5', '-f', 'null', '-'], 20_000).done;
+    assert.equal(ok.code, 0, `cam1copy plays: ${ok.stderr}`);
+    assert.equal((await drake.api('DELETE', '/api/v3/process/restream')).status, 200);
+    await waitFor('cam1copy gone with its process', async () => (await channels()).publisher.cam1copy === undefined, 10_000);
   });
 
   test('a second drake on the same SRT address fails with a clear message', async () => {
