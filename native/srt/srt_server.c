@@ -9,9 +9,11 @@
 // (1400 bad request, 1401 token, 1404 not published, 1405 mode, 1409 already published, 1402 full). Two
 // publishers of one name racing through the callback are settled again at accept: the later one is closed.
 //
-// Locking: `mu` guards the connection table; the relay thread holds it while it forwards one batch, the
-// callback and the JS calls take it briefly. Socket ids are plain integers in libsrt: a stale one makes
-// srt_bstats/srt_close fail cleanly, never touch freed memory.
+// Locking: the relay thread is the only writer of the connection table, so it reads the table without a
+// lock; it takes `mu` only to change a slot. The listen callback and the JS calls read under `mu`. No libsrt
+// function is ever called with `mu` held: the listen callback runs inside libsrt with its own locks taken,
+// and srt_close/srt_sendmsg2/srt_bstats take libsrt's global lock, so holding `mu` across either could
+// deadlock. Socket ids are plain integers in libsrt: a stale one makes srt_bstats/srt_close fail cleanly.
 #define NAPI_VERSION 8
 #include <node_api.h>
 
@@ -273,7 +275,7 @@ static void call_js(napi_env env, napi_value cb, void* context, void* data) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Connection table (callers hold mu)
+// Connection table: the relay thread reads it freely (it alone writes); other threads hold mu
 
 static Conn* find_conn(Server* s, SRTSOCKET sock) {
   for (int i = 0; i < s->max_conns; i++)
@@ -294,14 +296,16 @@ static int count_conns(Server* s) {
   return n;
 }
 
-/** Closes one connection; a publisher's players go with it (their readers see the end and reconnect). */
+/** Closes one connection (relay thread); a publisher's players go with it (their readers see the end and reconnect). */
 static void drop_conn(Server* s, Conn* c, const char* reason) {
   SRTSOCKET sock = c->sock;
   int mode = c->mode;
   char name[NAME_MAX_LEN + 1], peer[PEER_LEN];
   memcpy(name, c->name, sizeof name);
   memcpy(peer, c->peer, sizeof peer);
+  pthread_mutex_lock(&s->mu);
   c->sock = SRT_INVALID_SOCK;
+  pthread_mutex_unlock(&s->mu);
   srt_epoll_remove_usock(s->eid, sock);
   srt_close(sock);
   emit(s, mode == MODE_PUBLISH ? EV_UNPUBLISH : EV_PLAY_END, sock, 0, name, peer, reason);
@@ -367,7 +371,7 @@ static void accept_all(Server* s) {
     int no = 0;
     srt_setsockflag(ns, SRTO_SNDSYN, &no, sizeof no);
     srt_setsockflag(ns, SRTO_RCVSYN, &no, sizeof no);
-    pthread_mutex_lock(&s->mu);
+    // Settled again here: two publishers of one name may both have passed the callback.
     const char* why = !id.ok ? id.why
                       : id.mode == MODE_PUBLISH && find_publisher(s, id.resource) ? "already being published"
                       : id.mode == MODE_REQUEST && !find_publisher(s, id.resource) ? "not being published"
@@ -375,12 +379,13 @@ static void accept_all(Server* s) {
     Conn* slot = why ? NULL : find_conn(s, SRT_INVALID_SOCK);
     if (!why && !slot) why = "too many connections";
     if (why) {
-      pthread_mutex_unlock(&s->mu);
       srt_close(ns);
       emit(s, EV_REFUSED, ns, 0, id.resource, peer, why);
       continue;
     }
-    slot->sock = ns;
+    int events = SRT_EPOLL_IN | SRT_EPOLL_ERR;
+    srt_epoll_add_usock(s->eid, ns, &events);
+    pthread_mutex_lock(&s->mu);
     slot->mode = id.mode;
     memcpy(slot->name, id.resource, sizeof slot->name);
     slot->name[NAME_MAX_LEN] = 0;
@@ -388,19 +393,16 @@ static void accept_all(Server* s) {
     slot->since_ms = now_ms();
     slot->relay_drops = 0;
     slot->drops_in_row = 0;
-    int events = SRT_EPOLL_IN | SRT_EPOLL_ERR;
-    srt_epoll_add_usock(s->eid, ns, &events);
+    slot->sock = ns;  // last: a reader that sees the socket sees a filled slot
     pthread_mutex_unlock(&s->mu);
     emit(s, id.mode == MODE_PUBLISH ? EV_PUBLISH : EV_PLAY, ns, 0, id.resource, peer, NULL);
   }
 }
 
-/** Reads what one connection has; a publisher's messages go to every player of its name. */
+/** Reads what one connection has (relay thread); a publisher's messages go to every player of its name. */
 static void serve(Server* s, SRTSOCKET sock, int events) {
-  pthread_mutex_lock(&s->mu);
   Conn* c = find_conn(s, sock);
   if (!c) {
-    pthread_mutex_unlock(&s->mu);
     srt_epoll_remove_usock(s->eid, sock);
     return;
   }
@@ -412,17 +414,14 @@ static void serve(Server* s, SRTSOCKET sock, int events) {
       if (err != SRT_EASYNCRCV) end = err == SRT_ELARGEMSG ? "a message over the payload limit" : "closed";
       break;
     }
-    if (len == 0) continue;
-    if (c->mode != MODE_PUBLISH) continue;  // players have nothing to say; what they send is discarded
-    s->relayed++;
+    if (len == 0 || c->mode != MODE_PUBLISH) continue;  // players have nothing to say; what they send is discarded
+    __atomic_add_fetch(&s->relayed, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < s->max_conns; i++) {
       Conn* p = &s->conns[i];
       if (p->sock == SRT_INVALID_SOCK || p->mode != MODE_REQUEST || strcmp(p->name, c->name) != 0) continue;
       if (srt_sendmsg2(p->sock, s->buf, len, NULL) < 0) {
-        p->relay_drops++;
-        if (++p->drops_in_row > PLAYER_MAX_BACKLOG_DROPS || srt_getlasterror(NULL) != SRT_EASYNCSND) {
-          drop_conn(s, p, "too slow or gone");
-        }
+        __atomic_add_fetch(&p->relay_drops, 1, __ATOMIC_RELAXED);
+        if (++p->drops_in_row > PLAYER_MAX_BACKLOG_DROPS || srt_getlasterror(NULL) != SRT_EASYNCSND) drop_conn(s, p, "too slow or gone");
       } else {
         p->drops_in_row = 0;
       }
@@ -431,7 +430,6 @@ static void serve(Server* s, SRTSOCKET sock, int events) {
   if (!end && (events & SRT_EPOLL_ERR)) end = "closed";
   if (!end && srt_getsockstate(sock) > SRTS_CONNECTED) end = "closed";
   if (end) drop_conn(s, c, end);
-  pthread_mutex_unlock(&s->mu);
 }
 
 static void* run(void* arg) {
@@ -444,13 +442,14 @@ static void* run(void* arg) {
       else serve(s, ready[i].fd, ready[i].events);
     }
   }
-  pthread_mutex_lock(&s->mu);
-  for (int i = 0; i < s->max_conns; i++)
-    if (s->conns[i].sock != SRT_INVALID_SOCK) {
-      srt_close(s->conns[i].sock);
-      s->conns[i].sock = SRT_INVALID_SOCK;
-    }
-  pthread_mutex_unlock(&s->mu);
+  for (int i = 0; i < s->max_conns; i++) {
+    SRTSOCKET sock = s->conns[i].sock;
+    if (sock == SRT_INVALID_SOCK) continue;
+    pthread_mutex_lock(&s->mu);
+    s->conns[i].sock = SRT_INVALID_SOCK;
+    pthread_mutex_unlock(&s->mu);
+    srt_close(sock);
+  }
   return NULL;
 }
 
@@ -689,7 +688,7 @@ static napi_value Connections(napi_env env, napi_callback_info info) {
     memcpy(snap[n].name, c->name, sizeof c->name);
     memcpy(snap[n].peer, c->peer, sizeof c->peer);
     snap[n].since_ms = c->since_ms;
-    snap[n].relay_drops = c->relay_drops;
+    snap[n].relay_drops = __atomic_load_n(&c->relay_drops, __ATOMIC_RELAXED);
     n++;
   }
   pthread_mutex_unlock(&s->mu);
@@ -768,9 +767,7 @@ static napi_value Counters(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   napi_value o;
   napi_create_object(env, &o);
-  pthread_mutex_lock(&s->mu);
-  set_num(env, o, "relayed", (double)s->relayed);
-  pthread_mutex_unlock(&s->mu);
+  set_num(env, o, "relayed", (double)__atomic_load_n(&s->relayed, __ATOMIC_RELAXED));
   set_num(env, o, "refused", (double)__atomic_load_n(&s->refused, __ATOMIC_RELAXED));
   return o;
 }
