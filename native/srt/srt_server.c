@@ -584,6 +584,9 @@ static napi_value Start(napi_env env, napi_callback_info info) {
            srt_setsockflag(s->listener, SRTO_SNDSYN, &no, sizeof no) == 0 && srt_setsockflag(s->listener, SRTO_PAYLOADSIZE, &payload, sizeof payload) == 0 &&
            srt_setsockflag(s->listener, SRTO_LATENCY, &latency, sizeof latency) == 0 && srt_setsockflag(s->listener, SRTO_TSBPDMODE, &yes, sizeof yes) == 0 &&
            (plen == 0 || srt_setsockflag(s->listener, SRTO_PASSPHRASE, passphrase, (int)plen) == 0);
+  // libsrt refuses to bind the IPv6 wildcard until told whether it also takes IPv4: here it does.
+  if (ok && sa.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6*)&sa)->sin6_addr))
+    ok = srt_setsockflag(s->listener, SRTO_IPV6ONLY, &no, sizeof no) == 0;
   if (!ok) {
     char msg[200];
     snprintf(msg, sizeof msg, "cannot set up the SRT socket: %s", srt_getlasterror_str());
