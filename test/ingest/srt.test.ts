@@ -103,7 +103,7 @@ describe('built-in SRT server (real FFmpeg)', { skip: skipNative || (haveFfmpeg(
   test('a process reading {srt,name=cam1,mode=request} writes HLS; GET /api/v3/srt shows publisher and player with stats', async () => {
     const add = await drake.api('POST', '/api/v3/process', {
       id: 'reader',
-      input: [{ id: 'in', address: '{srt,name=cam1,mode=request}', options: [] }],
+      input: [{ id: 'in', address: '{srt,name=cam1,mode=request}', options: FAST_PROBE }],
       output: [{ id: 'hls', address: '{diskfs}/cam1.m3u8', options: ['-c', 'copy', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '3'] }],
       options: ['-loglevel', 'info'],
       autostart: true,
@@ -140,6 +140,21 @@ describe('built-in SRT server (real FFmpeg)', { skip: skipNative || (haveFfmpeg(
     assert.ok(pub.stats.recv_bytes! > pub.stats.recv_pkt!, 'bytes, not packets');
     assert.ok(player.stats.sent_pkt! <= pub.stats.recv_pkt! + 5, 'the player gets what the publisher sent, not more');
     assert.deepEqual(c.log, {});
+  });
+
+  test('a WebRTC process reading {srt} feeds its WHEP leg (the README example)', async () => {
+    const add = await drake.api('POST', '/api/v3/process', {
+      id: 'rtc',
+      input: [{ id: 'in', address: '{srt,name=cam1}', options: FAST_PROBE }],
+      output: [{ id: 'out', address: '-', options: ['-f', 'null'] }],
+      webrtc: { enabled: true, video: 'copy', audio: 'none' },
+    });
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    await waitFor('RTP packets on the WebRTC video leg', async () => {
+      const s = await state('rtc');
+      return (s.progress.outputs.find((o) => o.id === 'webrtc:video')?.packet ?? 0) > 50;
+    }, 30_000);
+    assert.equal((await drake.api('DELETE', '/api/v3/process/rtc')).status, 200);
   });
 
   test('ffprobe as a direct player gets the stream (Core\'s stream id syntax, token)', async () => {
