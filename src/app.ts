@@ -12,6 +12,7 @@ import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { RtmpServer } from './ingest/rtmp/RtmpServer.ts';
+import { SrtServer } from './ingest/srt/SrtServer.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
@@ -33,6 +34,8 @@ export interface Drake {
   cluster: ClusterNode | null;
   /** The built-in RTMP server; null when rtmp.enable is off. */
   rtmp: RtmpServer | null;
+  /** The built-in SRT server; null when srt.enable is off. */
+  srt: SrtServer | null;
   url: string;
   close(): Promise<void>;
 }
@@ -77,6 +80,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   let supervisor: Supervisor | null = null;
   let cluster: ClusterNode | null = null;
   let rtmp: RtmpServer | null = null;
+  let srt: SrtServer | null = null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
       if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
@@ -99,6 +103,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     ready: () => supervisor !== null,
     cluster: () => cluster,
     rtmp: () => rtmp,
+    srt: () => srt,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
@@ -115,8 +120,9 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   });
   await gateway.listen();
   try {
-    // Before the processes start: those reading {rtmp} need its port.
+    // Before the processes start: those reading {rtmp} or {srt} need its port.
     if (config.rtmp.enable) rtmp = await RtmpServer.start({ address: config.rtmp.address, app: config.rtmp.app, token: config.rtmp.token });
+    if (config.srt.enable) srt = SrtServer.start({ address: config.srt.address, passphrase: config.srt.passphrase, token: config.srt.token });
     // {memfs} carries the credentials as Core's does; FFmpeg outputs to it also get them as a header.
     const memfsUrl = memfsAuth
       ? `${gateway.url.replace('://', `://${encodeURIComponent(memfsAuth.username)}:${encodeURIComponent(memfsAuth.password)}@`)}/memfs`
@@ -130,6 +136,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
       ...(rtmp ? { rtmpUrl: rtmp.urlTemplate } : {}),
+      ...(srt ? { srtUrl: srt.urlTemplate } : {}),
       // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
       // has reached Redis): a node coming back must not start what moved while it was away.
       ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),
@@ -152,11 +159,13 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     gateway.close();
     await supervisor?.close();
     await rtmp?.close();
+    await srt?.close();
     throw err;
   }
   const opened = supervisor;
   const member = cluster as ClusterNode | null;
   const ingest = rtmp as RtmpServer | null;
+  const srtIngest = srt as SrtServer | null;
   let closing: Promise<void> | null = null;
   return {
     config: resolved,
@@ -167,14 +176,16 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     gateway,
     cluster: member,
     rtmp: ingest,
+    srt: srtIngest,
     url: gateway.url,
     close() {
       closing ??= (async () => {
         gateway.close();
         await member?.close();
         await opened.close();
-        // After the processes: their RTMP inputs end with the FFmpegs, not as a publisher-gone error.
+        // After the processes: their RTMP/SRT inputs end with the FFmpegs, not as a publisher-gone error.
         await ingest?.close();
+        await srtIngest?.close();
         log.info('stopped');
       })();
       return closing;

@@ -6,6 +6,7 @@ import type { ClusterNode } from '../actors/cluster/ClusterNode.ts';
 import type { SkillsCache } from '../actors/supervisor/skills.ts';
 import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import type { RtmpServer } from '../ingest/rtmp/RtmpServer.ts';
+import type { SrtServer } from '../ingest/srt/SrtServer.ts';
 import type { SessionSource } from '../shared/ingestSessions.ts';
 import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
@@ -65,6 +66,8 @@ export interface GatewayOptions {
   cluster?: () => ClusterNode | null;
   /** The built-in RTMP server (null: rtmp.enable is off). */
   rtmp?: () => RtmpServer | null;
+  /** The built-in SRT server (null: srt.enable is off). */
+  srt?: () => SrtServer | null;
   /** Core's metric history (POST /api/v3/metrics); defaults 300 s / 2 s. */
   metrics?: { range_sec: number; interval_sec: number };
 }
@@ -131,7 +134,7 @@ export class Gateway {
       ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
       ...playoutRoutes(sup, opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
-      ...ingestRoutes(opts.rtmp ?? (() => null)),
+      ...ingestRoutes(opts.rtmp ?? (() => null), opts.srt ?? (() => null)),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
@@ -287,6 +290,5 @@ function about(opts: GatewayOptions): About {
 
 /** The ingest servers that run, as session collectors (Core lists their publishers and players). */
 function ingestSources(opts: GatewayOptions): SessionSource[] {
-  const rtmp = opts.rtmp?.() ?? null;
-  return rtmp ? [rtmp] : [];
+  return [opts.rtmp?.() ?? null, opts.srt?.() ?? null].filter((s): s is RtmpServer | SrtServer => s !== null);
 }

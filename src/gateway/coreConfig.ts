@@ -39,6 +39,10 @@ const SAME: ReadonlyArray<string> = [
   'rtmp.address',
   'rtmp.app',
   'rtmp.token',
+  'srt.enable',
+  'srt.address',
+  'srt.passphrase',
+  'srt.token',
 ];
 
 /** drake-only keys shown as extra keys in Core's layout (and taken back from it). */
@@ -115,7 +119,7 @@ export function toCoreConfig(config: DrakeConfig, id: string, createdAt: Date = 
       mimetypes_file: '',
     },
     rtmp: { enable: config.rtmp.enable, enable_tls: false, address: config.rtmp.address, address_tls: ':1936', app: config.rtmp.app, token: config.rtmp.token },
-    srt: { enable: false, address: ':6000', passphrase: '', token: '', log: { enable: false, topics: [] } },
+    srt: { enable: config.srt.enable, address: config.srt.address, passphrase: config.srt.passphrase, token: config.srt.token, log: { enable: false, topics: [] } },
     ffmpeg: {
       binary: config.ffmpeg.binary,
       max_processes: config.ffmpeg.max_processes,

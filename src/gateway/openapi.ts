@@ -31,6 +31,7 @@ import {
 } from '../shared/apiSchemas.ts';
 import { clusterSchema } from '../shared/cluster.ts';
 import { rtmpStreamSchema } from '../ingest/rtmp/streamPath.ts';
+import { srtChannelsSchema } from '../ingest/srt/srtUrl.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
 import { needsApiToken } from './auth/guarded.ts';
 import type { Method, Route } from './http.ts';
@@ -160,6 +161,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['RefreshReply', refreshReplySchema],
         ['Cluster', clusterSchema],
         ['RtmpStream', rtmpStreamSchema],
+        ['SrtChannels', srtChannelsSchema],
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
         ['WidgetProcess', widgetProcessSchema],
@@ -350,6 +352,14 @@ const KNOWN: Record<string, OperationDoc> = {
     responses: { 200: ok('The streams being published now', { type: 'array', items: ref('RtmpStream') }) },
     errors: [[404, 'The RTMP server is off (rtmp.enable)']],
   },
+  'GET /api/v3/srt': {
+    description:
+      "Core's SRTChannels: which connection publishes each stream, which play it, and each connection's libsrt statistics (srt_bstats: " +
+      'packets, bytes, loss, retransmits, drops, RTT, buffers) under Core\'s names, plus drake\'s mode/name/remote/connected_at/relay_drops. ' +
+      'Publish with the stream id `name,mode:publish,token:T` (or `#!::r=name,m=publish,token=T`); a process reads a stream with `{srt,name=<name>}`.',
+    responses: { 200: ok('Publishers, players and their connections now', ref('SrtChannels')) },
+    errors: [[404, 'The SRT server is off (srt.enable)']],
+  },
   'GET /api/swagger': { responses: { 302: ok('To /api/swagger/', undefined, { Location: header('swagger/') }) } },
   'GET /api/swagger/doc.json': { responses: { 200: ok('This document', { type: 'object' }) } },
   'GET /api/swagger/': { responses: { 200: ok('Swagger UI', STRING, undefined, 'text/html') } },
@@ -480,6 +490,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'widget', description: "Core's public process widget (no auth)" },
   { name: 'graph', description: "Core's GraphQL API" },
   { name: 'rtmp', description: 'The built-in RTMP server (ingest)' },
+  { name: 'srt', description: 'The built-in SRT server (ingest)' },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },

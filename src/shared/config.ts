@@ -141,6 +141,24 @@ export const configSchema = z.object({
       token: z.string().max(256).regex(/^[^\s/?#&]*$/, 'must not contain spaces, /, ?, # or &').default(''),
     })
     .prefault({}),
+  /** Built-in SRT server (Core's srt.*): publishers and players connect to one port and say what they want in the stream id. */
+  srt: z
+    .object({
+      enable: z.boolean().default(false),
+      /** host:port, :port (every interface) or [v6]:port (UDP). */
+      address: z
+        .string()
+        .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, 'must be host:port, :port or [v6]:port')
+        .default('127.0.0.1:6000'),
+      /** SRT encryption (AES) for every connection when set: libsrt wants 10 to 79 characters. */
+      passphrase: z
+        .string()
+        .regex(/^$|^[A-Za-z0-9_.~!*@$;:=/-]{10,79}$/, 'must be empty or 10-79 characters of A-Z a-z 0-9 _ . ~ ! * @ $ ; : = / -')
+        .default(''),
+      /** Required of every publisher and player when set: `token:…` (or `token=…`) in the stream id. */
+      token: z.string().max(256).regex(/^[A-Za-z0-9_.~-]*$/, 'must hold only A-Z a-z 0-9 _ . ~ - (it travels in the stream id and the URL unescaped)').default(''),
+    })
+    .prefault({}),
   cluster: z
     .object({
       /** Join the cluster whose shared state is the Redis at redis_url. */
@@ -293,6 +311,8 @@ export const SECRET_PATHS: string[][] = [
   ['storage', 'memory', 'auth', 'password'],
   ['cluster', 'redis_password'],
   ['rtmp', 'token'],
+  ['srt', 'passphrase'],
+  ['srt', 'token'],
 ];
 export const SECRET_MASK = '********';
 

@@ -43,6 +43,8 @@ export interface StreamSettings {
   memfsAuthorization?: string;
   /** {rtmp}'s template when the built-in RTMP server runs. */
   rtmpUrl?: string;
+  /** {srt}'s template when the built-in SRT server runs. */
+  srtUrl?: string;
   maxLogLines: number;
   stopTimeoutMs: number;
   webrtc: StreamWebrtcSettings;

@@ -9,6 +9,9 @@ const AUTH_HEADER = /(authorization:[ \t]*)(?:(basic|bearer|digest|negotiate)[ \
 /** Query or option parameters that hold a secret (SRT passphrase, RTMP/Core tokens, passwords). */
 const SECRET_PARAM = /([?&:,\s](?:passphrase|password|passwd|pwd|token|secret|access_token|auth_token)=)[^&\s'",]+/gi;
 
+/** The token in an SRT stream id of Core's syntax (`streamid=name,mode:request,token:T`), as {srt} writes it. */
+const STREAMID_TOKEN = /(,token:)[^&\s'",]+/gi;
+
 export const REDACTED = '***';
 
 /** `text` with every credential it recognises replaced by ***; user names and hosts stay readable. */
@@ -17,5 +20,6 @@ export function redact(text: string): string {
   return text
     .replace(URL_USERINFO, (_m, scheme: string, user: string, sep: string) => `${scheme}${user}${sep}${REDACTED}@`)
     .replace(AUTH_HEADER, (_m, head: string, scheme: string | undefined) => `${head}${scheme ? `${scheme} ` : ''}${REDACTED}`)
-    .replace(SECRET_PARAM, (_m, head: string) => `${head}${REDACTED}`);
+    .replace(SECRET_PARAM, (_m, head: string) => `${head}${REDACTED}`)
+    .replace(STREAMID_TOKEN, (_m, head: string) => `${head}${REDACTED}`);
 }

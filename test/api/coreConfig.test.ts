@@ -48,7 +48,7 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.deepEqual(splitHostPort(c.address), ['127.0.0.1', String(new URL(drake.url).port)]);
     assert.deepEqual(c.host.name, [], 'host.name.length / host.name[0]');
     assert.equal(c.tls.enable, false);
-    // rtmp: drake's built-in RTMP server (off by default, on loopback); RTMPS and srt: Core's "off" values.
+    // rtmp and srt: drake's built-in RTMP and SRT servers (off by default, on loopback); RTMPS and srt.log: Core's "off" values.
     assert.equal(c.rtmp.enable, false);
     assert.equal(c.rtmp.enable_tls, false);
     assert.equal(c.rtmp.app, '/');
@@ -57,7 +57,8 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.equal(c.srt.enable, false);
     assert.equal(c.srt.passphrase, '');
     assert.equal(c.srt.token, '');
-    assert.deepEqual(splitHostPort(c.srt.address), ['', '6000']);
+    assert.deepEqual(splitHostPort(c.srt.address), ['127.0.0.1', '6000']);
+    assert.deepEqual(c.srt.log, { enable: false, topics: [] });
     // memfs credentials: drake's default is a random password per start, which is not shown.
     assert.equal(c.storage.memory.auth.enable, true);
     assert.equal(c.storage.memory.auth.username, 'admin');
@@ -101,7 +102,9 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.equal(saved.ffmpeg.log.max_lines, 80);
     assert.equal(saved.storage.memory.max_size_mbytes, 64);
     assert.equal(saved.webrtc.max_viewers_total, 100);
-    assert.equal(saved.srt, undefined, "Core-only sections are not written into drake's file");
+    assert.equal(saved.tls, undefined, "Core-only sections are not written into drake's file");
+    assert.equal(saved.srt.enable, false, "srt is drake's too: saved in drake's layout");
+    assert.equal(saved.srt.log, undefined, 'without the Core-only srt.log');
     assert.equal(saved.rtmp.enable, false, "rtmp is drake's too: saved in drake's layout");
     assert.equal(saved.rtmp.enable_tls, undefined);
     assert.equal(saved.version, undefined);

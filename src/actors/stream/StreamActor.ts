@@ -234,8 +234,14 @@ export class StreamActor {
 
   #ctx() {
     const auth = this.#settings.memfsAuthorization;
-    const rtmpUrl = this.#settings.rtmpUrl;
-    return { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(auth ? { memfsAuthorization: auth } : {}), ...(rtmpUrl ? { rtmpUrl } : {}) };
+    const { rtmpUrl, srtUrl } = this.#settings;
+    return {
+      diskDir: this.#settings.diskDir,
+      memfsUrl: this.#settings.memfsUrl,
+      ...(auth ? { memfsAuthorization: auth } : {}),
+      ...(rtmpUrl ? { rtmpUrl } : {}),
+      ...(srtUrl ? { srtUrl } : {}),
+    };
   }
 
   #tryBuildCommand(): string[] {

@@ -16,6 +16,8 @@ export interface CommandContext {
   memfsAuthorization?: string;
   /** {rtmp}'s template when the built-in RTMP server runs: rtmp://host:port<app>/{name}[?token=…]. */
   rtmpUrl?: string;
+  /** {srt}'s template when the built-in SRT server runs (see ingest/srt/srtUrl.ts). */
+  srtUrl?: string;
 }
 
 /** A config that cannot become a command; `details` lists every problem found, one sentence each. */
@@ -95,6 +97,7 @@ export function resolveConfig(config: ProcessConfig, ctx: CommandContext): Proce
     diskfs: diskDir,
     memfs: ctx.memfsUrl.replace(/\/+$/, ''),
     ...(ctx.rtmpUrl ? { rtmp: ctx.rtmpUrl } : {}),
+    ...(ctx.srtUrl ? { srt: ctx.srtUrl } : {}),
   };
   if (out.id.trim() === '') problems.push('an empty process ID is not allowed');
 

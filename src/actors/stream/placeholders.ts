@@ -20,6 +20,8 @@ export interface PlaceholderValues {
   memfs: string;
   /** The built-in RTMP server's URL template, `{name}` for the stream (absent: the server is off). */
   rtmp?: string;
+  /** The built-in SRT server's URL template, `{name}`, `{mode}` and `{latency}` for its parameters (absent: the server is off). */
+  srt?: string;
   /** The id of the input being resolved (only meaningful for that input's address and options). */
   inputid?: string;
   /** The id of the output being resolved (its address, options and cleanup patterns). */
@@ -36,7 +38,7 @@ export interface PlaceholderValues {
  */
 export type PlaceholderSection = 'global' | 'io-id' | 'address' | 'io-options' | 'cleanup';
 
-type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp';
+type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp' | 'srt';
 
 /** Placeholder name -> the value it stands for. */
 const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
@@ -49,13 +51,26 @@ const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
   ['memfs', 'memfs'],
   ['fs:mem', 'memfs'],
   ['rtmp', 'rtmp'],
+  ['srt', 'srt'],
 ]);
 
-/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} in addresses only). */
+/**
+ * Parameters a placeholder has without being given (Core's template defaults): {srt} plays (`request`)
+ * in an input and publishes in an output, at 20 ms latency.
+ */
+function defaultParams(key: ValueName, values: PlaceholderValues): ReadonlyMap<string, string> | null {
+  if (key !== 'srt') return null;
+  return new Map([
+    ['latency', '20000'],
+    ['mode', values.outputid !== undefined ? 'publish' : 'request'],
+  ]);
+}
+
+/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} and {srt} in addresses only). */
 const ALLOWED: Readonly<Record<PlaceholderSection, ReadonlySet<ValueName>>> = {
   global: new Set<ValueName>(['diskfs']),
   'io-id': new Set<ValueName>(['processid', 'reference']),
-  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp']),
+  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp', 'srt']),
   'io-options': new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs']),
   cleanup: new Set<ValueName>(['processid', 'reference', 'outputid']),
 };
@@ -110,8 +125,9 @@ export function resolvePlaceholders(text: string, section: PlaceholderSection, v
       if (key === undefined || !allowed.has(key)) return match;
       let value = values[key];
       if (value === undefined) return match;
-      if (params) {
-        const p = parseParams(params, values);
+      const defaults = defaultParams(key, values);
+      if (params || defaults) {
+        const p = new Map([...(defaults ?? []), ...(params ? parseParams(params, values) : [])]);
         if (p.size > 0) value = value.replace(TEMPLATE_RE, (m, k: string) => p.get(k) ?? m);
       }
       if (escape) value = escapeValue(value, escape);

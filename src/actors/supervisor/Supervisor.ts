@@ -86,6 +86,8 @@ export interface SupervisorOptions {
   memfsAuthorization?: string;
   /** {rtmp}'s template when the built-in RTMP server runs. */
   rtmpUrl?: string;
+  /** {srt}'s template when the built-in SRT server runs. */
+  srtUrl?: string;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
   /**
@@ -209,6 +211,7 @@ export class Supervisor {
       memfsUrl: opts.memfsUrl,
       ...(opts.memfsAuthorization ? { memfsAuthorization: opts.memfsAuthorization } : {}),
       ...(opts.rtmpUrl ? { rtmpUrl: opts.rtmpUrl } : {}),
+      ...(opts.srtUrl ? { srtUrl: opts.srtUrl } : {}),
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
@@ -416,7 +419,12 @@ export class Supervisor {
     const withId = config.id ? config : { ...config, id: shortId() };
     try {
       const normalized = normalizeIds(withId);
-      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(this.#settings.rtmpUrl ? { rtmpUrl: this.#settings.rtmpUrl } : {}) });
+      resolveConfig(normalized, {
+        diskDir: this.#settings.diskDir,
+        memfsUrl: this.#settings.memfsUrl,
+        ...(this.#settings.rtmpUrl ? { rtmpUrl: this.#settings.rtmpUrl } : {}),
+        ...(this.#settings.srtUrl ? { srtUrl: this.#settings.srtUrl } : {}),
+      });
       return normalized;
     } catch (err) {
       if (err instanceof CommandError) throw new ValidationError('Invalid process config', err.details.length ? err.details : [err.message]);
