@@ -47,15 +47,17 @@ import { pathEnv, waitFor, type SendPath } from '../lib/source.ts';
 /**
  * rtp: drake's process makes the source. rtmp / srt: an encoder pushes to an FFmpeg listener that is the
  * process's input. rtmp-server: the encoder publishes to drake's built-in RTMP server and the process reads it
- * through {rtmp,name=glass}, as an OBS user would set drake up.
+ * through {rtmp,name=glass}, as an OBS user would set drake up; srt-server: the same with drake's SRT server
+ * and {srt,name=glass,mode=request}.
  */
-export type Ingest = 'rtp' | 'rtmp' | 'srt' | 'rtmp-server';
-export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt', 'rtmp-server'];
+export type Ingest = 'rtp' | 'rtmp' | 'srt' | 'rtmp-server' | 'srt-server';
+export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt', 'rtmp-server', 'srt-server'];
 /** datarhei's WebRTC fork: p95 glass-to-glass bars by ingest. RTP (FFmpeg's own, loopback) has none: the stricter one is shown. */
-export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200, 'rtmp-server': 300 };
+export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200, 'rtmp-server': 300, 'srt-server': 200 };
 /** The ingests an encoder publishes to, and the transport its port is on. */
 type Pushed = Exclude<Ingest, 'rtp'>;
-const PORT_KIND: Record<Pushed, 'rtmp' | 'srt'> = { rtmp: 'rtmp', srt: 'srt', 'rtmp-server': 'rtmp' };
+const PORT_KIND: Record<Pushed, 'tcp' | 'udp'> = { rtmp: 'tcp', srt: 'udp', 'rtmp-server': 'tcp', 'srt-server': 'udp' };
+const PUSHED: readonly Pushed[] = ['rtmp', 'srt', 'rtmp-server', 'srt-server'];
 
 const FPS = 30;
 const WIDTH = 640;
@@ -67,7 +69,7 @@ const N_BITS = 16;
 const BOX = 32;
 const N_ROW_Y = 48;
 const PLAY_TIMEOUT_MS = 20_000;
-const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt', 'rtmp-server': 'glass-rtmp-server' };
+const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt', 'rtmp-server': 'glass-rtmp-server', 'srt-server': 'glass-srt-server' };
 
 export const GLASS_SOURCE = {
   video: `testsrc2 ${WIDTH}x${HEIGHT}@${FPS} (-re) with the wall clock drawn in (20-bit ms strip + 16-bit frame number), H264 x264 veryfast/zerolatency baseline ${KBIT} kbit/s, keyframe every ${GOP_S} s`,
@@ -101,10 +103,11 @@ export function glassProcess(ingest: Ingest, port = 0): Record<string, unknown> 
       webrtc: { enabled: true, video_bitrate_kbit: KBIT, gop_seconds: GOP_S },
     };
   }
-  if (ingest === 'rtmp-server') {
+  if (ingest === 'rtmp-server' || ingest === 'srt-server') {
     return {
       id: PROCESS_IDS[ingest],
-      input: [{ id: 'in', address: '{rtmp,name=glass}', options: [] }],
+      // SRT: a shorter MPEG-TS probe (FFmpeg's default takes ≈ 6 s to start reading).
+      input: ingest === 'rtmp-server' ? [{ id: 'in', address: '{rtmp,name=glass}', options: [] }] : [{ id: 'in', address: '{srt,name=glass,mode=request}', options: ['-analyzeduration', '1000000'] }],
       output: [{ id: 'null', address: '-', options: ['-map', '0', '-c', 'copy', '-f', 'null'] }],
       ...common,
       webrtc: { enabled: true, video: 'copy' },
@@ -125,6 +128,7 @@ export function encoderArgs(ingest: Pushed, port: number): string[] {
   const target =
     ingest === 'rtmp' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/live/glass`]
     : ingest === 'rtmp-server' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/glass`]
+    : ingest === 'srt-server' ? ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller&transtype=live&streamid=glass,mode:publish`]
     : ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`];
   return [
     '-hide_banner', '-nostats', '-loglevel', 'error', '-nostdin',
@@ -461,20 +465,26 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   const cells = glassOrder(opts);
   if (cells.some((c) => c.load > 0) && !gen) throw new Error('glass: load levels need a generator');
   const usedPaths = [...new Set(cells.map((c) => c.path))];
-  const ports: Record<string, { rtmp: number; srt: number }> = {};
-  for (const p of usedPaths) ports[p] = { rtmp: await freePort('tcp'), srt: await freePort('udp') };
+  // A port per path and ingest: an FFmpeg listener and drake's own server of the same protocol must not meet.
+  const ports: Record<string, Record<Pushed, number>> = {};
+  for (const p of usedPaths) {
+    const mine = {} as Record<Pushed, number>;
+    for (const i of PUSHED) mine[i] = await freePort(PORT_KIND[i]);
+    ports[p] = mine;
+  }
 
   log(`glass: starting one drake per send path (${usedPaths.join(', ')}) and Chromium`);
   const children = new Map<SendPath, DrakeChild>();
   await Promise.all(
     usedPaths.map(async (p) => {
       const ingests = new Set(cells.filter((c) => c.path === p).map((c) => c.ingest));
-      const rtmpServer = ingests.has('rtmp-server') ? { rtmp: { enable: true, address: `127.0.0.1:${ports[p]!.rtmp}` } } : {};
-      const d = await DrakeChild.start(`glass-${p}`, { ...rtmpServer, webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
+      const rtmpServer = ingests.has('rtmp-server') ? { rtmp: { enable: true, address: `127.0.0.1:${ports[p]!['rtmp-server']}` } } : {};
+      const srtServer = ingests.has('srt-server') ? { srt: { enable: true, address: `127.0.0.1:${ports[p]!['srt-server']}` } } : {};
+      const d = await DrakeChild.start(`glass-${p}`, { ...rtmpServer, ...srtServer, webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
       drakes.add(d);
       children.set(p, d);
       for (const ingest of ingests) {
-        const res = await d.api('POST', '/api/v3/process', glassProcess(ingest, ingest === 'rtp' ? 0 : ports[p]![PORT_KIND[ingest]]));
+        const res = await d.api('POST', '/api/v3/process', glassProcess(ingest, ingest === 'rtp' ? 0 : ports[p]![ingest]));
         if (res.status >= 300) throw new Error(`glass ${p}: creating the ${ingest} process failed: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -503,12 +513,12 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
       let encoder: Encoder | null = null;
       if (c.ingest !== 'rtp') {
         const kind = PORT_KIND[c.ingest];
-        const port = ports[c.path]![kind];
+        const port = ports[c.path]![c.ingest];
         encoder = new Encoder(ffmpeg, encoderArgs(c.ingest, port), `${c.ingest} encoder`);
         // drake's FFmpeg (or drake's RTMP server) has to be listening first (an SRT caller with no listener waits
         // out its 3 s connect timeout); the encoder still retries every 300 ms should it fail. With drake's RTMP
         // server the process reads a name nobody publishes yet: it fails and reconnects 1 s later.
-        await waitFor(`glass ${c.path}: ${c.ingest} listener on ${port}`, async () => listening(kind === 'rtmp' ? 'tcp' : 'udp', port), 15_000, 50).catch((err: unknown) => log(String(err)));
+        await waitFor(`glass ${c.path}: ${c.ingest} listener on ${port}`, async () => listening(kind, port), 15_000, 50).catch((err: unknown) => log(String(err)));
         encoder.start();
       }
       running = { path: c.path, ingest: c.ingest, encoder };
@@ -637,13 +647,13 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
     options: opts,
     order,
     processes: procs,
-    encoder: { rtmp: encoderArgs('rtmp', 1935), srt: encoderArgs('srt', 9000), 'rtmp-server': encoderArgs('rtmp-server', 1935) },
+    encoder: { rtmp: encoderArgs('rtmp', 1935), srt: encoderArgs('srt', 9000), 'rtmp-server': encoderArgs('rtmp-server', 1935), 'srt-server': encoderArgs('srt-server', 6000) },
   };
 }
 
 // ---- output ----
 
-const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT', 'rtmp-server': "RTMP (drake's server)" };
+const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT', 'rtmp-server': "RTMP (drake's server)", 'srt-server': "SRT (drake's server)" };
 const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
 
