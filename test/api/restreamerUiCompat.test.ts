@@ -1,0 +1,53 @@
+// What datarhei Restreamer UI needs from drake and did not get (found by driving the real UI in
+// Chromium, test/helpers/restreamerUi.ts): each test is one such fix, against a real drake over HTTP.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startDrake, testProcess, type TestDrake } from '../helpers/drake.ts';
+
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, number | string>;
+
+describe('Restreamer UI compatibility', () => {
+  let drake: TestDrake;
+  let auth: Record<string, string>;
+  before(async () => {
+    drake = await startDrake({ api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0 } } });
+    const login = await drake.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
+    auth = { authorization: `Bearer ${login.body.access_token}` };
+  });
+  after(() => drake.stop(true));
+
+  test('tokens carry Core\'s `exi` claim (seconds they live): the UI schedules its refresh from it', async () => {
+    const login = await drake.api<{ access_token: string; refresh_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
+    const access = claims(login.body.access_token);
+    const refresh = claims(login.body.refresh_token);
+    assert.equal(access.exi, 600);
+    assert.equal(Number(access.exp) - Number(access.iat), access.exi);
+    assert.equal(refresh.exi, 86400);
+    const again = await drake.api<{ access_token: string }>('GET', '/api/login/refresh', undefined, { authorization: `Bearer ${login.body.refresh_token}` });
+    assert.equal(again.status, 200);
+    assert.equal(claims(again.body.access_token).exi, 600, 'a refreshed access token has it too');
+  });
+
+  test('process ids with ":" (restreamer-ui:ingest:<uuid>) work on every process route', async () => {
+    const id = 'restreamer-ui:ingest:7db170ae-a7cc-4769-b138-3ffdabb51d90';
+    const path = `/api/v3/process/${encodeURIComponent(id)}`;
+    assert.equal((await drake.api('GET', `${path}/state`, undefined, auth)).status, 404, 'unknown: 404, as the UI expects before it creates it');
+    const created = await drake.api<{ id: string }>('POST', '/api/v3/process', { ...testProcess(id, { autostart: false }), type: 'ffmpeg', reference: '7db170ae-a7cc-4769-b138-3ffdabb51d90' }, auth);
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.equal(created.body.id, id);
+    assert.equal((await drake.api<{ id: string }>('GET', path, undefined, auth)).body.id, id);
+    assert.equal((await drake.api('PUT', `${path}/metadata/restreamer-ui`, { meta: { name: 'x' } }, auth)).status, 200);
+    assert.deepEqual((await drake.api('GET', `${path}/metadata/restreamer-ui`, undefined, auth)).body, { meta: { name: 'x' } });
+    const snap = `${id}_snapshot`;
+    assert.equal((await drake.api('PUT', `/api/v3/process/${encodeURIComponent(snap)}`, testProcess(snap), auth)).status, 404, 'PUT of an unknown id: 404, so the UI POSTs it');
+    const listed = await drake.api<Array<{ id: string }>>('GET', '/api/v3/process?reference=7db170ae-a7cc-4769-b138-3ffdabb51d90&filter=state', undefined, auth);
+    assert.deepEqual(listed.body.map((p) => p.id), [id]);
+    assert.equal((await drake.api('PUT', `${path}/command`, { command: 'start' }, auth)).status, 200);
+    assert.equal((await drake.api('DELETE', path, undefined, auth)).status, 200);
+    assert.equal((await drake.api('GET', path, undefined, auth)).status, 404);
+    for (const bad of [':x', 'a/b', '.x']) {
+      const res = await drake.api<{ message: string }>('POST', '/api/v3/process', testProcess(bad), auth);
+      assert.equal(res.status, 400, `id ${bad}`);
+    }
+  });
+});
