@@ -2,7 +2,7 @@
 // Chromium, test/helpers/restreamerUi.ts): each test is one such fix, against a real drake over HTTP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startDrake, testProcess, type TestDrake } from '../helpers/drake.ts';
+import { startDrake, testProcess, waitFor, type TestDrake } from '../helpers/drake.ts';
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, number | string>;
 
@@ -48,6 +48,41 @@ describe('Restreamer UI compatibility', () => {
     for (const bad of [':x', 'a/b', '.x']) {
       const res = await drake.api<{ message: string }>('POST', '/api/v3/process', testProcess(bad), auth);
       assert.equal(res.status, 400, `id ${bad}`);
+    }
+  });
+
+  test('an HLS reader\'s session reference is the playlist name: the UI counts a channel\'s viewers by it', async () => {
+    const channel = '0c3e2f4a-5b6c-4d7e-8f90-a1b2c3d4e5f6';
+    const id = `restreamer-ui:ingest:${channel}`;
+    const hls = {
+      ...testProcess(id),
+      reference: channel,
+      output: [
+        {
+          id: 'output_0',
+          address: `{memfs}/${channel}_output_0.m3u8`,
+          options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '4', '-hls_flags', 'delete_segments', '-method', 'PUT'],
+        },
+      ],
+    };
+    assert.equal((await drake.api('POST', '/api/v3/process', hls, auth)).status, 200);
+    try {
+      const playlist = await waitFor('the playlist', async () => {
+        const r = await fetch(`${drake.url}/memfs/${channel}_output_0.m3u8`);
+        const text = r.ok ? await r.text() : '';
+        return /\.ts/.test(text) ? text : null;
+      }, 20_000);
+      const segment = playlist.split('\n').find((l) => l.endsWith('.ts'))!;
+      assert.equal((await fetch(`${drake.url}/memfs/${segment}`)).status, 200);
+      const active = await drake.api<Record<string, Array<{ reference: string; local: string; bandwidth_tx_kbit: number }>>>('GET', '/api/v3/session/active?collectors=ffmpeg,hls,rtmp,srt', undefined, auth);
+      assert.deepEqual(Object.keys(active.body).sort(), ['ffmpeg', 'hls', 'rtmp', 'srt']);
+      const mine = active.body.hls!.filter((s) => s.reference.startsWith(channel));
+      assert.equal(mine.length, 1, JSON.stringify(active.body.hls));
+      assert.equal(mine[0]!.reference, `${channel}_output_0`);
+      assert.equal(mine[0]!.local, '/memfs');
+      assert.ok(mine[0]!.bandwidth_tx_kbit > 0, 'the UI skips sessions that moved nothing');
+    } finally {
+      await drake.api('DELETE', `/api/v3/process/${encodeURIComponent(id)}`, undefined, auth);
     }
   });
 });
