@@ -46,6 +46,12 @@ function uiReads(c: FixtureCall, body: unknown, ctx: { hlsRead: boolean }): stri
     need(isObj(pr) && ['fps', 'bitrate_kbit', 'speed', 'q', 'drop', 'dup'].every((k) => typeof pr[k] === 'number'), `${where}.progress numbers`);
     need(isObj(pr) && Array.isArray(pr.inputs) && Array.isArray(pr.outputs), `${where}.progress.inputs/outputs[]`);
   };
+  const report = (r: unknown, where: string) => {
+    // Core's log lines are [unix seconds as a string, line]; the UI multiplies the first by 1000
+    const lines = (l: unknown) => Array.isArray(l) && (l as unknown[]).every((e) => Array.isArray(e) && /^\d+$/.test(String(e[0])) && typeof e[1] === 'string');
+    need(isObj(r) && Array.isArray(r.prelude) && lines(r.log), `${where}: prelude[], log[["<unix seconds>", line]]`);
+    need(isObj(r) && Array.isArray(r.history) && (r.history as J[]).every((h) => Array.isArray(h.prelude) && lines(h.log)), `${where}.history[{prelude[], log[]}]`);
+  };
   if (path === '/api') {
     need(isObj(body) && body.app === 'datarhei-core', 'app datarhei-core (About() refuses anything else)');
     if (isObj(body) && c.auth) {
@@ -99,6 +105,20 @@ function uiReads(c: FixtureCall, body: unknown, ctx: { hlsRead: boolean }): stri
     }
   } else if (path === '/api/v3/process' && c.method === 'POST') {
     need(isObj(body) && typeof body.id === 'string', 'the created config with its id');
+  } else if (/^\/api\/v3\/process\/[^/]+\/report$/.test(path)) {
+    report(body, 'report');
+  } else if (/^\/api\/v3\/process\/[^/]+$/.test(path) && c.method === 'GET') {
+    // _getProcessDebug(): ?filter=config,state,report, every list it maps over must be there
+    need(isObj(body) && typeof body.id === 'string', 'id');
+    const filter = (query.get('filter') ?? '').split(',');
+    if (isObj(body) && filter.includes('config')) {
+      const cfg = body.config;
+      need(isObj(cfg) && Array.isArray(cfg.options), 'config.options[]');
+      for (const io of ['input', 'output'])
+        need(isObj(cfg) && Array.isArray(cfg[io]) && (cfg[io] as J[]).every((x) => typeof x.address === 'string' && Array.isArray(x.options)), `config.${io}[{address, options[]}]`);
+    }
+    if (isObj(body) && filter.includes('state')) state(body.state, 'state');
+    if (isObj(body) && filter.includes('report')) report(body.report, 'report');
   } else if (/^\/api\/v3\/process\/[^/]+\/state$/.test(path)) {
     state(body, 'state');
   } else if (/^\/api\/v3\/process\/[^/]+\/probe$/.test(path)) {

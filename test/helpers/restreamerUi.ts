@@ -348,10 +348,25 @@ async function flowSteps(
     }, 30_000);
     await shot('06-main-running');
   });
+  await step('process details (log) and process report (debug JSON)', async () => {
+    await page.getByText(/^process details$/i).click();
+    await page.getByText(/^banner$/i).waitFor();
+    await page.getByText(/^logging$/i).waitFor();
+    // the command and the log lines the modal shows
+    await page.locator('textarea').filter({ hasText: /-codec:v/ }).first().waitFor();
+    await shot('07-process-details');
+    await page.keyboard.press('Escape');
+    await page.getByText(/^banner$/i).waitFor({ state: 'hidden' });
+    await page.getByText(/^process report$/i).click();
+    await page.locator('textarea').filter({ hasText: /"app": "datarhei-core"/ }).first().waitFor();
+    await shot('08-process-report');
+    await page.keyboard.press('Escape');
+    await page.locator('textarea').filter({ hasText: /"app": "datarhei-core"/ }).first().waitFor({ state: 'hidden' });
+  });
   await step('stop the channel (Disconnect)', async () => {
     await page.getByRole('button', { name: /^disconnect$/i }).click();
     await page.getByRole('button', { name: /^connect$/i }).waitFor({ timeout: 30_000 });
-    await shot('07-main-stopped');
+    await shot('09-main-stopped');
   });
   await step('delete the channel', async () => {
     await page.goto(`${ui}#/${channel}/edit`);
@@ -363,7 +378,7 @@ async function flowSteps(
       const list = (await api.get('/api/v3/process')) as Array<{ id: string }>;
       return !list.some((p) => p.id.includes(channel));
     }, 20_000);
-    await shot('08-after-delete');
+    await shot('10-after-delete');
   });
 }
 
