@@ -13,7 +13,7 @@ import type { ApiAuth } from './auth/ApiAuth.ts';
 import { needsApiToken } from './auth/guarded.ts';
 import type { DiskFs } from './fs/DiskFs.ts';
 import type { MemFs } from './fs/MemFs.ts';
-import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
+import { diskAtRoot, fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
@@ -162,6 +162,7 @@ export class Gateway {
         ...(guarded ? { authorize: (req: Request) => this.#forwardedOk(req) || this.#whepGrantOk(req) || auth.check(req) } : {}),
       });
     }
+    const fromDisk = diskAtRoot(opts.fs.disk, opts.fs.routes);
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
       maxBodyBytes: 0,
       commonHeaders: () => CORS_API,
@@ -171,8 +172,8 @@ export class Gateway {
       {
         method: 'any',
         pattern: '/*',
-        summary: 'Not found',
-        handler: (req) => json(404, { code: 404, message: `no route for ${req.method.toUpperCase()} ${req.url}`, details: [] }),
+        summary: 'Not found (GET/HEAD: a file of the disk filesystem at this path, as Core serves it at /)',
+        handler: async (req) => (await fromDisk(req)) ?? json(404, { code: 404, message: `no route for ${req.method.toUpperCase()} ${req.url}`, details: [] }),
       },
       { maxBodyBytes: 0, commonHeaders: common },
     );

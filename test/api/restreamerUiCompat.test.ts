@@ -85,4 +85,30 @@ describe('Restreamer UI compatibility', () => {
       await drake.api('DELETE', `/api/v3/process/${encodeURIComponent(id)}`, undefined, auth);
     }
   });
+
+  test('files the UI writes to the disk filesystem are served at / too (its player link /<channel>.html), as Core', async () => {
+    const put = (path: string, body: string) => drake.api('PUT', `/api/v3/fs/disk${path}`, body, { ...auth, 'content-type': 'application/data' });
+    assert.equal((await put('/0c3e2f4a.html', '<html>player</html>')).status, 201);
+    assert.equal((await put('/player/videojs/dist/video.min.js', 'var v;')).status, 201);
+    assert.equal((await put('/channels/0c3e2f4a/oembed.json', '{"version":"1.0"}')).status, 201);
+    const page = await fetch(`${drake.url}/0c3e2f4a.html`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.equal(await page.text(), '<html>player</html>');
+    assert.equal(await (await fetch(`${drake.url}/player/videojs/dist/video.min.js`)).text(), 'var v;', 'deeper than drake\'s /player/:id page');
+    assert.deepEqual(await (await fetch(`${drake.url}/channels/0c3e2f4a/oembed.json`)).json(), { version: '1.0' });
+    assert.equal((await fetch(`${drake.url}/0c3e2f4a.html`, { method: 'HEAD' })).status, 200);
+    assert.equal(await (await fetch(`${drake.url}/data/0c3e2f4a.html`)).text(), '<html>player</html>', 'still at /data/ as well');
+    // drake's own page stays at /; unknown paths, writes, and paths outside the directory stay 404
+    assert.match(await (await fetch(`${drake.url}/`)).text(), /drake/i);
+    for (const path of ['/nope.html', '/..%2F..%2Fetc%2Fpasswd', '/%2e%2e/%2e%2e/etc/passwd']) {
+      const res = await fetch(`${drake.url}${path}`);
+      assert.equal(res.status, 404, path);
+    }
+    assert.equal((await fetch(`${drake.url}/0c3e2f4a.html`, { method: 'PUT', body: 'x' })).status, 404, 'read-only');
+    await put('/api/v3/nope', 'x');
+    const api = await fetch(`${drake.url}/api/v3/nope`);
+    assert.equal(api.status, 404, 'the API is not the disk');
+    assert.match(((await api.json()) as { message: string }).message, /no route/);
+  });
 });

@@ -16,7 +16,7 @@ test('Restreamer UI against drake in Chromium: log in, create a channel, see it 
   const run = await runAgainstFreshDrake(dir!, { shotsDir: process.env.RESTREAMER_UI_SHOTS });
   const failed = run.steps.filter((s) => !s.ok);
   assert.deepEqual(failed, [], `steps: ${run.steps.map((s) => `${s.ok ? 'ok' : 'FAIL'} ${s.name} (${s.ms} ms)`).join('; ')}`);
-  assert.equal(run.steps.length, 11);
+  assert.equal(run.steps.length, 12);
   // The UI's own probing for what is not there yet answers 404 (as Core); nothing else may fail.
   const unexpected = run.calls.filter((c) => c.status >= 400 && c.status !== 404);
   assert.deepEqual(unexpected.map((c) => `${c.method} ${c.path} ${c.status}`), []);

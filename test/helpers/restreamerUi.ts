@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import type { Browser, Page, Request as PwRequest } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request as PwRequest } from 'playwright-core';
 import { FFMPEG } from './fsServer.ts';
 
 /** Where a built Restreamer UI is looked for: RESTREAMER_UI_DIR, else the default build path. */
@@ -128,13 +128,15 @@ export class CallRecorder {
   #seq = 0;
   #pending = new Set<Promise<void>>();
 
-  constructor(page: Page, drakeUrl: string) {
+  /** Every page of the context: the UI and the player page it links. */
+  constructor(context: BrowserContext, drakeUrl: string) {
     const origin = new URL(drakeUrl).origin;
-    page.on('requestfinished', (req) => this.#track(req, origin));
-    page.on('requestfailed', (req) => this.#track(req, origin));
+    context.on('requestfinished', (req) => this.#track(req, origin));
+    context.on('requestfailed', (req) => this.#track(req, origin));
   }
 
   #track(req: PwRequest, origin: string): void {
+    if (!/^https?:/.test(req.url())) return; // blob: URLs of the players' media sources
     const url = new URL(req.url());
     if (url.origin !== origin || req.method() === 'OPTIONS') return;
     const seq = ++this.#seq;
@@ -143,7 +145,8 @@ export class CallRecorder {
       const res = await req.response().catch(() => null);
       const ctype = res ? ((await res.allHeaders().catch(() => ({}) as Record<string, string>))['content-type'] ?? '') : '';
       let body: string | null = null;
-      if (res && req.method() !== 'HEAD' && !/^image\//.test(ctype) && !url.pathname.startsWith('/memfs/')) body = await res.text().catch(() => null);
+      // the API's answers; files (the player's scripts, HLS, images) only by status
+      if (res && req.method() !== 'HEAD' && url.pathname.startsWith('/api')) body = await res.text().catch(() => null);
       const headers = await req.allHeaders().catch(() => ({}) as Record<string, string>);
       const kept: Record<string, string> = {};
       for (const k of ['content-type', 'authorization']) if (headers[k]) kept[k] = k === 'authorization' ? headers[k]!.replace(/ .*/, ` ${REDACTED}`) : headers[k]!;
@@ -155,7 +158,7 @@ export class CallRecorder {
         requestBody: redact(parseBody(req.postData(), headers['content-type'] ?? '')),
         status: res ? res.status() : 0,
         responseContentType: ctype,
-        responseBody: redact(url.pathname === '/memfs' || url.pathname.startsWith('/memfs/') ? null : parseBody(body, ctype)),
+        responseBody: redact(parseBody(body, ctype)),
         step,
       });
     })();
@@ -223,7 +226,7 @@ export async function runRestreamerUiFlow(opts: FlowOptions): Promise<FlowResult
   const page = await context.newPage();
   // The UI asks datarhei's update service once: nothing outside this machine is reached.
   await page.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => route.abort());
-  const recorder = new CallRecorder(page, opts.drakeUrl);
+  const recorder = new CallRecorder(context, opts.drakeUrl);
   const consoleErrors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
@@ -348,25 +351,38 @@ async function flowSteps(
     }, 30_000);
     await shot('06-main-running');
   });
+  await step("the channel's player page (/<channel>.html, from the disk filesystem) plays", async () => {
+    const player = await page.context().newPage();
+    try {
+      const res = await player.goto(`${opts.drakeUrl}/${channel}.html`);
+      if (res?.status() !== 200) throw new Error(`GET /${channel}.html: ${res?.status()}`);
+      // video.js with the channel's HLS from /memfs; the player does not autoplay by default: press play
+      await player.locator('.vjs-big-play-button').click({ timeout: 15_000 });
+      await player.waitForFunction('(() => { const v = document.querySelector("video"); return !!v && v.currentTime > 0.5 && v.videoWidth > 0; })()', undefined, { timeout: 30_000, polling: 250 });
+      await player.screenshot({ path: opts.shotsDir ? join(opts.shotsDir, '07-player-page.png') : undefined }).catch(() => {});
+    } finally {
+      await player.close();
+    }
+  });
   await step('process details (log) and process report (debug JSON)', async () => {
     await page.getByText(/^process details$/i).click();
     await page.getByText(/^banner$/i).waitFor();
     await page.getByText(/^logging$/i).waitFor();
     // the command and the log lines the modal shows
     await page.locator('textarea').filter({ hasText: /-codec:v/ }).first().waitFor();
-    await shot('07-process-details');
+    await shot('08-process-details');
     await page.keyboard.press('Escape');
     await page.getByText(/^banner$/i).waitFor({ state: 'hidden' });
     await page.getByText(/^process report$/i).click();
     await page.locator('textarea').filter({ hasText: /"app": "datarhei-core"/ }).first().waitFor();
-    await shot('08-process-report');
+    await shot('09-process-report');
     await page.keyboard.press('Escape');
     await page.locator('textarea').filter({ hasText: /"app": "datarhei-core"/ }).first().waitFor({ state: 'hidden' });
   });
   await step('stop the channel (Disconnect)', async () => {
     await page.getByRole('button', { name: /^disconnect$/i }).click();
     await page.getByRole('button', { name: /^connect$/i }).waitFor({ timeout: 30_000 });
-    await shot('09-main-stopped');
+    await shot('10-main-stopped');
   });
   await step('delete the channel', async () => {
     await page.goto(`${ui}#/${channel}/edit`);
@@ -378,7 +394,7 @@ async function flowSteps(
       const list = (await api.get('/api/v3/process')) as Array<{ id: string }>;
       return !list.some((p) => p.id.includes(channel));
     }, 20_000);
-    await shot('10-after-delete');
+    await shot('11-after-delete');
   });
 }
 
