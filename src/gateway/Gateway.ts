@@ -122,7 +122,7 @@ export class Gateway {
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
-      ...processRoutes(sup, opts.cluster ?? (() => null)),
+      ...processRoutes(sup, opts.cluster ?? (() => null), opts.fs.mem),
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null)),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),

@@ -81,6 +81,19 @@ describe('Restreamer UI compatibility', () => {
       assert.equal(mine[0]!.reference, `${channel}_output_0`);
       assert.equal(mine[0]!.local, '/memfs');
       assert.ok(mine[0]!.bandwidth_tx_kbit > 0, 'the UI skips sessions that moved nothing');
+      // FFmpeg says bitrate=N/A for HLS over HTTP: the rate written into memfs stands in (the UI's kbit/s)
+      const path = `/api/v3/process/${encodeURIComponent(id)}`;
+      type St = { exec: string; progress: { bitrate_kbit: number } };
+      const st = await waitFor('a bitrate', async () => {
+        const r = await drake.api<St>('GET', `${path}/state`, undefined, auth);
+        return r.body.progress.bitrate_kbit > 0 ? r.body : null;
+      }, 15_000);
+      assert.equal(st.exec, 'running');
+      assert.ok(st.progress.bitrate_kbit > 10 && st.progress.bitrate_kbit < 50_000, `plausible: ${st.progress.bitrate_kbit} kbit/s`);
+      const one = await drake.api<{ state: St }>('GET', `${path}?filter=state`, undefined, auth);
+      assert.ok(one.body.state.progress.bitrate_kbit > 0, 'GET /process/:id?filter=state too');
+      const list = await drake.api<Array<{ state: St }>>('GET', `/api/v3/process?reference=${channel}&filter=state`, undefined, auth);
+      assert.ok(list.body[0]!.state.progress.bitrate_kbit > 0, 'and the list the UI polls');
     } finally {
       await drake.api('DELETE', `/api/v3/process/${encodeURIComponent(id)}`, undefined, auth);
     }

@@ -177,6 +177,8 @@ function caughtUp(c: FixtureCall, status: number, body: unknown): boolean {
   const fps = (s: J) => (isObj(s.progress) ? Number(s.progress.fps) : 0);
   // the UI says "connected" only after 10 s of running with frames
   if (fps(want) > 0 && (fps(got) <= 0 || Number(got.runtime_seconds) < Math.min(10, Number(want.runtime_seconds)))) return false;
+  const kbit = (s: J) => (isObj(s.progress) ? Number(s.progress.bitrate_kbit) : 0);
+  if (kbit(want) > 0 && kbit(got) <= 0) return false;
   return true;
 }
 

@@ -346,9 +346,11 @@ async function flowSteps(
     await page.getByRole('button', { name: /^disconnect$/i }).waitFor({ timeout: 40_000 });
     await page.getByText(/^fps$/i).waitFor({ timeout: 40_000 });
     await until('the ingest process runs with frames', async () => {
-      const st = (await api.get(`/api/v3/process/${encodeURIComponent(`restreamer-ui:ingest:${channel}`)}/state`)) as { exec: string; progress: { fps: number } };
-      return st.exec === 'running' && st.progress.fps > 0;
+      const st = (await api.get(`/api/v3/process/${encodeURIComponent(`restreamer-ui:ingest:${channel}`)}/state`)) as { exec: string; progress: { fps: number; bitrate_kbit: number } };
+      return st.exec === 'running' && st.progress.fps > 0 && st.progress.bitrate_kbit > 0;
     }, 30_000);
+    // the UI's own numbers: uptime, a kbit/s that is not 0, FPS
+    await page.waitForFunction('/[1-9][0-9.]*\\s*kbit\\/s/i.test(document.body.innerText)', undefined, { timeout: 20_000, polling: 500 });
     await shot('06-main-running');
   });
   await step("the channel's player page (/<channel>.html, from the disk filesystem) plays", async () => {
