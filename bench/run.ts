@@ -1,7 +1,7 @@
 // `npm run bench [-- flags]`: drake's load benchmarks, both send paths (webrtc.send_path drake and
 // werift) in the same run. See bench/README.md.
 //
-//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster   run one (default: all but fuzz, soak and cluster)
+//   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui   run one (default: all but fuzz, soak, cluster, restreamer-ui)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
 //   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, lean-packet = lean with DRAKE_LIVE_BATCH=packet, werift; werift is the ratios' baseline)
@@ -13,6 +13,7 @@
 //   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt,rtmp-server,srt-server   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, all five)
 //   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
 //   --minutes 10   --soak-viewers 12                 (the leak soak: churn length, viewer slots; only with --scenario soak)
+//   --record   --shots /tmp/rui-shots                (restreamer-ui: also write test/api/fixtures/restreamer-ui-calls.json; where the PNGs go)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAllDrakes, setDrakeNodeArgs, stopAllDrakes } from './lib/drakeChild.ts';
@@ -30,12 +31,13 @@ import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
 import { clusterTable, runCluster } from './scenarios/cluster.ts';
 import { runFuzz } from './scenarios/fuzz.ts';
 import { runSoak, SOAK_DEFAULTS, soakChart, soakTable } from './scenarios/soak.ts';
+import { restreamerUiTable, runRestreamerUi } from './scenarios/restreamerUi.ts';
 import { ALL_INGESTS, closeGlass, defaultIngestPaths, GLASS_SOURCE, glassChart, glassJson, glassTables, killGlass, runGlass, type Ingest } from './scenarios/glass.ts';
 
-const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz', 'soak', 'cluster'] as const;
+const SCENARIOS = ['micro', 'cpu-per-viewer', 'join-storm', 'ttff', 'glass', 'pli-flood', 'fuzz', 'soak', 'cluster', 'restreamer-ui'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-/** Asked for by name only: the fuzz campaign measures no performance; the soak takes its own minutes (10 by default). */
-const NOT_IN_ALL: readonly Scenario[] = ['fuzz', 'soak', 'cluster'];
+/** Asked for by name only: the fuzz campaign measures no performance; the soak takes its own minutes (10 by default); restreamer-ui needs a UI build. */
+const NOT_IN_ALL: readonly Scenario[] = ['fuzz', 'soak', 'cluster', 'restreamer-ui'];
 
 const { values } = parseArgs({
   options: {
@@ -61,6 +63,8 @@ const { values } = parseArgs({
     'fuzz-seed': { type: 'string' },
     'soak-viewers': { type: 'string' },
     'cluster-joins': { type: 'string' },
+    record: { type: 'boolean', default: false },
+    shots: { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'skip-pion': { type: 'boolean', default: false },
@@ -70,7 +74,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -145,7 +149,8 @@ const estimateS =
   (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0) +
   (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0) +
   (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0) +
-  (scenarios.includes('cluster') ? 90 + settings.clusterJoins * 2 * 3 : 0);
+  (scenarios.includes('cluster') ? 90 + settings.clusterJoins * 2 * 3 : 0) +
+  (scenarios.includes('restreamer-ui') ? 150 : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
 const startedAt = new Date();
@@ -490,6 +495,20 @@ try {
     files.push(writeJson(`cluster-${stamp}.json`, { bench: 'cluster', startedAt: new Date(cs).toISOString(), durationS: (Date.now() - cs) / 1000, machine, settings, ...r, table: t }));
   }
 
+  if (scenarios.includes('restreamer-ui')) {
+    const rs = Date.now();
+    const r = await runRestreamerUi({ record: values.record, shotsDir: values.shots ?? '/tmp/rui-shots' }, log);
+    out(`## restreamer-ui\n`);
+    out(
+      `datarhei Restreamer UI (a local build) in Chromium against a fresh drake with API auth and its RTMP server: log in, the wizard with the "RTMP server" source ` +
+        `(an FFmpeg publishing a 640x360@25 test pattern + tone, as OBS would), save, the channel running with progress, Disconnect, Delete.\n`,
+    );
+    out(restreamerUiTable(r));
+    out();
+    if (r.run) files.push(writeJson(`restreamer-ui-${stamp}.json`, { bench: 'restreamer-ui', startedAt: new Date(rs).toISOString(), steps: r.run.steps, totalMs: r.run.totalMs, fixture: r.fixture }));
+    if (r.run && !r.run.steps.every((s) => s.ok)) process.exitCode = 1;
+  }
+
   if (scenarios.includes('soak')) {
     const ss = Date.now();
     // One drake on drake's default path; the FFmpeg kills every 3 min and the shard crash at 40 % of the churn.
@@ -513,7 +532,7 @@ try {
   out(`Total runtime ${fmt(total, 0)} s. Files:\n${files.map((f) => `- ${f}`).join('\n')}`);
   await cleanup();
   if (profDir) out(`CPU profiles (one per drake thread, written as drake stopped): ${profDir}\nsummary: node --import tsx bench/profileTop.ts ${profDir}`);
-  process.exit(0);
+  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 } catch (err) {
   await fatal(1, err instanceof Error ? (err.stack ?? err.message) : String(err));
 }

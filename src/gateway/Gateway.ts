@@ -15,7 +15,7 @@ import type { ApiAuth } from './auth/ApiAuth.ts';
 import { needsApiToken } from './auth/guarded.ts';
 import type { DiskFs } from './fs/DiskFs.ts';
 import type { MemFs } from './fs/MemFs.ts';
-import { fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
+import { diskAtRoot, fsRoutes, type FsRoutesOptions } from './routes/fsRoutes.ts';
 import { authRoutes } from './routes/authRoutes.ts';
 import { HttpSessions } from './HttpSessions.ts';
 import { HttpStats } from './metrics.ts';
@@ -126,7 +126,7 @@ export class Gateway {
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
-      ...processRoutes(sup, opts.cluster ?? (() => null)),
+      ...processRoutes(sup, opts.cluster ?? (() => null), opts.fs.mem),
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null), () => ingestSources(opts)),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null)),
@@ -166,6 +166,7 @@ export class Gateway {
         ...(guarded ? { authorize: (req: Request) => this.#forwardedOk(req) || this.#whepGrantOk(req) || auth.check(req) } : {}),
       });
     }
+    const fromDisk = diskAtRoot(opts.fs.disk, opts.fs.routes);
     mount(this.#app, { method: 'options', pattern: '/*', summary: 'CORS preflight', handler: () => ({ status: 204 }) }, {
       maxBodyBytes: 0,
       commonHeaders: () => CORS_API,
@@ -175,8 +176,8 @@ export class Gateway {
       {
         method: 'any',
         pattern: '/*',
-        summary: 'Not found',
-        handler: (req) => json(404, { code: 404, message: `no route for ${req.method.toUpperCase()} ${req.url}`, details: [] }),
+        summary: 'Not found (GET/HEAD: a file of the disk filesystem at this path, as Core serves it at /)',
+        handler: async (req) => (await fromDisk(req)) ?? json(404, { code: 404, message: `no route for ${req.method.toUpperCase()} ${req.url}`, details: [] }),
       },
       { maxBodyBytes: 0, commonHeaders: common },
     );

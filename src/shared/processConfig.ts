@@ -5,12 +5,15 @@ import { z } from 'zod';
 import { NODE_ID } from './config.ts';
 import { ValidationError } from './errors.ts';
 
-/** Ids end up in URLs, file names and placeholders: no path characters, bounded length. */
-export const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/**
+ * Ids end up in URLs, file names and placeholders: no path characters, bounded length. `:` is in
+ * because Restreamer UI names its processes `restreamer-ui:ingest:<uuid>` (Core takes them).
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
 export const idSchema = z
   .string()
   .trim()
-  .regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . - and not start with . or -');
+  .regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . : - and not start with . or - or :');
 
 const SHORTUUID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 

@@ -58,8 +58,9 @@ async function playsInChromium(drake: TestDrake, id: string, width: number): Pro
     }, 20_000, 200);
     assert.equal(first.width, width);
     await waitFor('playback advancing', async () => (await video()).time >= first.time + 1, 10_000, 200);
-    const sessions = await drake.api<{ hls: Array<{ reference: string; remote: string; bytes_tx: number }> }>('GET', '/api/v3/session/active');
-    const viewer = sessions.body.hls.find((x) => x.reference === `/memfs/${id}`);
+    const sessions = await drake.api<{ hls: Array<{ reference: string; local: string; remote: string; bytes_tx: number }> }>('GET', '/api/v3/session/active');
+    // Core's reference: the playlist's name; the directory it is in: local
+    const viewer = sessions.body.hls.find((x) => x.reference === 'index' && x.local === `/memfs/${id}`);
     assert.ok(viewer, `the browser is an HLS session: ${JSON.stringify(sessions.body.hls)}`);
     assert.ok(viewer.bytes_tx > 10_000);
     assert.match(viewer.remote, /127\.0\.0\.1/);

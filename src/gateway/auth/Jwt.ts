@@ -1,5 +1,6 @@
 // HS256 JSON Web Tokens with node:crypto, in Core's shape: claims iss, sub, usefor (access|refresh),
-// iat, exp, jti. Access tokens live 10 minutes, refresh tokens 24 hours.
+// iat, exp, exi, jti. Access tokens live 10 minutes, refresh tokens 24 hours. `exi` (seconds the token
+// lives) is Core's: Restreamer UI schedules its refresh from it, and without it refreshes in a loop.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export type TokenUse = 'access' | 'refresh';
@@ -10,6 +11,8 @@ export interface JwtClaims {
   usefor: TokenUse;
   iat: number;
   exp: number;
+  /** Seconds from iat to exp (Core's claim). */
+  exi: number;
   jti: string;
 }
 
@@ -30,7 +33,8 @@ export class Jwt {
 
   sign(sub: string, usefor: TokenUse): string {
     const iat = this.#now();
-    const claims: JwtClaims = { iss: ISSUER, sub, usefor, iat, exp: iat + (usefor === 'access' ? ACCESS_TTL_S : REFRESH_TTL_S), jti: randomBytes(12).toString('hex') };
+    const ttl = usefor === 'access' ? ACCESS_TTL_S : REFRESH_TTL_S;
+    const claims: JwtClaims = { iss: ISSUER, sub, usefor, iat, exp: iat + ttl, exi: ttl, jti: randomBytes(12).toString('hex') };
     const head = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
     return `${head}.${this.#mac(head)}`;
   }

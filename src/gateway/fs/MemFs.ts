@@ -138,6 +138,10 @@ function mib(n: number): string {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
+/** How long writes are remembered for writeKbit(), and at most how many. */
+const WRITE_WINDOW_MS = 10_000;
+const MAX_WRITES = 4096;
+
 export class MemFs {
   readonly #files = new Map<string, MemFile>();
   readonly #maxBytes: number;
@@ -145,6 +149,8 @@ export class MemFs {
   readonly #tag = randomBytes(4).toString('hex');
   #bytes = 0;
   #generation = 0;
+  /** Recent writes (time, name, bytes), for the write rate of a file family (writeKbit). */
+  readonly #writes: Array<{ at: number; name: string; bytes: number }> = [];
 
   constructor(opts: MemFsOptions = {}) {
     const max = opts.maxBytes ?? 0;
@@ -203,7 +209,27 @@ export class MemFs {
       etag: `"${this.#tag}-${(++this.#generation).toString(36)}-${copy.length.toString(36)}"`,
     });
     this.#bytes += copy.length;
+    this.#noteWrite(name, copy.length);
     return old ? 'replaced' : 'created';
+  }
+
+  #noteWrite(name: string, bytes: number, now = Date.now()): void {
+    this.#writes.push({ at: now, name, bytes });
+    const cut = now - WRITE_WINDOW_MS;
+    let drop = 0;
+    while (drop < this.#writes.length && (this.#writes[drop]!.at < cut || this.#writes.length - drop > MAX_WRITES)) drop++;
+    if (drop) this.#writes.splice(0, drop);
+  }
+
+  /**
+   * kbit/s written over the last `windowMs` to files whose name starts with `prefix` (an HLS output's
+   * playlist and segments: `/abc_output_0` covers `/abc_output_0.m3u8` and `/abc_output_0_0001.ts`).
+   */
+  writeKbit(prefix: string, windowMs = WRITE_WINDOW_MS, now = Date.now()): number {
+    const since = now - Math.min(windowMs, WRITE_WINDOW_MS);
+    let bytes = 0;
+    for (const w of this.#writes) if (w.at >= since && w.name.startsWith(prefix)) bytes += w.bytes;
+    return (bytes * 8) / Math.min(windowMs, WRITE_WINDOW_MS);
   }
 
   /** Deletes the oldest files (not `keep`) until `need` bytes fit. */

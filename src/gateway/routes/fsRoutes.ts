@@ -78,6 +78,30 @@ function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 
+/**
+ * Core serves the disk filesystem at `/`; drake's own pages are there, so a GET/HEAD that no route
+ * takes is answered from the disk filesystem when it holds that file (Restreamer UI links its player
+ * as `/<channel>.html`, its oembed as `/channels/<channel>/oembed.json`), else null. The files are the
+ * public ones of `/data/*`.
+ */
+export function diskAtRoot(disk: DiskFs, opts: FsRoutesOptions): (req: Request) => Promise<Reply | null> {
+  const maxServe = opts.maxServeBytes ?? DEFAULT_MAX_SERVE_BYTES;
+  return async (req) => {
+    if ((req.method !== 'get' && req.method !== 'head') || req.url === '/' || /^\/(api|memfs|whep|data)(\/|$)/.test(req.url)) return null;
+    let path: string;
+    try {
+      path = pathAfter(req.url, '');
+    } catch {
+      return null;
+    }
+    const file = await disk.get(path);
+    if (!file) return null;
+    const reply = await serveFile(req, file.name, file, { maxBodyBytes: maxServe });
+    const cors: Record<string, string> = opts.corsOrigin === null ? {} : { 'access-control-allow-origin': opts.corsOrigin ?? '*' };
+    return { ...reply, headers: { ...cors, ...(reply.headers ?? {}) } };
+  };
+}
+
 export function fsRoutes(mem: MemFs, disk: DiskFs, opts: FsRoutesOptions): Route[] {
   const maxWrite = opts.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES;
   const maxServe = opts.maxServeBytes ?? DEFAULT_MAX_SERVE_BYTES;

@@ -32,9 +32,11 @@ export function observeRoutes(
   const hlsActive = (now: number) =>
     hls.active().map((s) => ({
       id: s.id,
-      reference: s.reference,
+      // Core's HLS reference is the playlist's name (/memfs/abc.m3u8 → abc): Restreamer UI counts a
+      // channel's viewers by `reference.startsWith(<channel id>)`. The directory read is in `local`.
+      reference: s.name,
       created_at: s.created_at,
-      local: '',
+      local: s.reference,
       remote: s.remote,
       extra: `${s.requests} requests`,
       bytes_rx: 0,
@@ -131,7 +133,7 @@ export function observeRoutes(
     {
       method: 'get',
       pattern: '/api/v3/session/active',
-      summary: 'Active sessions per protocol (whep, hls, rtmp when its server runs; ?collectors= picks, as Core): id, process (HLS directory, stream), remote address, bytes, average bandwidth',
+      summary: 'Active sessions per protocol (whep, hls, and rtmp/srt when their servers run; ?collectors= picks, as Core): id, reference (the process; for HLS the playlist name, its directory in local; the stream), remote address, bytes, average bandwidth',
       handler: async (req) => {
         const now = Date.now() / 1000;
         const snap = await sup.snapshot();

@@ -8,6 +8,8 @@ import { readJson } from '../body.ts';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { json, type Reply, type Request, type Route } from '../http.ts';
 import { routerFor, type ProcessRouter } from '../processRouter.ts';
+import type { MemFs } from '../fs/MemFs.ts';
+import { withMemfsBitrate } from '../memfsBitrate.ts';
 
 const commandSchema = z.object({ command: z.enum(['start', 'stop', 'restart', 'reload']) });
 const metadataKeySchema = z.string().min(1).max(256).regex(/^[A-Za-z0-9_.:-]+$/, 'metadata keys use A-Z a-z 0-9 _ . : -');
@@ -55,10 +57,18 @@ function shaped(reply: Reply, as: (value: Json) => Json, many = false): Reply {
   return json(200, many ? (value as Json[]).map(as) : as(value as Json), Object.fromEntries(Object.entries(reply.headers ?? {}).filter(([k]) => k !== 'content-type')));
 }
 
-/** `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts). */
-export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null = () => null): Route[] {
+/**
+ * `cluster`: this node's membership once it exists; with it every node answers for every process (processRouter.ts).
+ * `mem`: the memory filesystem, whose write rate stands in for the bitrate FFmpeg cannot tell of its memfs outputs (memfsBitrate.ts).
+ */
+export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null = () => null, mem: MemFs | null = null): Route[] {
   const base = '/api/v3/process';
   const router = routerFor(sup, cluster);
+  const withRate = (state: Json): Json => (mem ? (withMemfsBitrate(state, mem) as Json) : state);
+  const asCore = (p: Json): Json => {
+    const q = coreProcess(p);
+    return q.state && typeof q.state === 'object' ? { ...q, state: withRate(q.state as Json) } : q;
+  };
   return [
     {
       method: 'get',
@@ -76,7 +86,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
         };
         const local = () => sup.list(query);
         const r = router();
-        if (!r) return shaped(json(200, await local()), coreProcess, true);
+        if (!r) return shaped(json(200, await local()), asCore, true);
         const all = await r.list(
           req,
           {
@@ -86,7 +96,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
           } as Parameters<ProcessRouter['list']>[1],
           local,
         );
-        return shaped(all, coreProcess, true);
+        return shaped(all, asCore, true);
       },
     },
     {
@@ -104,7 +114,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
         const pid = id(req);
         const filter = parseFilter(req.query.get('filter'));
         const here = async () => json(200, await sup.get(pid, filter));
-        return shaped(await (router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanDto(rec, filter, node))) ?? here()), coreProcess);
+        return shaped(await (router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanDto(rec, filter, node))) ?? here()), asCore);
       },
     },
     {
@@ -156,7 +166,7 @@ export function processRoutes(sup: Supervisor, cluster: () => ClusterNode | null
       handler: async (req) => {
         const pid = id(req);
         const here = async () => json(200, await sup.state(pid));
-        return router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanState(rec, node))) ?? here();
+        return shaped(await (router()?.read(req, pid, here, (rec, node) => json(200, router()!.orphanState(rec, node))) ?? here()), withRate);
       },
     },
     {
