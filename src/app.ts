@@ -6,12 +6,13 @@ import { join, resolve } from 'node:path';
 import { ClusterNode } from './actors/cluster/ClusterNode.ts';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
 import { SkillsCache } from './actors/supervisor/skills.ts';
-import { Supervisor } from './actors/supervisor/Supervisor.ts';
+import { Supervisor, webrtcSettings } from './actors/supervisor/Supervisor.ts';
 import { ApiAuth } from './gateway/auth/ApiAuth.ts';
 import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { RtmpServer } from './ingest/rtmp/RtmpServer.ts';
+import { WhipIngest } from './ingest/whip/WhipIngest.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
@@ -33,6 +34,8 @@ export interface Drake {
   cluster: ClusterNode | null;
   /** The built-in RTMP server; null when rtmp.enable is off. */
   rtmp: RtmpServer | null;
+  /** WHIP ingest; null when whip.enable is off. */
+  whip: WhipIngest | null;
   url: string;
   close(): Promise<void>;
 }
@@ -77,6 +80,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   let supervisor: Supervisor | null = null;
   let cluster: ClusterNode | null = null;
   let rtmp: RtmpServer | null = null;
+  const whip = config.whip.enable ? new WhipIngest({ config: config.whip, webrtc: webrtcSettings(config) }) : null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
       if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
@@ -99,6 +103,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     ready: () => supervisor !== null,
     cluster: () => cluster,
     rtmp: () => rtmp,
+    whip: () => whip,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
@@ -130,10 +135,15 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
       ...(rtmp ? { rtmpUrl: rtmp.urlTemplate } : {}),
+      ...(whip ? { whipUrl: `${gateway.url}/whip/{name}/sdp?token=${whip.readerSecret}` } : {}),
       // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
       // has reached Redis): a node coming back must not start what moved while it was away.
       ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),
     });
+    if (whip) {
+      const sup = supervisor;
+      whip.on('ended', (name) => void sup.whipPublisherLeft(name).catch(() => undefined));
+    }
     if (config.cluster.enable) {
       const sup = supervisor;
       cluster = ClusterNode.start({
@@ -152,6 +162,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     gateway.close();
     await supervisor?.close();
     await rtmp?.close();
+    await whip?.close();
     throw err;
   }
   const opened = supervisor;
@@ -167,6 +178,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     gateway,
     cluster: member,
     rtmp: ingest,
+    whip,
     url: gateway.url,
     close() {
       closing ??= (async () => {
@@ -175,6 +187,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
         await opened.close();
         // After the processes: their RTMP inputs end with the FFmpegs, not as a publisher-gone error.
         await ingest?.close();
+        await whip?.close();
         log.info('stopped');
       })();
       return closing;

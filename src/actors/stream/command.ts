@@ -16,6 +16,8 @@ export interface CommandContext {
   memfsAuthorization?: string;
   /** {rtmp}'s template when the built-in RTMP server runs: rtmp://host:port<app>/{name}[?token=…]. */
   rtmpUrl?: string;
+  /** {whip}'s template when WHIP ingest is on: http://host:port/whip/{name}/sdp?token=… (FFmpeg reads the SDP). */
+  whipUrl?: string;
 }
 
 /** A config that cannot become a command; `details` lists every problem found, one sentence each. */
@@ -95,6 +97,7 @@ export function resolveConfig(config: ProcessConfig, ctx: CommandContext): Proce
     diskfs: diskDir,
     memfs: ctx.memfsUrl.replace(/\/+$/, ''),
     ...(ctx.rtmpUrl ? { rtmp: ctx.rtmpUrl } : {}),
+    ...(ctx.whipUrl ? { whip: ctx.whipUrl } : {}),
   };
   if (out.id.trim() === '') problems.push('an empty process ID is not allowed');
 

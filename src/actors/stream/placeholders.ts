@@ -20,6 +20,8 @@ export interface PlaceholderValues {
   memfs: string;
   /** The built-in RTMP server's URL template, `{name}` for the stream (absent: the server is off). */
   rtmp?: string;
+  /** WHIP ingest's SDP URL template, `{name}` for the published stream (absent: WHIP ingest is off). */
+  whip?: string;
   /** The id of the input being resolved (only meaningful for that input's address and options). */
   inputid?: string;
   /** The id of the output being resolved (its address, options and cleanup patterns). */
@@ -36,7 +38,7 @@ export interface PlaceholderValues {
  */
 export type PlaceholderSection = 'global' | 'io-id' | 'address' | 'io-options' | 'cleanup';
 
-type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp';
+type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp' | 'whip';
 
 /** Placeholder name -> the value it stands for. */
 const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
@@ -49,13 +51,14 @@ const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
   ['memfs', 'memfs'],
   ['fs:mem', 'memfs'],
   ['rtmp', 'rtmp'],
+  ['whip', 'whip'],
 ]);
 
-/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} in addresses only). */
+/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} and {whip} in addresses only). */
 const ALLOWED: Readonly<Record<PlaceholderSection, ReadonlySet<ValueName>>> = {
   global: new Set<ValueName>(['diskfs']),
   'io-id': new Set<ValueName>(['processid', 'reference']),
-  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp']),
+  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp', 'whip']),
   'io-options': new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs']),
   cleanup: new Set<ValueName>(['processid', 'reference', 'outputid']),
 };

@@ -86,6 +86,8 @@ export interface SupervisorOptions {
   memfsAuthorization?: string;
   /** {rtmp}'s template when the built-in RTMP server runs. */
   rtmpUrl?: string;
+  /** {whip}'s template when WHIP ingest is on. */
+  whipUrl?: string;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
   /**
@@ -140,7 +142,7 @@ export const DEMO_PROCESS = {
   webrtc: { enabled: true, video: 'transcode', audio: 'opus', gop_seconds: 2, video_bitrate_kbit: 1000 },
 };
 
-function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
+export function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
   const w = config.webrtc;
   const v4 = w.bind_addresses.filter((a) => !a.includes(':'));
   return {
@@ -209,6 +211,7 @@ export class Supervisor {
       memfsUrl: opts.memfsUrl,
       ...(opts.memfsAuthorization ? { memfsAuthorization: opts.memfsAuthorization } : {}),
       ...(opts.rtmpUrl ? { rtmpUrl: opts.rtmpUrl } : {}),
+      ...(opts.whipUrl ? { whipUrl: opts.whipUrl } : {}),
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
@@ -416,7 +419,8 @@ export class Supervisor {
     const withId = config.id ? config : { ...config, id: shortId() };
     try {
       const normalized = normalizeIds(withId);
-      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(this.#settings.rtmpUrl ? { rtmpUrl: this.#settings.rtmpUrl } : {}) });
+      const { rtmpUrl, whipUrl } = this.#settings;
+      resolveConfig(normalized, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, ...(rtmpUrl ? { rtmpUrl } : {}), ...(whipUrl ? { whipUrl } : {}) });
       return normalized;
     } catch (err) {
       if (err instanceof CommandError) throw new ValidationError('Invalid process config', err.details.length ? err.details : [err.message]);
@@ -776,6 +780,26 @@ export class Supervisor {
   /** The per-process WHEP token ('' = none). */
   whepToken(id: string): string {
     return this.#get(id).stored.config.webrtc.token;
+  }
+
+  /**
+   * A WHIP publisher left: every process that reads its stream ({whip,name=…} in an input address) ends
+   * its run as after an input error, so reconnect takes it (FFmpeg's RTP input would only wait).
+   */
+  async whipPublisherLeft(name: string): Promise<void> {
+    const template = this.#settings.whipUrl;
+    if (!template) return;
+    const url = template.replace('{name}', name);
+    const readers = [...this.#entries.values()].filter((e) => {
+      if (e.effective !== 'start') return false;
+      try {
+        const resolved = resolveConfig(e.stored.config, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, whipUrl: template });
+        return resolved.input.some((io) => io.address === url);
+      } catch {
+        return false;
+      }
+    });
+    await Promise.all(readers.map((e) => e.handle.command('inputlost').catch(() => undefined)));
   }
 
   /** Test hook: makes a process's worker throw an uncaught exception. */

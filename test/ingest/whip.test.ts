@@ -1,0 +1,164 @@
+// WHIP ingest end to end with real peers: a werift publisher (FFmpeg-encoded H264 + Opus) publishes to
+// drake, werift WHEP viewers watch /whep/whip:<name> with no FFmpeg in between, drake asks the publisher
+// for keyframes (PLI), and the bad cases (token, duplicate name, garbage SDP, VP8) answer cleanly.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
+import { latencyPercentile } from '../../src/shared/latencyHistogram.ts';
+import type { WhipPublisherDto } from '../../src/shared/protocol.ts';
+import { haveFfmpeg } from '../helpers/fsServer.ts';
+import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
+import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
+import { whipPublish, type WhipPublisher } from '../helpers/whipPublisher.ts';
+
+const TOKEN = 'pub-s3cret';
+const CAM2_TOKEN = 'only-cam2';
+
+describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmpeg() ? false : 'no FFmpeg' }, () => {
+  let drake: TestDrake;
+  const publishers: WhipPublisher[] = [];
+  const viewers: WhepViewer[] = [];
+  const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
+  const publish = async (name: string, opts: Parameters<typeof whipPublish>[1] = { headers: auth() }) => {
+    const p = await whipPublish(`${drake.url}/whip/${name}`, opts);
+    publishers.push(p);
+    return p;
+  };
+  const list = async () => (await drake.api<WhipPublisherDto[]>('GET', '/api/v3/whip')).body;
+
+  before(async () => {
+    drake = await startDrake({ whip: { enable: true, token: TOKEN, tokens: { cam2: CAM2_TOKEN }, media_timeout_seconds: 3 }, webrtc: { viewer_timeout_seconds: 5 } });
+  });
+  after(async () => {
+    await Promise.all([...viewers.map((v) => v.close()), ...publishers.map((p) => p.vanish())]);
+    await drake.stop(true);
+  });
+
+  test('publish: 201 with an SDP answer, Location, ETag; the stream is listed with its codecs and counters', async () => {
+    const pub = await publish('cam');
+    assert.equal(pub.status, 201, pub.answer);
+    assert.equal(pub.headers.get('content-type'), 'application/sdp');
+    assert.match(pub.location ?? '', /^\/whip\/cam\/[0-9a-f]{32}$/);
+    assert.match(pub.etag ?? '', /^"[0-9a-f]{16}"$/);
+    assert.match(pub.answer, /a=rtpmap:\d+ H264\/90000/);
+    assert.match(pub.answer, /a=recvonly/);
+    await waitFor('publisher connected and media counted', async () => {
+      const [cam] = await list();
+      return !!cam && cam.connected && cam.video.packets > 50 && cam.audio.packets > 20;
+    }, 20_000);
+    const [cam] = await list();
+    assert.equal(cam!.name, 'cam');
+    assert.match(cam!.codecs.video ?? '', /^H264/);
+    assert.equal(cam!.codecs.audio, 'opus');
+    assert.ok(cam!.video.bytes > cam!.video.packets * 12);
+    assert.ok(cam!.since <= Date.now() / 1000 && cam!.since > Date.now() / 1000 - 60);
+  });
+
+  test('a WHEP viewer of whip:cam gets the publisher\'s video (starting with a keyframe) and audio, and drake sent the publisher a PLI', async () => {
+    const plisBefore = publishers[0]!.plis;
+    const v = await whepView(`${drake.url}/whep/whip:cam`);
+    viewers.push(v);
+    assert.equal(v.status, 201, v.answer);
+    assert.match(v.location ?? '', /^\/whep\/whip:cam\/[0-9a-f]{32}$/);
+    await waitFor('video and audio at the viewer', async () => videoCount(v) > 50 && v.audio > 20, 20_000);
+    // The first packet a viewer gets is a keyframe's start: SPS (alone or in a STAP-A) or an IDR.
+    const first = h264NalTypesStarting(v.video[0]!);
+    assert.ok(first.includes(NAL.SPS) || first.includes(NAL.IDR), `first video packet starts NAL types ${first.join(',')}`);
+    await waitFor('the publisher got a PLI for the joining viewer', async () => publishers[0]!.plis > plisBefore, 10_000);
+    const [cam] = await list();
+    assert.ok(cam!.plis_sent >= 1);
+    assert.equal(cam!.viewers, 1);
+    const stats = await drake.whip!.whepStats('cam');
+    const counts = stats.latency?.counts ?? [];
+    assert.ok(counts.reduce((a, b) => a + b, 0) > 0, 'live packets were timed from arrival to send');
+    // The number the README quotes: publisher RTP in (decrypted) → SRTP out to the viewer, inside drake.
+    console.log(`# whip→whep inside drake: p50 ≤ ${latencyPercentile(counts, 50)} µs, p99 ≤ ${latencyPercentile(counts, 99)} µs`);
+  });
+
+  test('the viewer\'s session answers PATCH/DELETE like any WHEP session; DELETE by the publisher ends the stream and its viewers', async () => {
+    const v = viewers[0]!;
+    const frag = 'a=ice-ufrag:' + /a=ice-ufrag:(\S+)/.exec(v.pc.localDescription!.sdp)![1] + '\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n';
+    const patched = await fetch(v.sessionUrl!, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': v.etag! }, body: frag });
+    assert.equal(patched.status, 204);
+    const pub = publishers[0]!;
+    const unknown = await fetch(`${drake.url}/whip/cam/${'0'.repeat(32)}`, { method: 'DELETE', headers: auth() });
+    assert.equal(unknown.status, 404);
+    const closedAt = Date.now();
+    assert.equal(await pub.unpublish(auth()), 200);
+    assert.deepEqual(await list(), []);
+    await waitFor('the viewer\'s session is gone at drake', async () => (await fetch(v.sessionUrl!, { method: 'HEAD' })).status === 404, 5000);
+    const countThen = videoCount(v);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(videoCount(v), countThen, 'no video after the publisher left');
+    const late = await whepView(`${drake.url}/whep/whip:cam`);
+    assert.equal(late.status, 404, 'nothing to watch once the publisher is gone');
+    assert.ok(Date.now() - closedAt < 10_000);
+  });
+
+  test('the name is free again after DELETE; a second publisher of a live name gets 409', async () => {
+    const again = await publish('cam');
+    assert.equal(again.status, 201);
+    const twin = await publish('cam');
+    assert.equal(twin.status, 409, twin.answer);
+    assert.equal(JSON.parse(twin.answer).code, 409);
+    await waitFor('first publisher still live', async () => (await list())[0]?.connected === true, 20_000);
+  });
+
+  test('tokens: none or a wrong one → 401; a per-name token replaces the global one', async () => {
+    assert.equal((await publish('cam3', { headers: {} })).status, 401);
+    assert.equal((await publish('cam3', { headers: auth('wrong') })).status, 401);
+    assert.equal((await publish('cam2', { headers: auth(TOKEN) })).status, 401, 'cam2 has its own token');
+    const cam2 = await publish('cam2', { headers: auth(CAM2_TOKEN), audio: false });
+    assert.equal(cam2.status, 201);
+    assert.equal((await cam2.unpublish(auth('wrong'))), 401, 'DELETE needs the token too');
+    assert.equal((await fetch(cam2.sessionUrl!, { method: 'DELETE', headers: auth(CAM2_TOKEN) })).status, 200);
+  });
+
+  test('bad offers: garbage → 400, VP8 only → 406, wrong type → 415, too big → 413, bad name → 404; drake keeps serving', async () => {
+    const post = (name: string, body: string, type = 'application/sdp') =>
+      fetch(`${drake.url}/whip/${name}`, { method: 'POST', headers: { 'content-type': type, ...auth() }, body });
+    const garbage = await post('junk', 'v=0\r\nthis is not sdp\r\n');
+    assert.equal(garbage.status, 400);
+    assert.match(((await garbage.json()) as { message: string }).message, /SDP/);
+    assert.equal((await post('junk', '')).status, 400);
+    assert.equal((await post('junk', 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n')).status, 400, 'no ICE/DTLS');
+    assert.equal((await post('junk', 'v=0\r\n', 'text/plain')).status, 415);
+    assert.equal((await post('junk', 'v=0\r\n' + 'a=x\r\n'.repeat(20_000))).status, 413);
+    assert.equal((await post('bad%20name', 'v=0\r\n')).status, 404);
+    const vp8 = await publish('vp8cam', { headers: auth(), vp8: true });
+    assert.equal(vp8.status, 406, vp8.answer);
+    // Still serving: the live publisher is untouched and a new name publishes.
+    const names = (await list()).map((p) => p.name);
+    assert.deepEqual(names, ['cam']);
+    const other = await publish('cam4');
+    assert.equal(other.status, 201);
+    const preflight = await fetch(`${drake.url}/whip/cam4`, { method: 'OPTIONS' });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
+    assert.match(preflight.headers.get('access-control-expose-headers') ?? '', /Location/);
+  });
+
+  test('a publisher that vanishes (no DELETE) ends after the media timeout; its viewers are closed', async () => {
+    const pub = publishers.find((p) => p.status === 201 && p.sessionUrl?.includes('/whip/cam4/'))!;
+    await waitFor('cam4 media', async () => ((await list()).find((p) => p.name === 'cam4')?.video.packets ?? 0) > 20, 20_000);
+    const v = await whepView(`${drake.url}/whep/whip:cam4`);
+    viewers.push(v);
+    assert.equal(v.status, 201, v.answer);
+    await waitFor('viewer gets video', async () => videoCount(v) > 10, 15_000);
+    await pub.vanish();
+    await waitFor('cam4 is no longer listed', async () => !(await list()).some((p) => p.name === 'cam4'), 15_000);
+    assert.equal((await fetch(v.sessionUrl!, { method: 'HEAD' })).status, 404);
+  });
+
+  test('WHIP off: the routes answer 404', async () => {
+    const off = await startDrake({});
+    try {
+      const res = await fetch(`${off.url}/whip/cam`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'v=0\r\n' });
+      assert.equal(res.status, 404);
+      assert.equal((await off.api('GET', '/api/v3/whip')).status, 404);
+      assert.equal((await fetch(`${off.url}/whep/whip:cam`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'v=0\r\n' })).status, 404);
+    } finally {
+      await off.stop(true);
+    }
+  });
+});
