@@ -315,6 +315,8 @@ export const SECRET_PATHS: string[][] = [
   ['whip', 'token'],
 ];
 export const SECRET_MASK = '********';
+/** Maps whose every value is a secret (masked and kept the same way). */
+export const SECRET_MAPS: string[][] = [['whip', 'tokens']];
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');

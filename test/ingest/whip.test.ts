@@ -112,6 +112,9 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     assert.equal(cam2.status, 201);
     assert.equal((await cam2.unpublish(auth('wrong'))), 401, 'DELETE needs the token too');
     assert.equal((await fetch(cam2.sessionUrl!, { method: 'DELETE', headers: auth(CAM2_TOKEN) })).status, 200);
+    // The tokens are secrets in GET /api/v3/config (drake's own layout is under `config`).
+    const cfg = JSON.stringify((await drake.api('GET', '/api/v3/config')).body);
+    assert.ok(!cfg.includes(TOKEN) && !cfg.includes(CAM2_TOKEN), 'tokens masked');
   });
 
   test('bad offers: garbage → 400, VP8 only → 406, wrong type → 415, too big → 413, bad name → 404; drake keeps serving', async () => {
