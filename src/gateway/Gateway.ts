@@ -140,7 +140,7 @@ export class Gateway {
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
-      ...pageRoutes(sup, opts.version, opts.cluster ?? (() => null)),
+      ...pageRoutes(sup, opts.version, opts.cluster ?? (() => null), whip),
       ...swaggerRoutes(() => buildOpenApi(this.routes, { title: `drake API (${opts.name})`, version: opts.version })),
     ];
     const common = (req: Request) =>

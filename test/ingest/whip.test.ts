@@ -67,6 +67,10 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     await waitFor('the publisher got a PLI for the joining viewer', async () => publishers[0]!.plis > plisBefore, 10_000);
     const [cam] = await list();
     assert.ok(cam!.plis_sent >= 1);
+    const page = await fetch(`${drake.url}/player/whip:cam`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /data-whep-url="\/whep\/whip:cam"/);
+    assert.equal((await fetch(`${drake.url}/player/whip:nobody`)).status, 404);
     assert.equal(cam!.viewers, 1);
     const stats = await drake.whip!.whepStats('cam');
     const counts = stats.latency?.counts ?? [];
