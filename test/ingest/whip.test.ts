@@ -67,6 +67,18 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     await waitFor('the publisher got a PLI for the joining viewer', async () => publishers[0]!.plis > plisBefore, 10_000);
     const [cam] = await list();
     assert.ok(cam!.plis_sent >= 1);
+    // A viewer whose picture broke (it asked for video drake no longer has) and sends PLI: drake asks
+    // the publisher again (past the 500 ms rate limit). A PLI from a viewer that lost nothing does not.
+    await new Promise((r) => setTimeout(r, 700));
+    const quiet = publishers[0]!.plis;
+    await v.sendPli();
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(publishers[0]!.plis, quiet, 'a spurious PLI is not passed on');
+    const last = v.video[v.video.length - 1]!.readUInt16BE(2);
+    await v.sendNack([(last + 30_000) & 0xffff]);
+    await new Promise((r) => setTimeout(r, 100));
+    await v.sendPli();
+    await waitFor('the viewer\'s PLI reached the publisher', async () => publishers[0]!.plis > quiet, 5000);
     const page = await fetch(`${drake.url}/player/whip:cam`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /data-whep-url="\/whep\/whip:cam"/);
@@ -145,7 +157,7 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     assert.match(preflight.headers.get('access-control-expose-headers') ?? '', /Location/);
   });
 
-  test('a publisher that vanishes (no DELETE) ends after the media timeout; its viewers are closed', async () => {
+  test('a publisher that goes away without DELETE (peer closed, FFmpeg gone) ends the stream; its viewers are closed', async () => {
     const pub = publishers.find((p) => p.status === 201 && p.sessionUrl?.includes('/whip/cam4/'))!;
     await waitFor('cam4 media', async () => ((await list()).find((p) => p.name === 'cam4')?.video.packets ?? 0) > 20, 20_000);
     const v = await whepView(`${drake.url}/whep/whip:cam4`);
@@ -155,6 +167,25 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     await pub.vanish();
     await waitFor('cam4 is no longer listed', async () => !(await list()).some((p) => p.name === 'cam4'), 15_000);
     assert.equal((await fetch(v.sessionUrl!, { method: 'HEAD' })).status, 404);
+  });
+
+  test('API auth on: an API access token publishes too (and is needed when no WHIP token is set); /api/v3/whip needs it', async () => {
+    const secured = await startDrake({ whip: { enable: true }, api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0, disable_localhost: false } } });
+    try {
+      const login = await secured.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
+      const access = { authorization: `Bearer ${login.body.access_token}` };
+      const refused = await whipPublish(`${secured.url}/whip/cam`, { headers: {} });
+      assert.equal(refused.status, 401);
+      const ok = await whipPublish(`${secured.url}/whip/cam`, { headers: access });
+      publishers.push(ok);
+      assert.equal(ok.status, 201, ok.answer);
+      assert.equal((await secured.api('GET', '/api/v3/whip')).status, 401);
+      const listed = await secured.api<WhipPublisherDto[]>('GET', '/api/v3/whip', undefined, access);
+      assert.deepEqual(listed.body.map((p) => p.name), ['cam']);
+      assert.equal(await ok.unpublish(access), 200);
+    } finally {
+      await secured.stop(true);
+    }
   });
 
   test('WHIP off: the routes answer 404', async () => {
