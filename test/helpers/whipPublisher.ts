@@ -23,6 +23,8 @@ export interface WhipPublisher {
   unpublish(headers?: Record<string, string>): Promise<number>;
   /** Closes the peer and FFmpeg without telling drake (a publisher that vanishes). */
   vanish(): Promise<void>;
+  /** Stops the media only: ICE and DTLS stay up (a stalled encoder). */
+  stopMedia(): void;
 }
 
 export interface PublisherOptions {
@@ -76,6 +78,7 @@ export async function whipPublish(url: string, opts: PublisherOptions = {}): Pro
     connectedAt: null,
     unpublish: async () => 0,
     vanish: async () => undefined,
+    stopMedia: () => undefined,
   };
   const stop = async () => {
     ffmpeg?.kill('SIGKILL');
@@ -84,6 +87,9 @@ export async function whipPublish(url: string, opts: PublisherOptions = {}): Pro
     await pc.close().catch(() => undefined);
   };
   pub.vanish = stop;
+  pub.stopMedia = () => {
+    ffmpeg?.kill('SIGKILL');
+  };
   pub.unpublish = async (headers = opts.headers ?? {}) => {
     const res = pub.sessionUrl ? await fetch(pub.sessionUrl, { method: 'DELETE', headers }) : null;
     await stop();

@@ -117,6 +117,10 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     const twin = await publish('cam');
     assert.equal(twin.status, 409, twin.answer);
     assert.equal(JSON.parse(twin.answer).code, 409);
+    // Two at once for a free name: exactly one gets it.
+    const race = await Promise.all([publish('race'), publish('race')]);
+    assert.deepEqual(race.map((p) => p.status).sort(), [201, 409]);
+    assert.equal(await race.find((p) => p.status === 201)!.unpublish(auth()), 200);
     await waitFor('first publisher still live', async () => (await list())[0]?.connected === true, 20_000);
   });
 
@@ -167,6 +171,20 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     await pub.vanish();
     await waitFor('cam4 is no longer listed', async () => !(await list()).some((p) => p.name === 'cam4'), 15_000);
     assert.equal((await fetch(v.sessionUrl!, { method: 'HEAD' })).status, 404);
+  });
+
+  test('a publisher whose media stops while ICE/DTLS stay up ends after whip.media_timeout_seconds', async () => {
+    const pub = await publish('stall');
+    assert.equal(pub.status, 201);
+    await waitFor('stall media', async () => ((await list()).find((p) => p.name === 'stall')?.video.packets ?? 0) > 20, 20_000);
+    pub.stopMedia();
+    const stoppedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await list()).find((p) => p.name === 'stall')?.connected, true, 'still connected without media');
+    await waitFor('stall is no longer listed', async () => !(await list()).some((p) => p.name === 'stall'), 15_000);
+    const took = Date.now() - stoppedAt;
+    assert.ok(took >= 2500, `ended after ${took} ms: the 3 s media timeout, not something sooner`);
+    await pub.vanish();
   });
 
   test('API auth on: an API access token publishes too (and is needed when no WHIP token is set); /api/v3/whip needs it', async () => {
