@@ -11,7 +11,8 @@ import type { PublishEvent, PublishInit, WhepCreatedDto, WhepPatchedDto, WhepSes
 import { PacketRing, type MediaKind } from '../../shared/ring.ts';
 import { dropDefaultStun } from '../../actors/peer/PeerSession.ts';
 import { ifMatchAllows, PeerShard } from '../../actors/peer/PeerShard.ts';
-import { parseOffer, parseSdpFrag, pickH264, pickOpus, SdpError, type OfferCodec } from '../../actors/peer/sdp.ts';
+import { parseSdpFrag, SdpError, type OfferCodec } from '../../actors/peer/sdp.ts';
+import { checkWhipOffer } from './offer.ts';
 import { AUDIO_PT, VIDEO_PT } from '../../actors/stream/webrtcOutputs.ts';
 import { RtpForward } from './RtpForward.ts';
 import { readerSdp } from './readerSdp.ts';
@@ -71,21 +72,7 @@ export class PublishActor {
   /** The publisher's SDP offer → drake's answer (non-trickle: every candidate is in it). */
   async publish(offer: string): Promise<WhipPublishedDto> {
     if (this.#pc || this.#ended) throw new ConflictError(`stream ${this.#init.name} already has a publisher`);
-    let parsed;
-    try {
-      parsed = parseOffer(offer);
-    } catch (err) {
-      throw new ValidationError(`malformed SDP offer: ${(err as Error).message}`);
-    }
-    const videoMedia = parsed.media.find((m) => m.kind === 'video');
-    const audioMedia = parsed.media.find((m) => m.kind === 'audio');
-    const h264 = pickH264(videoMedia);
-    if (!h264) throw new NotAcceptableError('the offer has no H264 (packetization-mode=1) video: drake takes H264 and Opus over WHIP');
-    const opus = pickOpus(audioMedia);
-    if (audioMedia && !opus) throw new NotAcceptableError('the offer\'s audio has no Opus: drake takes H264 and Opus over WHIP');
-    for (const m of [videoMedia, audioMedia]) {
-      if (m && !['sendonly', 'sendrecv'].includes(m.direction)) throw new ValidationError(`the ${m.kind} section must be sendonly (WHIP publishes)`);
-    }
+    const { parsed, h264, opus } = checkWhipOffer(offer);
     const ice = this.#init.webrtc.ice;
     const pc = new RTCPeerConnection({
       bundlePolicy: 'max-bundle',

@@ -8,6 +8,7 @@ import { ConflictError, errorText, NotFoundError, ValidationError } from '../../
 import { TypedEmitter } from '../../shared/events.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings, WhepCreatedDto, WhepPatchedDto, WhepStatsDto, WhipPublisherDto } from '../../shared/protocol.ts';
+import { checkWhipOffer } from './offer.ts';
 import { PublishHandle } from './PublishHandle.ts';
 
 const log = new Logger('whip');
@@ -87,6 +88,7 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     if (!WhipIngest.validName(name)) throw new ValidationError(`invalid stream name ${JSON.stringify(name)}`);
     if (this.#closing) throw new NotFoundError('drake is shutting down');
     if (this.#pubs.has(name)) throw new ConflictError(`stream ${name} already has a publisher (DELETE its session first)`);
+    checkWhipOffer(offer); // a bad offer costs no worker
     const handle = new PublishHandle(name);
     const pub: Publication = { handle, sessionId: randomBytes(16).toString('hex'), ready: false, viewers: 0 };
     this.#pubs.set(name, pub);
