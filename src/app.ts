@@ -135,7 +135,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       filesystems: { mem, disk },
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
       ...(rtmp ? { rtmpUrl: rtmp.urlTemplate } : {}),
-      ...(whip ? { whipUrl: `${gateway.url}/whip/{name}/sdp?token=${whip.readerSecret}` } : {}),
+      ...(whip ? { whipUrl: `${gateway.url}/whip/{name}/sdp?token=${whip.readerSecret}`, otherViewers: () => whip.viewers } : {}),
       // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
       // has reached Redis): a node coming back must not start what moved while it was away.
       ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),

@@ -206,6 +206,24 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     }
   });
 
+  test('viewers of published streams count toward webrtc.max_viewers_total', async () => {
+    const capped = await startDrake({ whip: { enable: true }, webrtc: { max_viewers_total: 1 } });
+    try {
+      const pub = await whipPublish(`${capped.url}/whip/cam`);
+      publishers.push(pub);
+      assert.equal(pub.status, 201);
+      await waitFor('media', async () => ((await capped.whip!.list())[0]?.video.packets ?? 0) > 20, 20_000);
+      const first = await whepView(`${capped.url}/whep/whip:cam`);
+      viewers.push(first);
+      assert.equal(first.status, 201, first.answer);
+      await waitFor('the viewer is counted', async () => capped.supervisor.totalViewers === 1, 10_000);
+      const second = await whepView(`${capped.url}/whep/whip:cam`);
+      assert.equal(second.status, 503, second.answer);
+    } finally {
+      await capped.stop(true);
+    }
+  });
+
   test('WHIP off: the routes answer 404', async () => {
     const off = await startDrake({});
     try {

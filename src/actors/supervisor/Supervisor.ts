@@ -88,6 +88,8 @@ export interface SupervisorOptions {
   rtmpUrl?: string;
   /** {whip}'s template when WHIP ingest is on. */
   whipUrl?: string;
+  /** WHEP viewers drake serves outside processes (of published WHIP streams): they count toward webrtc.max_viewers_total. */
+  otherViewers?: () => number;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
   /**
@@ -693,7 +695,7 @@ export class Supervisor {
   get totalViewers(): number {
     let n = 0;
     for (const e of this.#entries.values()) n += e.viewers;
-    return n + this.#pendingViewers;
+    return n + this.#pendingViewers + (this.#opts.otherViewers?.() ?? 0);
   }
 
   #pendingViewers = 0;

@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { GRANT_PARAM, grantValid, signGrant } from '../../actors/cluster/whepGrant.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
-import { NotFoundError, UnauthorizedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
+import { CapacityError, NotFoundError, UnauthorizedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { z } from 'zod';
 import { readJson } from '../body.ts';
@@ -177,6 +177,8 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         if (contentType(req) !== 'application/sdp') throw new UnsupportedMediaTypeError('Content-Type must be application/sdp');
         if (req.body.length === 0) throw new ValidationError('empty SDP offer');
         if (name !== null) {
+          const max = sup.maxViewersTotal;
+          if (sup.totalViewers >= max) throw new CapacityError(`drake has reached its total viewer limit (${max})`);
           const created = await whip().whepCreate(name, req.body.toString('utf8'));
           const headers: Record<string, string> = {
             'content-type': 'application/sdp',
