@@ -6,13 +6,14 @@ import { join, resolve } from 'node:path';
 import { ClusterNode } from './actors/cluster/ClusterNode.ts';
 import { resolveFfmpeg, type FfmpegBinary } from './actors/supervisor/ffmpegBinary.ts';
 import { SkillsCache } from './actors/supervisor/skills.ts';
-import { Supervisor } from './actors/supervisor/Supervisor.ts';
+import { Supervisor, webrtcSettings } from './actors/supervisor/Supervisor.ts';
 import { ApiAuth } from './gateway/auth/ApiAuth.ts';
 import { DiskFs } from './gateway/fs/DiskFs.ts';
 import { MemFs } from './gateway/fs/MemFs.ts';
 import { Gateway } from './gateway/Gateway.ts';
 import { RtmpServer } from './ingest/rtmp/RtmpServer.ts';
 import { SrtServer } from './ingest/srt/SrtServer.ts';
+import { WhipIngest } from './ingest/whip/WhipIngest.ts';
 import { basicAuthHeader, randomPassword } from './gateway/routes/fsRoutes.ts';
 import { buildInfo, DRAKE_VERSION } from './shared/buildInfo.ts';
 import { isLoopbackHost, type DrakeConfig } from './shared/config.ts';
@@ -36,6 +37,8 @@ export interface Drake {
   rtmp: RtmpServer | null;
   /** The built-in SRT server; null when srt.enable is off. */
   srt: SrtServer | null;
+  /** WHIP ingest; null when whip.enable is off. */
+  whip: WhipIngest | null;
   url: string;
   close(): Promise<void>;
 }
@@ -81,6 +84,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   let cluster: ClusterNode | null = null;
   let rtmp: RtmpServer | null = null;
   let srt: SrtServer | null = null;
+  const whip = config.whip.enable ? new WhipIngest({ config: config.whip, webrtc: webrtcSettings(config) }) : null;
   const sup = new Proxy({} as Supervisor, {
     get(_t, prop) {
       if (!supervisor) throw new StartingError('drake is still starting: retry in a moment (GET /ping answers pong once the API takes work)');
@@ -104,6 +108,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     cluster: () => cluster,
     rtmp: () => rtmp,
     srt: () => srt,
+    whip: () => whip,
     auth: ApiAuth.open(config.api.auth, dbDir),
     skills,
     fs: { mem, disk, routes: { memfsAuth, maxWriteBytes: memCfg.max_upload_mbytes * 1024 * 1024, corsOrigin: config.storage.cors.origin } },
@@ -137,10 +142,15 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
       ...(memfsAuthorization ? { memfsAuthorization } : {}),
       ...(rtmp ? { rtmpUrl: rtmp.urlTemplate } : {}),
       ...(srt ? { srtUrl: srt.urlTemplate } : {}),
+      ...(whip ? { whipUrl: `${gateway.url}/whip/{name}/sdp?token=${whip.readerSecret}`, otherViewers: () => whip.viewers } : {}),
       // A cluster node runs a process only once the cluster says it owns it (nothing at all before it
       // has reached Redis): a node coming back must not start what moved while it was away.
       ...(config.cluster.enable ? { gate: (id: string) => cluster?.mayRun(id) ?? false } : {}),
     });
+    if (whip) {
+      const sup = supervisor;
+      whip.on('ended', (name) => void sup.whipPublisherLeft(name).catch(() => undefined));
+    }
     if (config.cluster.enable) {
       const sup = supervisor;
       cluster = ClusterNode.start({
@@ -160,6 +170,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     await supervisor?.close();
     await rtmp?.close();
     await srt?.close();
+    await whip?.close();
     throw err;
   }
   const opened = supervisor;
@@ -177,6 +188,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
     cluster: member,
     rtmp: ingest,
     srt: srtIngest,
+    whip,
     url: gateway.url,
     close() {
       closing ??= (async () => {
@@ -186,6 +198,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
         // After the processes: their RTMP/SRT inputs end with the FFmpegs, not as a publisher-gone error.
         await ingest?.close();
         await srtIngest?.close();
+        await whip?.close();
         log.info('stopped');
       })();
       return closing;

@@ -8,6 +8,8 @@ import type { Supervisor } from '../actors/supervisor/Supervisor.ts';
 import type { RtmpServer } from '../ingest/rtmp/RtmpServer.ts';
 import type { SrtServer } from '../ingest/srt/SrtServer.ts';
 import type { SessionSource } from '../shared/ingestSessions.ts';
+import type { WhipIngest } from '../ingest/whip/WhipIngest.ts';
+import { WHIP_CORS, whipRoutes } from './routes/whipRoutes.ts';
 import { CORE_API_MAJOR, CORE_API_VERSION, type BuildInfo } from '../shared/buildInfo.ts';
 import { DrakeError, UnauthorizedError } from '../shared/errors.ts';
 import { json, mount, text, type Request, type Route } from './http.ts';
@@ -68,6 +70,8 @@ export interface GatewayOptions {
   rtmp?: () => RtmpServer | null;
   /** The built-in SRT server (null: srt.enable is off). */
   srt?: () => SrtServer | null;
+  /** WHIP ingest (null: whip.enable is off). */
+  whip?: () => WhipIngest | null;
   /** Core's metric history (POST /api/v3/metrics); defaults 300 s / 2 s. */
   metrics?: { range_sec: number; interval_sec: number };
 }
@@ -122,7 +126,8 @@ export class Gateway {
       opts.metrics ? { rangeSec: opts.metrics.range_sec, intervalSec: opts.metrics.interval_sec } : {},
     );
     this.monitor.start();
-    const whep = { iceServers: opts.iceServers, events: this.events, cluster: opts.cluster ?? (() => null) };
+    const whip = opts.whip ?? (() => null);
+    const whep = { iceServers: opts.iceServers, events: this.events, cluster: opts.cluster ?? (() => null), whip };
     this.routes = [
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
@@ -135,14 +140,15 @@ export class Gateway {
       ...playoutRoutes(sup, opts.cluster ?? (() => null)),
       ...skillsRoutes(opts.skills),
       ...ingestRoutes(opts.rtmp ?? (() => null), opts.srt ?? (() => null)),
+      ...whipRoutes({ whip, auth: opts.auth, iceServers: opts.iceServers }),
       ...fsRoutes(opts.fs.mem, opts.fs.disk, opts.fs.routes),
       ...whepRoutes(sup, whep, '/whep'),
       ...whepRoutes(sup, whep, '/api/v3/whep'),
-      ...pageRoutes(sup, opts.version, opts.cluster ?? (() => null)),
+      ...pageRoutes(sup, opts.version, opts.cluster ?? (() => null), whip),
       ...swaggerRoutes(() => buildOpenApi(this.routes, { title: `drake API (${opts.name})`, version: opts.version })),
     ];
     const common = (req: Request) =>
-      req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/api') ? CORS_API : {};
+      req.url.startsWith('/whep/') || req.url.startsWith('/api/v3/whep/') ? WHEP_CORS : req.url.startsWith('/whip/') ? WHIP_CORS : req.url.startsWith('/api') ? CORS_API : {};
     const auth = opts.auth;
     for (const route of this.routes) {
       // The admin API (/api/v3, /api/graph): a valid access token when auth is on.

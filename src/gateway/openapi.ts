@@ -32,6 +32,9 @@ import {
 import { clusterSchema } from '../shared/cluster.ts';
 import { rtmpStreamSchema } from '../ingest/rtmp/streamPath.ts';
 import { srtChannelsSchema } from '../ingest/srt/srtUrl.ts';
+import { whipPublisherSchema } from '../ingest/whip/schema.ts';
+import { WHIP_NAME } from '../shared/config.ts';
+import type { WhipPublisherDto } from '../shared/protocol.ts';
 import { ID_PATTERN, ioSchema, processConfigSchema } from '../shared/processConfig.ts';
 import { needsApiToken } from './auth/guarded.ts';
 import type { Method, Route } from './http.ts';
@@ -162,6 +165,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
         ['Cluster', clusterSchema],
         ['RtmpStream', rtmpStreamSchema],
         ['SrtChannels', srtChannelsSchema],
+        ['WhipPublisher', whipPublisherSchema],
         ['MetricsDescription', metricsDescriptionSchema],
         ['MetricsReply', metricsReplySchema],
         ['WidgetProcess', widgetProcessSchema],
@@ -372,6 +376,7 @@ const KNOWN: Record<string, OperationDoc> = {
 
   ...whepDocs('/whep'),
   ...whepDocs('/api/v3/whep'),
+  ...whipDocs(),
   ...playoutDocs(),
 };
 
@@ -457,6 +462,58 @@ function whepDocs(base: string): Record<string, OperationDoc> {
   };
 }
 
+function whipDocs(): Record<string, OperationDoc> {
+  const sdp = { type: 'string', description: 'SDP' };
+  const frag = { type: 'string', description: 'application/trickle-ice-sdpfrag (RFC 8840)' };
+  const etag = header('Entity tag of the session (If-Match on PATCH)');
+  const linkIce = header('ICE servers: <stun:…>; rel="ice-server" (with username/credential for TURN)');
+  return {
+    'OPTIONS /whip/:name': { responses: { 204: ok('Preflight', undefined, { 'Accept-Post': header('application/sdp'), Link: linkIce }) } },
+    'POST /whip/:name': {
+      description:
+        'WHIP (RFC 9725): send an SDP offer with sendonly H264 (packetization-mode 1) video and optionally Opus audio; get the answer and the session URL. ' +
+        'WHEP viewers then watch /whep/whip:<name>, processes read {whip,name=<name>}. The token is whip.tokens[name], else whip.token; with API auth on, an API access token works too.',
+      requestBody: { required: true, content: { 'application/sdp': { schema: sdp } } },
+      responses: {
+        201: ok('Publishing: SDP answer', sdp, { Location: header('The session URL (PATCH, DELETE)'), ETag: etag, 'Accept-Patch': header('application/trickle-ice-sdpfrag'), Link: linkIce }, 'application/sdp'),
+      },
+      errors: [
+        [400, 'Empty or invalid SDP offer'],
+        [401, 'Missing or wrong token'],
+        [404, 'WHIP is off (whip.enable) or the name is invalid'],
+        [406, 'The offer has no H264 (packetization-mode 1) video, or audio without Opus'],
+        [409, 'The name already has a publisher'],
+        [415, 'Content-Type is not application/sdp'],
+        [504, 'ICE gathering timed out'],
+      ],
+    },
+    'GET /whip/:name/sdp': {
+      description: "The SDP FFmpeg reads a published stream from; {whip,name=…} resolves to this URL with drake's own credential. Each read starts an RTP forward to loopback ports named in the SDP.",
+      parameters: [query('token', "drake's own credential (in the resolved {whip} address)")],
+      responses: { 200: ok('SDP for FFmpeg', sdp, undefined, 'application/sdp') },
+      errors: [[401, 'Wrong credential'], [404, 'The name is not being published']],
+    },
+    'OPTIONS /whip/:name/:session': { responses: { 204: ok('Preflight', undefined, { 'Accept-Patch': header('application/trickle-ice-sdpfrag') }) } },
+    'PATCH /whip/:name/:session': {
+      description: 'Trickle ICE candidates from the publisher (204). An ICE restart is refused (400): publish again.',
+      parameters: [ifMatch],
+      requestBody: { required: true, content: { 'application/trickle-ice-sdpfrag': { schema: frag } } },
+      responses: { 204: ok('Candidates added') },
+      errors: [[400, 'Malformed fragment or an ICE restart'], [404, 'Unknown session'], [412, 'If-Match does not match'], [415, 'Content-Type is not application/trickle-ice-sdpfrag'], [428, 'If-Match is required']],
+    },
+    'DELETE /whip/:name/:session': {
+      description: 'Ends the publication: its WHEP viewers are closed, processes reading it go to reconnect.',
+      responses: { 200: ok('Publication ended') },
+      errors: [[404, 'Unknown session']],
+    },
+    'GET /api/v3/whip': {
+      description: 'The streams being published over WHIP now, by name.',
+      responses: { 200: ok('Publishers', { type: 'array', items: ref('WhipPublisher') }) },
+      errors: [[404, 'WHIP ingest is off (whip.enable)']],
+    },
+  };
+}
+
 /** The table key of a route: "DELETE /api/v3/process/:id". */
 export function routeKey(route: Pick<Route, 'method' | 'pattern'>): string {
   const m = route.method === 'any' ? 'ANY' : METHODS[route.method].toUpperCase();
@@ -478,6 +535,7 @@ function securityOf(route: Route): Array<Record<string, string[]>> {
   if (needsApiToken(route.pattern)) return [{ bearerAuth: [] }];
   if (route.pattern === '/api/login/refresh') return [{ refreshToken: [] }];
   if (isUnder(route.pattern, '/whep') && (route.method === 'post' || route.method === 'patch' || route.method === 'del')) return [{}, { whepToken: [] }];
+  if (isUnder(route.pattern, '/whip') && (route.method === 'post' || route.method === 'patch' || route.method === 'del')) return [{}, { whipToken: [] }, { bearerAuth: [] }];
   return [];
 }
 
@@ -492,6 +550,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'rtmp', description: 'The built-in RTMP server (ingest)' },
   { name: 'srt', description: 'The built-in SRT server (ingest)' },
   { name: 'whep', description: 'WebRTC egress (WHEP)' },
+  { name: 'whip', description: 'WebRTC ingest (WHIP)' },
   { name: 'pages', description: 'Pages for people' },
   { name: 'docs', description: 'This document and Swagger UI' },
 ];
@@ -514,7 +573,11 @@ function pathParam(name: string, pattern: string, wildcard: boolean): OpenApiPar
   const p = (description: string, schema: JsonSchema = STRING): OpenApiParameter => ({ name, in: 'path', required: true, description, schema });
   if (wildcard) return p(`Path below ${pattern.slice(0, -1)} (may contain slashes)`);
   const processy = isUnder(pattern, '/api/v3/process') || isUnder(pattern, '/whep') || isUnder(pattern, '/api/v3/whep') || isUnder(pattern, '/player');
+  const whep = isUnder(pattern, '/whep') || isUnder(pattern, '/api/v3/whep');
+  if (name === 'id' && whep) return p('Process ID, or whip:<name> for a stream published over WHIP', { type: 'string', pattern: `^(?:${ID_PATTERN.source.slice(1, -1)}|whip:${WHIP_NAME.source.slice(1, -1)})$` });
   if (name === 'id' && processy) return p('Process ID', { type: 'string', pattern: ID_PATTERN.source });
+  if (name === 'name' && isUnder(pattern, '/whip')) return p('WHIP stream name', { type: 'string', pattern: WHIP_NAME.source });
+  if (name === 'session' && isUnder(pattern, '/whip')) return p('WHIP session ID (from the Location header)', { type: 'string', pattern: '^[0-9a-f]{32}$' });
   if (name === 'session') return p('WHEP session ID (from the Location header)', { type: 'string', pattern: '^[0-9a-f]{32}$' });
   if (name === 'key' && pattern.includes('/metadata/')) return p('Metadata key', { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', maxLength: 256 });
   return p(name);
@@ -542,6 +605,7 @@ function operationOf(route: Route, path: string, method: OpenApiMethod): Omit<Op
   const errors = new Map<number, string | undefined>();
   for (const e of doc?.errors ?? []) errors.set(Array.isArray(e) ? e[0] : e, Array.isArray(e) ? e[1] : undefined);
   if (security.some((s) => 'bearerAuth' in s || 'refreshToken' in s)) errors.set(401, errors.get(401) ?? 'Missing or invalid token');
+  if (security.some((s) => 'whipToken' in s)) errors.set(401, errors.get(401) ?? 'Missing or wrong publisher token');
   if (security.some((s) => 'whepToken' in s)) errors.set(401, errors.get(401) ?? 'The stream has a token and the request lacks it');
   if (route.body) errors.set(413, errors.get(413) ?? 'Request body too large');
   if (doc?.requestBody?.content['application/json']) errors.set(415, errors.get(415) ?? 'Content-Type is not application/json');
@@ -606,6 +670,11 @@ export function buildOpenApi(routes: Route[], info: { title: string; version: st
           bearerFormat: 'JWT',
           description: 'The refresh_token from POST /api/login',
         },
+        whipToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'whip.tokens[<name>], else whip.token (publishers)',
+        },
         whepToken: {
           type: 'http',
           scheme: 'bearer',
@@ -620,3 +689,5 @@ export function buildOpenApi(routes: Route[], info: { title: string; version: st
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const processDtoMatches: Same<z.output<typeof processSchema>, Omit<ProcessDto, 'config'> & { config?: ApiProcessConfig }> = true;
 void processDtoMatches;
+const whipDtoMatches: Same<z.output<typeof whipPublisherSchema>, WhipPublisherDto> = true;
+void whipDtoMatches;

@@ -9,6 +9,10 @@ const port = z.number().int().min(0).max(65535);
 /** A cluster node's id: it appears in Redis keys and URLs. */
 export const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** A WHIP stream name: what goes into /whip/<name>, /whep/whip:<name> and {whip,name=<name>}. */
+export const WHIP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.~-]{0,63}$/;
+export const WHIP_NAME_RULE = 'must be 1-64 characters of A-Z a-z 0-9 _ . ~ - and not start with . ~ or -';
+
 export const configSchema = z.object({
   name: z.string().min(1).max(128).default('drake'),
   /** On a first start (no store yet) create and start the `demo` process: a test pattern with a tone, watchable over WHEP. */
@@ -157,6 +161,21 @@ export const configSchema = z.object({
         .default(''),
       /** Required of every publisher and player when set: `token:…` (or `token=…`) in the stream id. */
       token: z.string().max(256).regex(/^[A-Za-z0-9_.~-]*$/, 'must hold only A-Z a-z 0-9 _ . ~ - (it travels in the stream id and the URL unescaped)').default(''),
+    })
+    .prefault({}),
+  /**
+   * WHIP ingest: publishers (OBS 30+, browsers) POST an SDP offer to /whip/<name>; WHEP viewers watch
+   * /whep/whip:<name>, processes read {whip,name=…}.
+   */
+  whip: z
+    .object({
+      enable: z.boolean().default(false),
+      /** Bearer token every publisher needs (unless `tokens` has one for its name); "" = none. */
+      token: z.string().max(256).regex(/^[^\s]*$/, 'must not contain spaces').default(''),
+      /** Per-name tokens: a name listed here needs exactly its own token (the global one does not open it). */
+      tokens: z.record(z.string().regex(WHIP_NAME, WHIP_NAME_RULE), z.string().min(1).max(256).regex(/^\S+$/, 'must not contain spaces')).default({}),
+      /** A publisher that sent no RTP for this long is gone (its ICE/DTLS may still look alive). */
+      media_timeout_seconds: z.number().int().min(1).max(300).default(10),
     })
     .prefault({}),
   cluster: z
@@ -313,8 +332,11 @@ export const SECRET_PATHS: string[][] = [
   ['rtmp', 'token'],
   ['srt', 'passphrase'],
   ['srt', 'token'],
+  ['whip', 'token'],
 ];
 export const SECRET_MASK = '********';
+/** Maps whose every value is a secret (masked and kept the same way). */
+export const SECRET_MAPS: string[][] = [['whip', 'tokens']];
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -45,6 +45,8 @@ export interface StreamSettings {
   rtmpUrl?: string;
   /** {srt}'s template when the built-in SRT server runs. */
   srtUrl?: string;
+  /** {whip}'s template when WHIP ingest is on: the SDP URL FFmpeg reads a published stream from. */
+  whipUrl?: string;
   maxLogLines: number;
   stopTimeoutMs: number;
   webrtc: StreamWebrtcSettings;
@@ -251,7 +253,11 @@ export interface ReportEntryDto {
 
 export type CallResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
-export type StreamCommand = 'start' | 'stop' | 'restart' | 'reload';
+/**
+ * `inputlost`: a live input of the run went away for good (a WHIP publisher left): the run ends as a
+ * failure, so reconnect applies as after any input error.
+ */
+export type StreamCommand = 'start' | 'stop' | 'restart' | 'reload' | 'inputlost';
 
 /** What a peer shard worker needs: the stream's packet ring and the viewer settings. */
 export interface ShardInit {
@@ -302,6 +308,60 @@ export interface StreamActorApi {
   /** Test hook: crash the stream's peer shard worker `index` (1-based, in start order). */
   crashShard(index: number): Promise<CallResult<void>>;
 }
+
+/** What a WHIP publish actor needs; fixed for the life of its worker. */
+export interface PublishInit {
+  name: string;
+  webrtc: StreamWebrtcSettings;
+  /** No RTP from the publisher for this long ends the publication (ICE/DTLS may still look alive). */
+  mediaTimeoutMs: number;
+}
+
+/** One WHIP publisher, as GET /api/v3/whip lists it. */
+export interface WhipPublisherDto {
+  name: string;
+  /** Unix seconds of the POST that started it. */
+  since: number;
+  connected: boolean;
+  remote: string;
+  codecs: { video: string | null; audio: string | null };
+  video: { packets: number; bytes: number };
+  audio: { packets: number; bytes: number };
+  /** PLIs drake sent to the publisher (viewer joins, viewer PLIs, new process readers), rate-limited. */
+  plis_sent: number;
+  viewers: number;
+  /** Processes reading the stream through {whip,name=…} (local RTP forwards). */
+  readers: number;
+}
+
+export interface WhipPublishedDto {
+  answer: string;
+  etag: string;
+}
+
+/** Methods a WHIP publish actor exposes (message names `publish.<method>`). */
+export interface PublishActorApi {
+  init(init: PublishInit): Promise<CallResult<void>>;
+  /** The publisher's offer → drake's answer; once per actor. */
+  publish(offer: string): Promise<CallResult<WhipPublishedDto>>;
+  patch(frag: string, ifMatch: string | null): Promise<CallResult<WhepPatchedDto>>;
+  info(): Promise<CallResult<WhipPublisherDto>>;
+  /** A process reads the stream: RTP goes to 127.0.0.1 at these ports; answers the SDP FFmpeg reads. */
+  addReader(): Promise<CallResult<string>>;
+  whepCreate(offer: string): Promise<CallResult<WhepCreatedDto>>;
+  whepPatch(sessionId: string, frag: string, ifMatch: string | null): Promise<CallResult<WhepPatchedDto>>;
+  whepDelete(sessionId: string): Promise<CallResult<boolean>>;
+  whepSessions(): Promise<CallResult<WhepSessionDto[]>>;
+  whepStats(): Promise<CallResult<WhepStatsDto>>;
+  close(reason: string): Promise<CallResult<void>>;
+}
+
+/** Events a publish actor posts on its port. */
+export const publishEventSchema = z.discriminatedUnion('event', [
+  z.object({ event: z.literal('publish.ended'), reason: z.string() }),
+  z.object({ event: z.literal('publish.viewers'), viewers: z.number().int().min(0) }),
+]);
+export type PublishEvent = z.infer<typeof publishEventSchema>;
 
 const execState = z.enum(EXEC_STATES);
 export const streamEventSchema = z.discriminatedUnion('event', [

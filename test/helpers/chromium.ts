@@ -28,8 +28,8 @@ export function chromiumPath(): string | null {
  * Launches headless Chromium. Playwright gives every launch a fresh temporary user-data-dir
  * (it refuses a --user-data-dir argument for launch()) and removes it in browser.close().
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error('Chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM_PATH');
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
 }

@@ -118,3 +118,11 @@ test('resolvePlaceholders() does not rescan substituted values', () => {
   const v = { ...values, reference: '{processid}' };
   assert.equal(resolvePlaceholders('{reference}/{processid}', 'address', v), '{processid}/p1');
 });
+
+test('resolvePlaceholders() resolves {whip,name=…} in addresses only, and leaves it when WHIP ingest is off', () => {
+  const v = { ...values, whip: 'http://127.0.0.1:8080/whip/{name}/sdp?token=k' };
+  assert.equal(resolvePlaceholders('{whip,name=cam1}', 'address', v), 'http://127.0.0.1:8080/whip/cam1/sdp?token=k');
+  assert.equal(resolvePlaceholders('{whip,name=$processid}', 'address', v), 'http://127.0.0.1:8080/whip/p1/sdp?token=k');
+  for (const section of SECTIONS.filter((s) => s !== 'address')) assert.equal(resolvePlaceholders('{whip,name=cam1}', section, v), '{whip,name=cam1}', section);
+  assert.equal(resolvePlaceholders('{whip,name=cam1}', 'address', values), '{whip,name=cam1}');
+});

@@ -80,6 +80,11 @@ export interface PeerSessionOptions {
   onClose: (session: PeerSession, reason: string) => void;
   /** A burst was queued: the shard's pacer calls drainBurst() until it is sent (bursts share one budget). */
   pace: (session: PeerSession) => void;
+  /**
+   * The viewer needs a keyframe (it joined, or its picture broke). A source that honours PLI (a WHIP
+   * publisher) is asked for one; FFmpeg's legs ignore PLI, so processes leave this out.
+   */
+  keyframeWanted?: () => void;
 }
 
 export interface SessionCounters {
@@ -268,6 +273,7 @@ export class PeerSession {
           this.#connected = true;
           if (this.#opts.sendPath === 'lean') this.#setupLean();
           if (this.#opts.sendPath !== 'werift') this.#startBurst(this.#opts.keyframeBurst(), 'join');
+          this.#opts.keyframeWanted?.();
         }
       } else if (state === 'failed' || state === 'closed') {
         void this.close(`connection ${state}`);
@@ -533,6 +539,8 @@ export class PeerSession {
    */
   #onPli(): void {
     this.counters.plis++;
+    // Only a picture that is really broken asks the source (libwebrtc repeats PLIs it does not need).
+    if (!this.#hasKeyframe || this.#lostSinceKeyframe) this.#opts.keyframeWanted?.();
     const now = Date.now();
     if (this.#bursting || now - this.#lastPliAt < PLI_MIN_INTERVAL_MS) return;
     if (this.#hasKeyframe && !this.#lostSinceKeyframe) {

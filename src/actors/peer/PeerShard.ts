@@ -63,6 +63,8 @@ export interface ShardSettings {
 export interface ShardHooks {
   onClosed?: (sessionId: string) => void;
   onCount: (viewers: number) => void;
+  /** A viewer needs a keyframe (see PeerSessionOptions.keyframeWanted). */
+  onKeyframeWanted?: () => void;
 }
 
 type ShardOptions = ShardSettings & ShardHooks;
@@ -276,6 +278,7 @@ export class PeerShard {
         ...(mux && this.#burst ? { burst: this.#burst } : {}),
         onClose: (s, reason) => this.#onClose(s, reason),
         pace: (s) => this.#pace(s),
+        ...(this.#opts.onKeyframeWanted ? { keyframeWanted: this.#opts.onKeyframeWanted } : {}),
       });
       this.#sessions.set(id, session);
       this.#sweeper ??= setInterval(() => this.#sweep(), 1000);

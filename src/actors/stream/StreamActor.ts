@@ -150,6 +150,10 @@ export class StreamActor {
           await this.#endRun('restarted by command');
           await this.#spawn();
           return;
+        case 'inputlost':
+          // Not intentional: the exit goes through reconnect like any input error.
+          if (this.#run) this.#abortRun(this.#run, 'an input went away (its WHIP publisher left), stopping FFmpeg', true);
+          return;
         case 'reload':
           this.#cancelReconnect();
           this.#legsFor = null;
@@ -234,13 +238,14 @@ export class StreamActor {
 
   #ctx() {
     const auth = this.#settings.memfsAuthorization;
-    const { rtmpUrl, srtUrl } = this.#settings;
+    const { rtmpUrl, srtUrl, whipUrl } = this.#settings;
     return {
       diskDir: this.#settings.diskDir,
       memfsUrl: this.#settings.memfsUrl,
       ...(auth ? { memfsAuthorization: auth } : {}),
       ...(rtmpUrl ? { rtmpUrl } : {}),
       ...(srtUrl ? { srtUrl } : {}),
+      ...(whipUrl ? { whipUrl } : {}),
     };
   }
 

@@ -18,6 +18,8 @@ export interface CommandContext {
   rtmpUrl?: string;
   /** {srt}'s template when the built-in SRT server runs (see ingest/srt/srtUrl.ts). */
   srtUrl?: string;
+  /** {whip}'s template when WHIP ingest is on: http://host:port/whip/{name}/sdp?token=… (FFmpeg reads the SDP). */
+  whipUrl?: string;
 }
 
 /** A config that cannot become a command; `details` lists every problem found, one sentence each. */
@@ -98,6 +100,7 @@ export function resolveConfig(config: ProcessConfig, ctx: CommandContext): Proce
     memfs: ctx.memfsUrl.replace(/\/+$/, ''),
     ...(ctx.rtmpUrl ? { rtmp: ctx.rtmpUrl } : {}),
     ...(ctx.srtUrl ? { srt: ctx.srtUrl } : {}),
+    ...(ctx.whipUrl ? { whip: ctx.whipUrl } : {}),
   };
   if (out.id.trim() === '') problems.push('an empty process ID is not allowed');
 

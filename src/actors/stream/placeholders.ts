@@ -22,6 +22,8 @@ export interface PlaceholderValues {
   rtmp?: string;
   /** The built-in SRT server's URL template, `{name}`, `{mode}` and `{latency}` for its parameters (absent: the server is off). */
   srt?: string;
+  /** WHIP ingest's SDP URL template, `{name}` for the published stream (absent: WHIP ingest is off). */
+  whip?: string;
   /** The id of the input being resolved (only meaningful for that input's address and options). */
   inputid?: string;
   /** The id of the output being resolved (its address, options and cleanup patterns). */
@@ -38,7 +40,7 @@ export interface PlaceholderValues {
  */
 export type PlaceholderSection = 'global' | 'io-id' | 'address' | 'io-options' | 'cleanup';
 
-type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp' | 'srt';
+type ValueName = 'processid' | 'reference' | 'inputid' | 'outputid' | 'diskfs' | 'memfs' | 'rtmp' | 'srt' | 'whip';
 
 /** Placeholder name -> the value it stands for. */
 const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
@@ -52,6 +54,7 @@ const NAMES: ReadonlyMap<string, ValueName> = new Map<string, ValueName>([
   ['fs:mem', 'memfs'],
   ['rtmp', 'rtmp'],
   ['srt', 'srt'],
+  ['whip', 'whip'],
 ]);
 
 /**
@@ -66,11 +69,11 @@ function defaultParams(key: ValueName, values: PlaceholderValues): ReadonlyMap<s
   ]);
 }
 
-/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp} and {srt} in addresses only). */
+/** What each section may use (Core restream.go resolvePlaceholders; {memfs} not in global options, {rtmp}, {srt} and {whip} in addresses only). */
 const ALLOWED: Readonly<Record<PlaceholderSection, ReadonlySet<ValueName>>> = {
   global: new Set<ValueName>(['diskfs']),
   'io-id': new Set<ValueName>(['processid', 'reference']),
-  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp', 'srt']),
+  address: new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs', 'rtmp', 'srt', 'whip']),
   'io-options': new Set<ValueName>(['processid', 'reference', 'inputid', 'outputid', 'diskfs', 'memfs']),
   cleanup: new Set<ValueName>(['processid', 'reference', 'outputid']),
 };

@@ -88,6 +88,10 @@ export interface SupervisorOptions {
   rtmpUrl?: string;
   /** {srt}'s template when the built-in SRT server runs. */
   srtUrl?: string;
+  /** {whip}'s template when WHIP ingest is on. */
+  whipUrl?: string;
+  /** WHEP viewers drake serves outside processes (of published WHIP streams): they count toward webrtc.max_viewers_total. */
+  otherViewers?: () => number;
   /** Where output cleanup rules apply (absent: rules are kept but not applied). */
   filesystems?: Record<'mem' | 'disk', CleanupFs>;
   /**
@@ -142,7 +146,7 @@ export const DEMO_PROCESS = {
   webrtc: { enabled: true, video: 'transcode', audio: 'opus', gop_seconds: 2, video_bitrate_kbit: 1000 },
 };
 
-function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
+export function webrtcSettings(config: DrakeConfig): StreamSettings['webrtc'] {
   const w = config.webrtc;
   const v4 = w.bind_addresses.filter((a) => !a.includes(':'));
   return {
@@ -212,6 +216,7 @@ export class Supervisor {
       ...(opts.memfsAuthorization ? { memfsAuthorization: opts.memfsAuthorization } : {}),
       ...(opts.rtmpUrl ? { rtmpUrl: opts.rtmpUrl } : {}),
       ...(opts.srtUrl ? { srtUrl: opts.srtUrl } : {}),
+      ...(opts.whipUrl ? { whipUrl: opts.whipUrl } : {}),
       maxLogLines: opts.config.ffmpeg.log.max_lines,
       stopTimeoutMs: opts.config.ffmpeg.stop_timeout_seconds * 1000,
       webrtc: webrtcSettings(opts.config),
@@ -419,11 +424,13 @@ export class Supervisor {
     const withId = config.id ? config : { ...config, id: shortId() };
     try {
       const normalized = normalizeIds(withId);
+      const { rtmpUrl, srtUrl, whipUrl } = this.#settings;
       resolveConfig(normalized, {
         diskDir: this.#settings.diskDir,
         memfsUrl: this.#settings.memfsUrl,
-        ...(this.#settings.rtmpUrl ? { rtmpUrl: this.#settings.rtmpUrl } : {}),
-        ...(this.#settings.srtUrl ? { srtUrl: this.#settings.srtUrl } : {}),
+        ...(rtmpUrl ? { rtmpUrl } : {}),
+        ...(srtUrl ? { srtUrl } : {}),
+        ...(whipUrl ? { whipUrl } : {}),
       });
       return normalized;
     } catch (err) {
@@ -697,7 +704,7 @@ export class Supervisor {
   get totalViewers(): number {
     let n = 0;
     for (const e of this.#entries.values()) n += e.viewers;
-    return n + this.#pendingViewers;
+    return n + this.#pendingViewers + (this.#opts.otherViewers?.() ?? 0);
   }
 
   #pendingViewers = 0;
@@ -784,6 +791,26 @@ export class Supervisor {
   /** The per-process WHEP token ('' = none). */
   whepToken(id: string): string {
     return this.#get(id).stored.config.webrtc.token;
+  }
+
+  /**
+   * A WHIP publisher left: every process that reads its stream ({whip,name=…} in an input address) ends
+   * its run as after an input error, so reconnect takes it (FFmpeg's RTP input would only wait).
+   */
+  async whipPublisherLeft(name: string): Promise<void> {
+    const template = this.#settings.whipUrl;
+    if (!template) return;
+    const url = template.replace('{name}', name);
+    const readers = [...this.#entries.values()].filter((e) => {
+      if (e.effective !== 'start') return false;
+      try {
+        const resolved = resolveConfig(e.stored.config, { diskDir: this.#settings.diskDir, memfsUrl: this.#settings.memfsUrl, whipUrl: template });
+        return resolved.input.some((io) => io.address === url);
+      } catch {
+        return false;
+      }
+    });
+    await Promise.all(readers.map((e) => e.handle.command('inputlost').catch(() => undefined)));
   }
 
   /** Test hook: makes a process's worker throw an uncaught exception. */

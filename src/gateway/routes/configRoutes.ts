@@ -2,7 +2,7 @@
 // (atomically) to the config file; it takes effect on reload, which restarts drake in place:
 // processes are in the store and come back as they were.
 import { renameSync, writeFileSync } from 'node:fs';
-import { configSchema, formatZodIssues, SECRET_MASK, SECRET_PATHS, type DrakeConfig } from '../../shared/config.ts';
+import { configSchema, formatZodIssues, SECRET_MAPS, SECRET_MASK, SECRET_PATHS, type DrakeConfig } from '../../shared/config.ts';
 import { ConflictError, DrakeError, ValidationError } from '../../shared/errors.ts';
 import { readJson } from '../body.ts';
 import { CORE_CONFIG_VERSION, coreOverrides, fromCoreConfig, toCoreConfig } from '../coreConfig.ts';
@@ -59,6 +59,10 @@ function merge(a: Obj, b: Obj): Obj {
 export function maskSecrets(config: DrakeConfig): Obj {
   const copy = structuredClone(config) as unknown as Obj;
   for (const path of SECRET_PATHS) if (getPath(copy, path)) setPath(copy, path, SECRET_MASK);
+  for (const path of SECRET_MAPS) {
+    const map = getPath(copy, path);
+    if (isObj(map)) for (const k of Object.keys(map)) map[k] = SECRET_MASK;
+  }
   return copy;
 }
 
@@ -107,6 +111,13 @@ export function configRoutes(holder: ConfigHolder): Route[] {
         const next = merge(holder.raw, body);
         // A masked secret sent back unchanged keeps the stored one.
         for (const path of SECRET_PATHS) if (getPath(body, path) === SECRET_MASK) setPath(next, path, getPath(holder.raw, path) ?? '');
+        for (const path of SECRET_MAPS) {
+          const sent = getPath(body, path);
+          const stored = getPath(holder.raw, path);
+          const merged = getPath(next, path);
+          if (!isObj(sent) || !isObj(merged)) continue;
+          for (const [k, v] of Object.entries(sent)) if (v === SECRET_MASK) merged[k] = isObj(stored) ? (stored[k] ?? '') : '';
+        }
         const parsed = configSchema.safeParse(next);
         if (!parsed.success) throw new ConflictError('invalid configuration', formatZodIssues(parsed.error));
         const tmp = `${holder.file}.tmp`;

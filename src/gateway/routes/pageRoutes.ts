@@ -7,6 +7,8 @@ import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { text, type Route } from '../http.ts';
+import type { WhipIngest } from '../../ingest/whip/WhipIngest.ts';
+import { WHIP_PREFIX } from './whepRoutes.ts';
 
 const staticFile = (name: string) => readFileSync(new URL(`../static/${name}`, import.meta.url), 'utf8');
 
@@ -14,7 +16,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 /** Tokens go into a JS string in the page: only URL-safe token characters are ever substituted. */
 const SAFE_TOKEN = /^[A-Za-z0-9._~+/=-]{1,512}$/;
 
-export function pageRoutes(sup: Supervisor, version: string, cluster: () => ClusterNode | null = () => null): Route[] {
+export function pageRoutes(sup: Supervisor, version: string, cluster: () => ClusterNode | null = () => null, whip: () => WhipIngest | null = () => null): Route[] {
   const index = staticFile('index.html');
   const player = staticFile('player.html');
   const html = (body: string) => ({ ...text(200, body, 'text/html; charset=utf-8'), headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
@@ -37,6 +39,13 @@ export function pageRoutes(sup: Supervisor, version: string, cluster: () => Clus
       pattern: '/player/:id',
       summary: 'Player page for one process (?token= for a protected stream)',
       handler: async (req) => {
+        const raw = req.params.id ?? '';
+        if (raw.startsWith(WHIP_PREFIX)) {
+          // A stream published over WHIP (its name is safe in HTML and URLs: A-Z a-z 0-9 _ . ~ -).
+          const name = raw.slice(WHIP_PREFIX.length);
+          if (!whip()?.has(name)) throw new NotFoundError(`no stream ${raw} is being published`);
+          return html(player.replaceAll('{{PROCESS_ID}}', raw).replaceAll('{{WHEP_URL}}', `/whep/${raw}`).replaceAll('{{TOKEN}}', ''));
+        }
         const parsed = idSchema.safeParse(req.params.id);
         const local = parsed.success && sup.has(parsed.data) && sup.webrtcProcesses().some((p) => p.id === parsed.data);
         const elsewhere = parsed.success && !sup.has(parsed.data) && (await cluster()?.table.record(parsed.data).catch(() => null))?.config.webrtc.enabled === true;

@@ -7,12 +7,13 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { GRANT_PARAM, grantValid, signGrant } from '../../actors/cluster/whepGrant.ts';
 import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
-import { NotFoundError, UnauthorizedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
+import { CapacityError, NotFoundError, UnauthorizedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../../shared/errors.ts';
 import { idSchema } from '../../shared/processConfig.ts';
 import { z } from 'zod';
 import { readJson } from '../body.ts';
 import type { Reply, Request, Route } from '../http.ts';
 import { SSE_EVENTS, SSE_REL, type WhepEvents } from '../whepEvents.ts';
+import { WhipIngest } from '../../ingest/whip/WhipIngest.ts';
 
 export const WHEP_MAX_BODY = 64 * 1024;
 const SESSION_ID = /^[0-9a-f]{32}$/;
@@ -30,7 +31,12 @@ export interface WhepRouteOptions {
   events: WhepEvents;
   /** This node's cluster membership (null: single node, or not joined yet). */
   cluster?: () => ClusterNode | null;
+  /** WHIP ingest: `whip:<name>` in place of a process id watches a published stream (no token on /whep). */
+  whip?: () => WhipIngest | null;
 }
+
+/** The id of a published stream's WHEP endpoint: `whip:<name>` (a process id cannot hold ':'). */
+export const WHIP_PREFIX = 'whip:';
 
 const sseRequestSchema = z.array(z.enum(SSE_EVENTS)).max(16);
 
@@ -42,6 +48,15 @@ function processId(req: Request): string {
   const parsed = idSchema.safeParse(req.params.id);
   if (!parsed.success) throw new NotFoundError('unknown stream');
   return parsed.data;
+}
+
+/** The WHIP stream name when the URL's id is `whip:<name>`, else null. */
+function publishedName(req: Request): string | null {
+  const id = req.params.id ?? '';
+  if (!id.startsWith(WHIP_PREFIX)) return null;
+  const name = id.slice(WHIP_PREFIX.length);
+  if (!WhipIngest.validName(name)) throw new NotFoundError('unknown stream');
+  return name;
 }
 
 function linkHeader(servers: WhepRouteOptions['iceServers']): string {
@@ -94,6 +109,11 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     query.set(GRANT_PARAM, signGrant(node.secret, id));
     return { status: 307, headers: { location: `${owner.url}${base}/${encodeURIComponent(id)}?${query}`, 'cache-control': 'no-store' } };
   };
+  const whip = (): WhipIngest => {
+    const w = opts.whip?.();
+    if (!w) throw new NotFoundError('WHIP ingest is off (whip.enable)');
+    return w;
+  };
   const link = linkHeader(opts.iceServers);
   const notAllowed = (allow: string): Reply => ({
     status: 405,
@@ -115,11 +135,20 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     return stream;
   };
   const endpointInfo = (req: Request): Reply => {
-    authorize(req, processId(req));
+    const name = publishedName(req);
+    if (name !== null) {
+      if (!whip().has(name)) throw new NotFoundError(`stream ${WHIP_PREFIX}${name} is not being published`);
+    } else authorize(req, processId(req));
     return { status: 204, headers: { 'accept-post': 'application/sdp', ...(link ? { link } : {}) } };
   };
   /** The URL's process and WHEP session, after the token check; 404 unless the session is live. */
   const liveSession = async (req: Request): Promise<{ id: string; sid: string }> => {
+    const name = publishedName(req);
+    if (name !== null) {
+      const sid = sessionId(req);
+      if (!sid || !(await whip().whepHasSession(name, sid))) throw new NotFoundError('unknown WHEP session');
+      return { id: `${WHIP_PREFIX}${name}`, sid };
+    }
     const id = processId(req);
     authorize(req, id);
     const sid = sessionId(req);
@@ -144,9 +173,23 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       maxBodyBytes: WHEP_MAX_BODY,
       summary: 'WHEP: SDP offer in, 201 + SDP answer + Location + ETag out',
       handler: async (req) => {
-        const id = processId(req);
+        const name = publishedName(req);
         if (contentType(req) !== 'application/sdp') throw new UnsupportedMediaTypeError('Content-Type must be application/sdp');
         if (req.body.length === 0) throw new ValidationError('empty SDP offer');
+        if (name !== null) {
+          const max = sup.maxViewersTotal;
+          if (sup.totalViewers >= max) throw new CapacityError(`drake has reached its total viewer limit (${max})`);
+          const created = await whip().whepCreate(name, req.body.toString('utf8'));
+          const headers: Record<string, string> = {
+            'content-type': 'application/sdp',
+            location: `${base}/${WHIP_PREFIX}${name}/${created.id}`,
+            etag: created.etag,
+            'accept-patch': 'application/trickle-ice-sdpfrag',
+            ...(link ? { link } : {}),
+          };
+          return { status: 201, headers, body: created.answer };
+        }
+        const id = processId(req);
         if (!sup.has(id)) {
           const elsewhere = await redirect(req, id);
           if (elsewhere) return elsewhere;
@@ -181,12 +224,15 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       maxBodyBytes: WHEP_MAX_BODY,
       summary: 'WHEP trickle ICE (204) or ICE restart (200 + new ufrag/pwd); If-Match checked',
       handler: async (req): Promise<Reply> => {
-        const id = processId(req);
+        const name = publishedName(req);
+        const id = name === null ? processId(req) : '';
         const sid = sessionId(req);
         if (!sid) throw new NotFoundError('unknown WHEP session');
-        authorize(req, id);
+        if (name === null) authorize(req, id);
         if (contentType(req) !== 'application/trickle-ice-sdpfrag') throw new UnsupportedMediaTypeError('Content-Type must be application/trickle-ice-sdpfrag');
-        const patched = await sup.whepPatch(id, sid, req.body.toString('utf8'), req.headers['if-match'] ?? null);
+        const frag = req.body.toString('utf8');
+        const ifMatch = req.headers['if-match'] ?? null;
+        const patched = name === null ? await sup.whepPatch(id, sid, frag, ifMatch) : await whip().whepPatch(name, sid, frag, ifMatch);
         // The draft: a trickle answer (204) carries no ETag; only a restart's 200 has the new one.
         if (patched.status === 204) return { status: 204 };
         return { status: 200, headers: { 'content-type': 'application/trickle-ice-sdpfrag', etag: patched.etag }, body: patched.body ?? '' };
@@ -197,8 +243,10 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       pattern: session,
       summary: 'WHEP: end the session (200; 204 when already gone)',
       handler: async (req) => {
-        const id = processId(req);
+        const name = publishedName(req);
         const sid = sessionId(req);
+        if (name !== null) return { status: sid && (await whip().whepDelete(name, sid)) ? 200 : 204 };
+        const id = processId(req);
         if (sid && sup.has(id)) authorize(req, id);
         const removed = sid ? await sup.whepDelete(id, sid) : false;
         if (sid) opts.events.endSession(sid);
@@ -212,6 +260,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       maxBodyBytes: 4096,
       summary: 'WHEP server-sent events: create an event stream for the session (JSON array of event types, or empty for all) → 201 + Location',
       handler: async (req): Promise<Reply> => {
+        if (publishedName(req) !== null) throw new NotFoundError('server-sent events are not offered for published (WHIP) streams');
         const { id, sid } = await liveSession(req);
         let wanted: Array<(typeof SSE_EVENTS)[number]> | null = null;
         if (req.body.length > 0) {
