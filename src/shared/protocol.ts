@@ -186,6 +186,8 @@ export interface RelayInDto {
   audio: { packets: number; bytes: number; lost: number; lastAt: number };
   /** Datagrams to the relay port that were no frame of this relay (wrong token) or no valid RTP. */
   dropped: number;
+  /** The relay hop: the owner's ingest stamp → arrival here, per packet (same clock or NTP-synced nodes only). */
+  hop: LatencySnapshot;
 }
 
 /** An owner's relay to an edge: where it sends (the edge's advertise_host and relay port) and the edge's token. */

@@ -8,6 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { rtpPayloadOffset, rtpSeq } from '../../shared/h264.ts';
 import { RELAY_HEADER, RELAY_TOKEN_BYTES, relayKind, relayStamp } from '../../shared/relayFrame.ts';
 import type { RelayInDto } from '../../shared/protocol.ts';
+import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
 
 type Kind = 'video' | 'audio';
 
@@ -28,6 +29,8 @@ export class RelayIn {
     audio: { packets: 0, bytes: 0, lost: 0, lastAt: 0 },
   };
   dropped = 0;
+  /** The relay hop alone: owner ingest → arrival here, per packet (when the stamp is usable). */
+  readonly #hop = new LatencyHistogram();
   readonly #next: Record<Kind, number> = { video: -1, audio: -1 };
 
   /** arrivedAt: performance.now() scale, the owner's ingest time when its stamp is usable. */
@@ -82,7 +85,9 @@ export class RelayIn {
     c.bytes += pkt.length;
     c.lastAt = Date.now();
     const stamped = relayStamp(frame) - performance.timeOrigin;
-    this.#deliver(kind, pkt, stamped <= now && now - stamped < STAMP_SANE_MS ? stamped : now);
+    const sane = stamped <= now && now - stamped < STAMP_SANE_MS;
+    if (sane) this.#hop.record((now - stamped) * 1000);
+    this.#deliver(kind, pkt, sane ? stamped : now);
   }
 
   /** A new owner (failover) or FFmpeg run: its sequence numbers start elsewhere. */
@@ -92,7 +97,7 @@ export class RelayIn {
   }
 
   stats(): RelayInDto {
-    return { video: { ...this.counters.video }, audio: { ...this.counters.audio }, dropped: this.dropped };
+    return { video: { ...this.counters.video }, audio: { ...this.counters.audio }, dropped: this.dropped, hop: this.#hop.snapshot() };
   }
 
   close(): void {
