@@ -68,6 +68,7 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
       assert.equal(v.status, 201, v.answer);
       assert.ok(v.answeredBy.startsWith(`${b.url}/whep/cam`), `answered by ${v.answeredBy}, not redirected`);
       assert.ok(v.sessionUrl!.startsWith(`${b.url}/whep/cam/`), `session ${v.sessionUrl}`);
+      assert.ok(!(v.headers.get('link') ?? '').includes('server-sent-events'), 'an edge session offers no SSE extension');
     }
     await waitFor('media on all three', async () => viewers.every((v) => videoCount(v) > 60 && v.audio > 20), 20_000);
     for (const v of viewers) {

@@ -101,15 +101,16 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       const token = rec?.config.webrtc.token ?? '';
       if (token && !bearerMatches(req, token) && !granted(req, id)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
     }
-    if (rec && node.edges.serveHere(id, owner.load)) return created(id, await node.edges.whepCreate(id, rec.config, req.body.toString('utf8')));
+    if (rec && node.edges.serveHere(id, owner.load)) return created(id, await node.edges.whepCreate(id, rec.config, req.body.toString('utf8')), false);
     const query = new URLSearchParams(req.query);
     query.set(GRANT_PARAM, signGrant(node.secret, id));
     return { status: 307, headers: { location: `${owner.url}${base}/${encodeURIComponent(id)}?${query}`, 'cache-control': 'no-store' } };
   };
   const link = linkHeader(opts.iceServers);
-  const created = (id: string, c: { id: string; etag: string; answer: string }): Reply => {
+  /** The 201; `sse`: the session has the server-sent events extension (not on an edge: its events follow the owner's process). */
+  const created = (id: string, c: { id: string; etag: string; answer: string }, sse = true): Reply => {
     const location = `${base}/${id}/${c.id}`;
-    const sse = `<${location}/sse>; rel="${SSE_REL}"; events="${SSE_EVENTS.join(',')}"`;
+    const links = [link, sse ? `<${location}/sse>; rel="${SSE_REL}"; events="${SSE_EVENTS.join(',')}"` : ''].filter(Boolean).join(', ');
     return {
       status: 201,
       headers: {
@@ -117,7 +118,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         location,
         etag: c.etag,
         'accept-patch': 'application/trickle-ice-sdpfrag',
-        link: link ? `${link}, ${sse}` : sse,
+        ...(links ? { link: links } : {}),
       },
       body: c.answer,
     };
@@ -230,6 +231,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       summary: 'WHEP server-sent events: create an event stream for the session (JSON array of event types, or empty for all) → 201 + Location',
       handler: async (req): Promise<Reply> => {
         const { id, sid } = await liveSession(req);
+        if (edgeOf(id)) throw new NotFoundError('server-sent events are not offered for a session an edge node serves (its 201 has no such Link)');
         let wanted: Array<(typeof SSE_EVENTS)[number]> | null = null;
         if (req.body.length > 0) {
           const parsed = sseRequestSchema.safeParse(readJson(req));
