@@ -1,8 +1,9 @@
 // Viewers on any node (cluster, edge mode): node B does not run the stream; in edge mode it asks the
 // owner A for one relay of the stream's RTP and serves its own viewers from it. Three werift viewers on
 // B get media (with keyframes) from B's sessions, while A sends one copy of each packet to B, not three.
-// The relay stops after B's last viewer left plus the linger, and a node in auto mode whose owner has
-// viewer slots left still redirects (307).
+// The relay stops after B's last viewer left plus the linger. A node in auto mode redirects (307) while
+// the owner has viewer slots left, and serves the viewer itself from a relay once the owner is full.
+// B may serve 3 viewers in all (webrtc.max_viewers_total).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
@@ -47,6 +48,7 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
       DRAKE_CLUSTER_WHEP_MODE: i === 1 ? 'edge' : 'auto',
       DRAKE_CLUSTER_EDGE_LINGER_SECONDS: String(LINGER_S),
       DRAKE_CLUSTER_RELAY_LEASE_SECONDS: String(LEASE_S),
+      ...(i === 1 ? { DRAKE_WEBRTC_MAX_VIEWERS_TOTAL: '3' } : {}),
     }));
     [a, b] = nodes as [DrakeNode, DrakeNode];
     await waitFor('two nodes online', async () => (await b.api<{ totals: { online: number } }>('GET', '/api/v3/cluster')).body.totals?.online === 2, 10_000);
@@ -144,5 +146,27 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
     // The relay routes are for nodes only.
     const direct = await fetch(`${a.url}/api/v3/cluster/relay/cam`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: 'x', host: '127.0.0.1', port: 9, token: '00'.repeat(8), lease_ms: 5000 }) });
     assert.equal(direct.status, 401);
+  });
+
+  test('auto mode (A) with the owner full: A serves the viewer itself from a relay of B\'s stream', async () => {
+    // B has one edge viewer from the test before; two more fill its 3 slots (edge viewers count on B).
+    for (let i = 0; i < 2; i++) {
+      const v = await whepView(`${b.url}/whep/cam`, { headers: auth });
+      viewers.push(v);
+      assert.equal(v.status, 201, v.answer);
+    }
+    const full = await whepView(`${b.url}/whep/cam`, { headers: auth });
+    assert.equal(full.status, 503, `B refuses a 4th viewer: ${full.status} ${full.answer}`);
+    await waitFor("B's heartbeat says it is full", async () => {
+      const n = (await a.api<{ nodes: Array<{ id: string; load: { viewers_left: number } }> }>('GET', '/api/v3/cluster')).body.nodes.find((x) => x.id === 'node-b');
+      return n?.load.viewers_left === 0;
+    }, 5000);
+    const v = await whepView(`${a.url}/whep/cam2`, { headers: auth });
+    viewers.push(v);
+    assert.equal(v.status, 201, v.answer);
+    assert.ok(v.answeredBy.startsWith(`${a.url}/whep/cam2`) && v.sessionUrl!.startsWith(`${a.url}/whep/cam2/`), `served by A: ${v.answeredBy} ${v.sessionUrl}`);
+    await waitFor('media on A from B', async () => videoCount(v) > 30, 15_000);
+    assert.equal(metric(await metrics(b), 'drake_relay_out_edges', { process: 'cam2' }), 1);
+    assert.equal(metric(await metrics(a), 'drake_edge_viewers', { process: 'cam2', owner: 'node-b' }), 1);
   });
 });
