@@ -11,9 +11,9 @@
 // heartbeat after that re-creates the lease and the record ("rejoined"), also after a Redis that
 // restarted empty.
 //
-// The rest of issue 13 as built on this registry (table.ts, reconcile.ts, gateway/processRouter.ts);
-// not built yet: viewers on any node (WHEP redirect / edge relay) and pub/sub notices (the 1 s loops
-// stand in for them):
+// The rest of issue 13 as built on this registry (table.ts, reconcile.ts, gateway/processRouter.ts;
+// viewers on any node: whepGrant.ts for the 307, EdgeRelays.ts for the edge relay); not built: pub/sub
+// notices (the 1 s loops stand in for them):
 // * Process table: `<p>:proc` (hash id → {config, metadata, order, created_at, updated_at}, the source
 //   of truth; each node's db.json stays its local cache) and `<p>:place` (hash id → {node, epoch}).
 //   `<p>:epoch` is an INCR counter: every (re)placement gets a new, larger epoch.

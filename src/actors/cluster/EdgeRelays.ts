@@ -249,9 +249,11 @@ export class EdgeRelays {
     log.info(`edge ${e.id}: relay closed (${reason})`);
     const o = e.owner;
     if (o) {
-      await this.#node
+      // Best effort and bounded (an owner that does not answer stops on its own when the lease lapses).
+      const told = this.#node
         .forward(o.node, o.url, 'delete', `/api/v3/cluster/relay/${encodeURIComponent(e.id)}/${encodeURIComponent(this.#node.id)}`, Buffer.alloc(0))
         .catch(() => undefined);
+      await Promise.race([told, new Promise((r) => setTimeout(r, 1000).unref())]);
     }
     await e.handle.close().catch(() => undefined);
   }
