@@ -56,7 +56,12 @@ describe('cluster: an edge re-attaches to the new owner after a failover', () =>
   test('kill -9 of the owner: the stream runs on C, B relays from C, and B\'s viewers get media again without re-joining', async () => {
     for (let i = 0; i < 2; i++) viewers.push(await whepView(`${b.url}/whep/cam`));
     for (const v of viewers) assert.equal(v.status, 201, v.answer);
-    await waitFor('media from A through B', async () => viewers.every((v) => videoCount(v) > 30), 15_000);
+    // Generous: on a loaded 2-core box the first viewers' ICE/DTLS can take seconds.
+    await waitFor('media from A through B', async () => viewers.every((v) => videoCount(v) > 30), 30_000).catch(async (err: Error) => {
+      const m = await metrics(b);
+      throw new Error(`${err.message}: video ${viewers.map((v) => videoCount(v)).join(', ')}, connected ${viewers.map((v) => v.connectedAt !== null).join(', ')}; ` +
+        `B relay packets ${metric(m, 'drake_edge_relay_packets_total', { process: 'cam' })}, B edge viewers ${metric(m, 'drake_edge_viewers', { process: 'cam' })}\n${b.output().slice(-3000)}`);
+    });
     assert.equal(metric(await metrics(b), 'drake_edge_viewers', { process: 'cam', owner: 'node-a' }), 2);
 
     await a.kill();

@@ -210,6 +210,9 @@ export class EdgeRelays {
     }
     e.owner = { node: o.placement.node, epoch: o.placement.epoch, url: o.url };
     await e.handle.edgeSource({ video: legs.video === true, audio: legs.audio === true }, moved);
+    // The stream's token may have changed: new viewers here are checked against the table's copy.
+    const rec = await node.table.record(e.id).catch(() => null);
+    if (rec) e.config = rec.config;
   }
 
   #tick(): void {
