@@ -9,6 +9,8 @@
 import { startNode, startNodes, type DrakeNode } from '../../test/helpers/drakeNodes.ts';
 import { LATENCY_BOUNDS_US, latencyPercentile } from '../../src/shared/latencyHistogram.ts';
 import { cpuSeconds } from '../lib/proc.ts';
+import { spawn } from 'node:child_process';
+import { RelayOut } from '../../src/actors/stream/RelayOut.ts';
 import { startRedis } from '../../test/helpers/redis.ts';
 import { webrtcProcess } from '../../test/helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../../test/helpers/whepClient.ts';
@@ -53,6 +55,10 @@ export interface EdgeResult {
   relayed: number;
   received: number;
   lost: number;
+  /** The owner's send step alone (RelayOut.send: frame copy + one UDP send), CPU µs per packet, to a receiver in another process. */
+  relaySendUs: number | null;
+  relaySendPackets: number;
+  relaySendReceived: number;
 }
 
 export interface JoinSample {
@@ -231,6 +237,41 @@ async function leave(vs: WhepViewer[]): Promise<void> {
   }));
 }
 
+/** CPU of RelayOut.send per packet (1200-byte RTP, one edge), to a UDP receiver in a child process over loopback. */
+async function relaySendCost(n = 30_000): Promise<{ us: number | null; sent: number; received: number }> {
+  const rx = spawn(process.execPath, ['-e', "const s=require('dgram').createSocket({type:'udp4',recvBufferSize:8<<20});let n=0;s.on('message',()=>n++);s.bind(0,'127.0.0.1',()=>console.log(s.address().port));process.on('SIGTERM',()=>{console.log('n='+n);process.exit(0)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  rx.stdout.on('data', (c) => (out += c));
+  const t0 = performance.now();
+  while (!/^\d+\n/.test(out) && performance.now() - t0 < 5000) await sleep(20);
+  const port = Number(out.split('\n')[0]);
+  if (!port) {
+    rx.kill('SIGKILL');
+    return { us: null, sent: 0, received: 0 };
+  }
+  const relay = new RelayOut();
+  relay.hold({ node: 'bench', host: '127.0.0.1', port, token: '0123456789abcdef', leaseMs: 60_000 }, () => []);
+  const pkt = Buffer.alloc(1200, 7);
+  pkt[0] = 0x80;
+  pkt[1] = 96;
+  const c0 = process.cpuUsage();
+  // In bursts of 100 with a turn of the event loop between them: the sends complete there, as they do
+  // between packets in a stream worker.
+  for (let i = 0; i < n; i++) {
+    pkt.writeUInt16BE(i & 0xffff, 2);
+    relay.send('video', pkt, Date.now());
+    if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+  }
+  await new Promise((r) => setImmediate(r));
+  const c = process.cpuUsage(c0);
+  relay.close();
+  await sleep(300);
+  rx.kill('SIGTERM');
+  await new Promise((r) => rx.once('exit', r));
+  const received = Number(/n=(\d+)/.exec(out)?.[1] ?? 0);
+  return { us: (c.user + c.system) / n, sent: n, received };
+}
+
 /**
  * Edge phase: an extra node D in edge mode. Idle window (A runs the stream, nobody watches), then V
  * viewers on A (origin), then V viewers on D (edge: one relay A → D). D leaves afterwards, so the
@@ -289,6 +330,7 @@ async function measureEdge(redisUrl: string, a: DrakeNode, opts: ClusterOptions,
     const h0 = buckets(e0, 'drake_edge_relay_hop_packets_total', 'cam');
     const h1 = buckets(e1, 'drake_edge_relay_hop_packets_total', 'cam');
     const diff = (x: string, y: string, name: string, labels: Record<string, string>) => metric(y, name, labels) - metric(x, name, labels);
+    const send = await relaySendCost();
     return {
       viewers: V,
       windowS: w / 1000,
@@ -313,6 +355,9 @@ async function measureEdge(redisUrl: string, a: DrakeNode, opts: ClusterOptions,
       relayed: diff(r0, r1, 'drake_relay_out_packets_total', { process: 'cam', edge: 'node-d' }),
       received: diff(e0, e1, 'drake_edge_relay_packets_total', { process: 'cam' }),
       lost: diff(e0, e1, 'drake_edge_relay_lost_total', { process: 'cam' }),
+      relaySendUs: send.us,
+      relaySendPackets: send.sent,
+      relaySendReceived: send.received,
     };
   } finally {
     await d.close().catch(() => undefined);
@@ -369,5 +414,9 @@ export function clusterTable(r: ClusterResult): string {
     ['relay hop', 'A ingested', 'A relayed to D', 'D received', 'lost (seq gaps)', 'hop p50 µs', 'hop p99 µs'],
     [['A → D (loopback UDP)', e.ingested, e.relayed, e.received, e.lost, us(e.hopP50Us), us(e.hopP99Us)]],
   );
-  return `${joinsT}\n\n${edgeT}\n\n${hopT}\n\n${failT}`;
+  const sendT = table(
+    ['relay send step (owner side, in-process)', 'packets', 'received by the other process', 'CPU µs per packet'],
+    [['RelayOut.send, 1200-byte RTP, one edge, loopback UDP', e.relaySendPackets, e.relaySendReceived, fmt(e.relaySendUs, 2)]],
+  );
+  return `${joinsT}\n\n${edgeT}\n\n${hopT}\n\n${sendT}\n\n${failT}`;
 }
