@@ -65,6 +65,8 @@ const { values } = parseArgs({
     'cluster-joins': { type: 'string' },
     record: { type: 'boolean', default: false },
     shots: { type: 'string' },
+    'cluster-edge-viewers': { type: 'string' },
+    'cluster-edge-window': { type: 'string' },
     timeout: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'skip-pion': { type: 'boolean', default: false },
@@ -74,7 +76,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--cluster-edge-viewers n] [--cluster-edge-window s] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -129,6 +131,8 @@ const settings = {
   soakMinutes: int('minutes', values.minutes, SOAK_DEFAULTS.minutes, 0.1),
   soakViewers: int('soak-viewers', values['soak-viewers'], SOAK_DEFAULTS.viewers, 1),
   clusterJoins: int('cluster-joins', values['cluster-joins'], 5, 1),
+  clusterEdgeViewers: int('cluster-edge-viewers', values['cluster-edge-viewers'], 10, 0),
+  clusterEdgeWindowMs: int('cluster-edge-window', values['cluster-edge-window'], 8, 1) * 1000,
 };
 for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new Error(`--glass-ingest: unknown ingest ${i} (${ALL_INGESTS.join(', ')})`);
 // Whole-run guard: a rough upper bound of the profile, times two.
@@ -149,7 +153,7 @@ const estimateS =
   (scenarios.includes('pli-flood') ? SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 40) : 0) +
   (scenarios.includes('fuzz') ? 60 + (settings.fuzzMinutes > 0 ? settings.fuzzMinutes * 60 + 60 : settings.fuzzRounds * 20) : 0) +
   (scenarios.includes('soak') ? settings.soakMinutes * 60 + 150 : 0) +
-  (scenarios.includes('cluster') ? 90 + settings.clusterJoins * 2 * 3 : 0) +
+  (scenarios.includes('cluster') ? 90 + settings.clusterJoins * 2 * 3 + (settings.clusterEdgeViewers > 0 ? 60 + (4 * settings.clusterEdgeWindowMs) / 1000 : 0) : 0) +
   (scenarios.includes('restreamer-ui') ? 150 : 0);
 const RUN_LIMIT_MS = int('timeout', values.timeout, Math.ceil(estimateS * 2), 10) * 1000;
 
@@ -481,14 +485,20 @@ try {
 
   if (scenarios.includes('cluster')) {
     const cs = Date.now();
-    const r = await runCluster({ joins: settings.clusterJoins }, log);
+    const r = await runCluster({ joins: settings.clusterJoins, edgeViewers: settings.clusterEdgeViewers, edgeWindowMs: settings.clusterEdgeWindowMs }, log);
     const t = clusterTable(r);
     out(`## cluster\n`);
     out(
       `Three drake nodes on one redis-server, all on this box (separate processes, own ports and dirs), one WebRTC process (testsrc 320x240@25, 500 kbit/s H264 + Opus) placed by load on one of them (A). ` +
         `${settings.clusterJoins} joins each way, alternating, one werift viewer at a time: POST straight to A, or to another node B, which answers 307 to A (the werift client follows it). ` +
-        `Then A gets SIGKILL: time until B's API reports the process running with frames on another node, and until a new viewer POSTing to B (redirected to the new owner) has video. ` +
-        `The edge relay is not built, so there is no relay hop to measure yet.\n`,
+        (r.edge
+          ? `Edge: a fourth node D in edge mode; ${r.edge.windowS} s windows: A with no viewer, ${r.edge.viewers} werift viewers on A, then ${r.edge.viewers} on D (served from one relay A → D), then none (the relay runs on during D's linger). ` +
+            `CPU is each node process's (all threads; FFmpeg is its own process and not counted), in % of one core; per viewer = (with viewers − idle) / viewers on A, (with viewers − relay only) / viewers on D; relay cost = relay only − idle. ` +
+            `Latency: server-added per viewer-packet, from the packet reaching A's RTP socket to its hand-off to the viewer's socket (on D, A's ingest stamp travels with the relay: the hop is included); ` +
+            `the hop alone is A's stamp → arrival at D. Bucket upper bounds (25, 50, 100, 200, 500 µs, …). The viewers run in the bench process on the same 2 cores. ` +
+            `D leaves before the failover. `
+          : '') +
+        `Then A gets SIGKILL: time until B's API reports the process running with frames on another node, and until a new viewer POSTing to B (redirected to the new owner) has video.\n`,
     );
     out(t);
     out();

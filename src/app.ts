@@ -162,6 +162,7 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
         apiHost: config.api.host,
         counts: () => sup.counts(),
         supervisor: sup,
+        streamSettings: () => sup.streamSettings,
         limits: { maxProcesses: config.ffmpeg.max_processes, maxViewers: config.webrtc.max_viewers_total },
       });
     }

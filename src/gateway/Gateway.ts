@@ -134,7 +134,7 @@ export class Gateway {
       ...processRoutes(sup, opts.cluster ?? (() => null), opts.fs.mem),
       ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null), () => ingestSources(opts)),
       ...configRoutes(opts.config),
-      ...clusterRoutes(opts.cluster ?? (() => null)),
+      ...clusterRoutes(opts.cluster ?? (() => null), sup),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
       ...graphRoutes(sup, () => about(opts), opts.cluster ?? (() => null)),
       ...playoutRoutes(sup, opts.cluster ?? (() => null)),

@@ -3,6 +3,7 @@
 import type { ProcessSnapshot } from '../actors/supervisor/Supervisor.ts';
 import { EXEC_STATES } from '../shared/processConfig.ts';
 import type { RuntimeDto } from '../shared/runtime.ts';
+import type { WhepStatsDto } from '../shared/protocol.ts';
 
 export interface HttpCounter {
   method: string;
@@ -82,14 +83,45 @@ export class MetricSet {
   }
 }
 
+/** An edge stream of this node (cluster): served here from a relay of its owner's RTP. */
+export interface EdgeSnapshot {
+  id: string;
+  owner: string | null;
+  whep: WhepStatsDto | null;
+}
+
 export function collectMetrics(
   processes: ProcessSnapshot[],
   http: HttpCounter[],
   uptimeSeconds: number,
   hls: { active: number; total: number; traffic_tx_mb: number },
   runtime: RuntimeDto | null = null,
+  edges: EdgeSnapshot[] = [],
 ): MetricSet {
   const m = new MetricSet();
+  m.describe('drake_relay_out_edges', 'gauge', 'Cluster: edge nodes this node relays a process\'s RTP to (one copy per packet each)', ['process']);
+  m.describe('drake_relay_out_packets_total', 'counter', 'Cluster: RTP packets relayed to an edge node (since that relay started)', ['process', 'edge']);
+  m.describe('drake_edge_viewers', 'gauge', 'Cluster: WHEP viewers this node serves from a relay of another node\'s process', ['process', 'owner']);
+  m.describe('drake_edge_relay_packets_total', 'counter', 'Cluster: RTP packets this edge received over its relay', ['process', 'media']);
+  m.describe('drake_edge_relay_lost_total', 'counter', 'Cluster: sequence gaps in the relay (packets lost between the nodes)', ['process', 'media']);
+  m.describe('drake_edge_relay_hop_packets_total', 'counter', "Cluster: relayed packets by the time from the owner's ingest to arrival at this edge, per bucket (le_us: its upper bound in µs, +Inf last; not cumulative)", ['process', 'le_us']);
+  m.describe('drake_whep_latency_viewer_packets_total', 'counter', "Viewer-packets by server-added latency (arrival at drake → hand-off to the viewer's socket; on an edge from the owner's ingest), per bucket (le_us: its upper bound in µs, +Inf last; not cumulative)", ['process', 'le_us']);
+  const buckets = (name: string, process: string, l: WhepStatsDto['latency']) => {
+    if (!l) return;
+    l.counts.forEach((n, i) => m.add(name, { process, le_us: i < l.bounds_us.length ? String(l.bounds_us[i]) : '+Inf' }, n));
+  };
+  for (const e of edges) {
+    const process = e.id;
+    m.add('drake_edge_viewers', { process, owner: e.owner ?? '' }, e.whep?.viewers ?? 0);
+    buckets('drake_whep_latency_viewer_packets_total', process, e.whep?.latency ?? null);
+    const r = e.whep?.relay?.in;
+    if (!r) continue;
+    buckets('drake_edge_relay_hop_packets_total', process, r.hop);
+    for (const media of ['video', 'audio'] as const) {
+      m.add('drake_edge_relay_packets_total', { process, media }, r[media].packets);
+      m.add('drake_edge_relay_lost_total', { process, media }, r[media].lost);
+    }
+  }
   m.describe('drake_uptime_seconds', 'gauge', 'Seconds since drake started', []);
   m.describe('drake_process_state', 'gauge', '1 for the exec state each process is in', ['process', 'state']);
   m.describe('drake_process_order', 'gauge', '1 when the process is meant to run (order start)', ['process']);
@@ -165,6 +197,11 @@ export function collectMetrics(
     m.add('drake_whep_bursts_total', { process }, w.bursts);
     m.add('drake_whep_plis_ignored_total', { process }, w.plisIgnored);
     m.add('drake_whep_gop_cache_packets', { process }, w.gopPackets);
+    buckets('drake_whep_latency_viewer_packets_total', process, w.latency);
+    if (w.relay) {
+      m.add('drake_relay_out_edges', { process }, w.relay.out.length);
+      for (const r of w.relay.out) m.add('drake_relay_out_packets_total', { process, edge: r.node }, r.packets);
+    }
     if (w.port) {
       m.add('drake_whep_port_datagrams_total', { process, kind: 'received' }, w.port.received);
       m.add('drake_whep_port_datagrams_total', { process, kind: 'dropped' }, w.port.dropped);

@@ -312,6 +312,19 @@ const KNOWN: Record<string, OperationDoc> = {
     responses: { 200: ok('The nodes and totals', ref('Cluster')) },
     errors: [[404, 'This drake is not part of a cluster (cluster.enable is off)'], [503, "The cluster's Redis is unreachable"]],
   },
+  'POST /api/v3/cluster/relay/:id': {
+    description:
+      'Node to node only (signed with the cluster secret; a client gets 401): an edge node asks the node that runs process `:id` to send the stream\'s RTP once to its relay port, ' +
+      'or renews that ask (a lease of `lease_ms`). Answers the legs the stream carries.',
+    requestBody: { required: true, content: jsonContent({ type: 'object', required: ['node', 'host', 'port', 'token', 'lease_ms'], properties: { node: { type: 'string' }, host: { type: 'string' }, port: { type: 'integer' }, token: { type: 'string', pattern: '^[0-9a-f]{16}$' }, lease_ms: { type: 'integer', minimum: 1000, maximum: 120000 } } }) },
+    responses: { 200: ok('The legs relayed', { type: 'object', properties: { video: { type: 'boolean' }, audio: { type: 'boolean' } } }) },
+    errors: [400, 401, [404, 'The process does not run on this node']],
+  },
+  'DELETE /api/v3/cluster/relay/:id/:node': {
+    description: 'Node to node only (signed): edge `:node` no longer wants the relay of process `:id`.',
+    responses: { 200: ok('Whether a relay was running', { type: 'object', properties: { dropped: { type: 'boolean' } } }) },
+    errors: [401],
+  },
 
   'GET /api/v3/widget/process/:id': {
     description: "As Core's widget: open to anyone, also when API auth is on, so that a public page can show a stream's audience. An unknown process answers 404 with Core's message.",

@@ -17,6 +17,9 @@ export const nodeLoadSchema = z.object({
   processes_left: z.number().int().nullable().describe('Processes with order start this node still takes; null: no limit'),
   viewers_left: z.number().int(),
   room: z.number().min(0).max(1).describe('Capacity left, 0..1: the least of free CPU, available memory, process and viewer slots'),
+  relays_out: z.number().int().min(0).default(0).describe('Edge relays this node sends (one per stream and edge node)'),
+  relays_in: z.number().int().min(0).default(0).describe('Streams this node serves as an edge (relayed from their owners)'),
+  edge_viewers: z.number().int().min(0).default(0).describe('Of viewers: those served here from a relay'),
 });
 export type NodeLoad = z.output<typeof nodeLoadSchema>;
 
@@ -62,6 +65,9 @@ export const clusterTotalsSchema = z.object({
   viewers: z.number().int(),
   processes_left: z.number().int().nullable().describe('null: some online node has no process limit'),
   viewers_left: z.number().int(),
+  relays_out: z.number().int(),
+  relays_in: z.number().int(),
+  edge_viewers: z.number().int(),
 });
 
 /** GET /api/v3/cluster. Totals count online nodes only. */

@@ -198,6 +198,16 @@ export const configSchema = z.object({
       key_prefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'use 1–64 of A-Z a-z 0-9 _ . : -').default('drake'),
       /** A node whose heartbeat (one a second) stops is lost after this long. */
       node_timeout_seconds: z.number().int().min(2).max(60).default(4),
+      /**
+       * A WHEP POST for a stream another node runs: `redirect` answers 307 to that node; `edge` serves the
+       * viewer here from a relay of the owner's RTP (one copy per packet per edge); `auto` relays when the
+       * owner is full (no viewer slots left, or room under 0.1 by its last heartbeat), else redirects.
+       */
+      whep_mode: z.enum(['auto', 'redirect', 'edge']).default('auto'),
+      /** An edge keeps a stream's relay this long after its last viewer left (a quick re-join needs no new relay). */
+      edge_linger_seconds: z.number().min(0).max(3600).default(30),
+      /** The owner stops relaying to an edge that has not renewed the relay for this long (the edge renews every third of it). */
+      relay_lease_seconds: z.number().min(2).max(120).default(6),
     })
     .prefault({}),
 });

@@ -167,7 +167,42 @@ export interface WhepStatsDto {
   latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
   ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number; foreign: number }> | null;
+  /** Cluster: the relays this stream's owner sends to edges (out), or, on an edge, the relay it reads (in). */
+  relay?: { out: RelayOutDto[]; in: RelayInDto | null };
 }
+
+/** One edge a stream's owner relays its RTP to. */
+export interface RelayOutDto {
+  node: string;
+  address: string;
+  /** Unix s. */
+  since: number;
+  lease_left_ms: number;
+  /** Packets and RTP bytes sent to that edge: one copy per packet whatever its number of viewers. */
+  packets: number;
+  bytes: number;
+  errors: number;
+}
+
+/** What an edge received over its relay: per medium, packets, bytes, sequence gaps (relay loss) and the last arrival (Unix ms). */
+export interface RelayInDto {
+  video: { packets: number; bytes: number; lost: number; lastAt: number };
+  audio: { packets: number; bytes: number; lost: number; lastAt: number };
+  /** Datagrams to the relay port that were no frame of this relay (wrong token) or no valid RTP. */
+  dropped: number;
+  /** The relay hop: the owner's ingest stamp → arrival here, per packet (same clock or NTP-synced nodes only). */
+  hop: LatencySnapshot;
+}
+
+/** An owner's relay to an edge: where it sends (the edge's advertise_host and relay port) and the edge's token. */
+export const relayTargetSchema = z.object({
+  node: z.string().min(1).max(64),
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535),
+  token: z.string().regex(/^[0-9a-f]{16}$/),
+  lease_ms: z.number().int().min(1000).max(120_000),
+});
+export type RelayTargetDto = z.output<typeof relayTargetSchema>;
 
 export interface StreamInit {
   processId: string;
@@ -176,6 +211,8 @@ export interface StreamInit {
   settings: StreamSettings;
   /** Set when this worker replaces one that died: the reason goes into the log, the state starts as failed. */
   recoveredFrom?: string;
+  /** Cluster edge: no FFmpeg; the stream's RTP comes from its owner over a relay (edgeOpen). */
+  edge?: boolean;
 }
 
 export interface ProgressIODto {
@@ -307,6 +344,14 @@ export interface StreamActorApi {
   crash(): Promise<CallResult<void>>;
   /** Test hook: crash the stream's peer shard worker `index` (1-based, in start order). */
   crashShard(index: number): Promise<CallResult<void>>;
+  /** Owner: start or renew the relay to an edge; answers the legs the stream carries. */
+  relayHold(target: RelayTargetDto): Promise<CallResult<{ video: boolean; audio: boolean }>>;
+  /** Owner: stop the relay to an edge (false: there was none). */
+  relayDrop(node: string): Promise<CallResult<boolean>>;
+  /** Edge: opens the relay socket on host; answers its port and the token the owner puts in each frame. */
+  edgeOpen(host: string): Promise<CallResult<{ port: number; token: string }>>;
+  /** Edge: the (new) owner's legs; newSource: another owner or run, so cached media is dropped. */
+  edgeSource(legs: { video: boolean; audio: boolean }, newSource: boolean): Promise<CallResult<void>>;
 }
 
 /** What a WHIP publish actor needs; fixed for the life of its worker. */

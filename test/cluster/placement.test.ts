@@ -19,7 +19,8 @@ const KEYS: PlacementKeys = { nodes: 't:nodes', place: 't:place', epoch: 't:epoc
 function load(room: number, extra: Partial<NodeLoad> = {}): NodeLoad {
   return {
     cpu_cores: 4, cpu_usage: 1 - room, memory_total_bytes: 8e9, memory_available_bytes: 6e9, rss_bytes: 1e8,
-    processes: 0, running: 0, viewers: 0, max_processes: 0, max_viewers: 2000, processes_left: null, viewers_left: 2000, room, ...extra,
+    processes: 0, running: 0, viewers: 0, max_processes: 0, max_viewers: 2000, processes_left: null, viewers_left: 2000, room,
+    relays_out: 0, relays_in: 0, edge_viewers: 0, ...extra,
   };
 }
 

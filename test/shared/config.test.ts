@@ -62,9 +62,12 @@ test('cluster settings: off by default, every key from the environment, bad valu
       DRAKE_CLUSTER_ADVERTISE_HOST: '10.0.0.7',
       DRAKE_CLUSTER_KEY_PREFIX: 'prod',
       DRAKE_CLUSTER_NODE_TIMEOUT_SECONDS: '6',
+      DRAKE_CLUSTER_WHEP_MODE: 'edge',
+      DRAKE_CLUSTER_EDGE_LINGER_SECONDS: '2.5',
+      DRAKE_CLUSTER_RELAY_LEASE_SECONDS: '9',
     },
   });
-  assert.equal(overrides.length, 8);
+  assert.equal(overrides.length, 11);
   assert.deepEqual(config.cluster, {
     enable: true,
     redis_url: 'redis://10.0.0.5:6380/2',
@@ -74,6 +77,9 @@ test('cluster settings: off by default, every key from the environment, bad valu
     advertise_host: '10.0.0.7',
     key_prefix: 'prod',
     node_timeout_seconds: 6,
+    whep_mode: 'edge',
+    edge_linger_seconds: 2.5,
+    relay_lease_seconds: 9,
   });
   const bad = (env: Record<string, string>, path: string) =>
     assert.throws(() => loadConfig({ env }), (e: unknown) => e instanceof ValidationError && e.details.some((d) => d.startsWith(`${path}:`)), path);
@@ -81,6 +87,8 @@ test('cluster settings: off by default, every key from the environment, bad valu
   bad({ DRAKE_CLUSTER_NODE_ID: 'a/b' }, 'cluster.node_id');
   bad({ DRAKE_CLUSTER_ADVERTISE_URL: 'ftp://x' }, 'cluster.advertise_url');
   bad({ DRAKE_CLUSTER_NODE_TIMEOUT_SECONDS: '1' }, 'cluster.node_timeout_seconds');
+  bad({ DRAKE_CLUSTER_WHEP_MODE: 'relay' }, 'cluster.whep_mode');
+  bad({ DRAKE_CLUSTER_RELAY_LEASE_SECONDS: '1' }, 'cluster.relay_lease_seconds');
 });
 
 test('cluster node id: generated once and kept in db.dir, the configured one wins, a damaged file is an error', () => {

@@ -11,9 +11,9 @@
 // heartbeat after that re-creates the lease and the record ("rejoined"), also after a Redis that
 // restarted empty.
 //
-// The rest of issue 13 as built on this registry (table.ts, reconcile.ts, gateway/processRouter.ts);
-// not built yet: viewers on any node (WHEP redirect / edge relay) and pub/sub notices (the 1 s loops
-// stand in for them):
+// The rest of issue 13 as built on this registry (table.ts, reconcile.ts, gateway/processRouter.ts;
+// viewers on any node: whepGrant.ts for the 307, EdgeRelays.ts for the edge relay); not built: pub/sub
+// notices (the 1 s loops stand in for them):
 // * Process table: `<p>:proc` (hash id → {config, metadata, order, created_at, updated_at}, the source
 //   of truth; each node's db.json stays its local cache) and `<p>:place` (hash id → {node, epoch}).
 //   `<p>:epoch` is an INCR counter: every (re)placement gets a new, larger epoch.
@@ -44,7 +44,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { DrakeConfig } from '../../shared/config.ts';
-import { nodeRecordSchema, type ClusterDto, type ClusterNodeDto, type NodeRecord } from '../../shared/cluster.ts';
+import { nodeRecordSchema, type ClusterDto, type ClusterNodeDto, type NodeLoad, type NodeRecord } from '../../shared/cluster.ts';
 import { errorText, UnavailableError } from '../../shared/errors.ts';
 import { Logger } from '../../shared/log.ts';
 import { redact } from '../../shared/redact.ts';
@@ -55,6 +55,8 @@ import { resolveNodeId } from './nodeId.ts';
 import type { ProcessRecord } from '../supervisor/Supervisor.ts';
 import { defineTable, ProcessTable, tableKeys } from './table.ts';
 import { Reconciler } from './reconcile.ts';
+import { EdgeRelays } from './EdgeRelays.ts';
+import type { StreamSettings } from '../../shared/protocol.ts';
 
 const log = new Logger('cluster');
 
@@ -107,6 +109,8 @@ export interface ClusterNodeOptions {
   limits: { maxProcesses: number; maxViewers: number };
   /** This node's processes; the cluster decides which of them may run. */
   supervisor: OwnedProcesses;
+  /** What an edge stream actor gets (the supervisor's stream settings); without it this node serves no edge streams. */
+  streamSettings?: () => StreamSettings;
 }
 
 /** What the cluster needs of the supervisor. */
@@ -152,6 +156,8 @@ export class ClusterNode {
   /** Processes changed here while Redis was unreachable: written into the table when it is back. */
   readonly dirty = new Set<string>();
   readonly table: ProcessTable;
+  /** Edge mode: streams of other nodes served here from a relay, and the relays this node sends. */
+  readonly edges: EdgeRelays;
   readonly #reconciler: Reconciler;
   #fenceTimer: NodeJS.Timeout | null = null;
   #fenced = false;
@@ -189,6 +195,14 @@ export class ClusterNode {
     defineTable(this.#redis);
     this.table = new ProcessTable(this.#redis, tableKeys(p));
     this.#reconciler = new Reconciler(this, opts.supervisor);
+    this.edges = new EdgeRelays(this, {
+      mode: c.whep_mode,
+      lingerMs: c.edge_linger_seconds * 1000,
+      leaseMs: c.relay_lease_seconds * 1000,
+      settings: opts.streamSettings ?? null,
+      maxViewersTotal: opts.limits.maxViewers,
+      localViewers: () => opts.counts().viewers,
+    });
     this.#redis.on('error', (err: Error) => this.#unreachable(err));
     this.#redis.on('ready', () => void this.#beat());
   }
@@ -298,8 +312,15 @@ export class ClusterNode {
       advertise_host: this.advertiseHost,
       started_at: this.#startedAt,
       heartbeat_at: Date.now(),
-      load: this.#load.sample(this.#opts.counts()),
+      load: this.#load.sample(this.#counts()),
     };
+  }
+
+  /** The supervisor's counts plus what the edge side serves (its viewers count on this node). */
+  #counts(): LocalCounts {
+    const c = this.#opts.counts();
+    const edgeViewers = this.edges.viewers;
+    return { ...c, viewers: c.viewers + edgeViewers, relaysOut: this.edges.relaysOut, relaysIn: this.edges.streams, edgeViewers };
   }
 
   async #beat(): Promise<void> {
@@ -419,6 +440,9 @@ export class ClusterNode {
         viewers: sum((n) => n.load.viewers),
         processes_left: on.some((n) => n.load.processes_left === null) ? null : sum((n) => n.load.processes_left ?? 0),
         viewers_left: sum((n) => n.load.viewers_left),
+        relays_out: sum((n) => n.load.relays_out),
+        relays_in: sum((n) => n.load.relays_in),
+        edge_viewers: sum((n) => n.load.edge_viewers),
       },
     };
   }
@@ -437,19 +461,19 @@ export class ClusterNode {
   }
 
   /** Where a process is placed, and whether that node is online and at which URL. */
-  async owner(processId: string): Promise<{ placement: Placement | null; url: string | null; online: boolean }> {
+  async owner(processId: string): Promise<{ placement: Placement | null; url: string | null; online: boolean; load: NodeLoad | null }> {
     this.#ready(`find the node of process ${processId}`);
     const placement = await this.table.placement(processId);
-    if (!placement) return { placement, url: null, online: false };
-    if (placement.node === this.id) return { placement, url: this.advertiseUrl, online: this.#joined };
+    if (!placement) return { placement, url: null, online: false, load: null };
+    if (placement.node === this.id) return { placement, url: this.advertiseUrl, online: this.#joined, load: null };
     const [[, raw], [, alive]] = ((await this.#redis.pipeline().hget(this.#keys.nodes, placement.node).exists(this.#keys.lease(placement.node)).exec()) ?? []) as Array<[Error | null, unknown]>;
-    let url: string | null = null;
+    let rec: NodeRecord | null = null;
     try {
-      url = nodeRecordSchema.parse(JSON.parse(String(raw))).advertise_url;
+      rec = nodeRecordSchema.parse(JSON.parse(String(raw)));
     } catch {
-      url = null;
+      rec = null;
     }
-    return { placement, url, online: alive === 1 && url !== null };
+    return { placement, url: rec?.advertise_url ?? null, online: alive === 1 && rec !== null, load: rec?.load ?? null };
   }
 
   /**
@@ -485,6 +509,7 @@ export class ClusterNode {
     if (this.#closed) return;
     // Stop this node's FFmpeg before the lease goes: the others take these processes over at once.
     this.owned.clear();
+    await this.edges.close().catch(() => undefined);
     await this.exclusive(() => this.#opts.supervisor.applyGateAll()).catch(() => undefined);
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);

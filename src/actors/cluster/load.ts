@@ -12,6 +12,9 @@ export interface LocalCounts {
   /** Processes with order start (what ffmpeg.max_processes limits). */
   started: number;
   viewers: number;
+  relaysOut?: number;
+  relaysIn?: number;
+  edgeViewers?: number;
 }
 
 function cpuTimes(): { busy: number; total: number } {
@@ -66,6 +69,9 @@ export class LoadSampler {
       processes_left: processesLeft,
       viewers_left: viewersLeft,
       room: round(Math.max(0, Math.min(...shares))),
+      relays_out: counts.relaysOut ?? 0,
+      relays_in: counts.relaysIn ?? 0,
+      edge_viewers: counts.edgeViewers ?? 0,
     };
   }
 }

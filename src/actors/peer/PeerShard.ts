@@ -254,6 +254,11 @@ export class PeerShard {
     }
   }
 
+  /** The GOP cache's packets (last keyframe onward), e.g. to prime a new edge relay. */
+  gopPackets(): readonly Buffer[] {
+    return this.#opts.gopCache ? this.#gop.packets() : [];
+  }
+
   /** The stream restarted (new FFmpeg): an old GOP would not match the new encoder's state. */
   resetMedia(): void {
     this.#gop.clear();

@@ -32,6 +32,9 @@ import { ExecStates } from './execStates.ts';
 import { FfmpegParser } from './ffmpegParse.ts';
 import { FfmpegRunner, type ExitInfo } from './FfmpegRunner.ts';
 import { ResourceSampler } from './resources.ts';
+import { RelayOut } from './RelayOut.ts';
+import { RelayIn } from './RelayIn.ts';
+import type { RelayTargetDto } from '../../shared/protocol.ts';
 
 const TICK_MS = 1000;
 /** A stream whose last video packet is older than this has "no media" for new viewers. */
@@ -111,6 +114,13 @@ export class StreamActor {
   #injector: ParamSetInjector | null = null;
   /** The ingest's video path past the injector. */
   #deliverVideo: ((pkt: Buffer, at: number) => void) | null = null;
+  /** Every packet into the ring, the GOP cache, the local shard and the relays (made once). */
+  #deliver: ((kind: MediaKind, pkt: Buffer, at: number) => void) | null = null;
+  /** Cluster owner: the edges this stream's RTP is relayed to. */
+  readonly #relayOut = new RelayOut();
+  /** Cluster edge: this actor runs no FFmpeg; its media comes from the owner over this relay. */
+  readonly #edge: boolean;
+  #relayIn: RelayIn | null = null;
 
   constructor(init: StreamInit, emit: (event: StreamEvent) => void) {
     this.#id = init.processId;
@@ -120,7 +130,10 @@ export class StreamActor {
     this.#emit = emit;
     this.#exec = new ExecStates(init.recoveredFrom ? 'failed' : 'finished');
     this.#lastParser = this.#newParser();
-    if (init.recoveredFrom) {
+    this.#edge = init.edge === true;
+    if (this.#edge) {
+      this.#order = 'stop';
+    } else if (init.recoveredFrom) {
       this.#lastParser.feed(`[drake] ${init.recoveredFrom}`);
       if (this.#order === 'start') this.#scheduleReconnect();
     } else if (this.#order === 'start') {
@@ -228,6 +241,8 @@ export class StreamActor {
     await this.#shard?.dispose('process deleted or drake shutting down');
     await this.#enqueue(() => this.#endRun('drake is shutting down'));
     this.#ingest?.close();
+    this.#relayOut.close();
+    this.#relayIn?.close();
   }
 
   #enqueue<T>(job: () => Promise<T>): Promise<T> {
@@ -259,12 +274,13 @@ export class StreamActor {
     }
   }
 
-  async #openIngest(): Promise<{ video: number; audio: number }> {
-    if (this.#ports) return this.#ports;
+  #ensureDeliver(): (kind: MediaKind, pkt: Buffer, at: number) => void {
+    if (this.#deliver) return this.#deliver;
     const shard = this.#ensureShard();
     const ring = (this.#ring ??= PacketRing.create());
+    const relays = this.#relayOut;
     const meta = { seq: 0, timestamp: 0, arrivedAt: 0, kind: 'video' as MediaKind, keyframeStart: false, marker: false };
-    const deliver = (kind: MediaKind, pkt: Buffer, at: number): void => {
+    this.#deliver = (kind: MediaKind, pkt: Buffer, at: number): void => {
       meta.seq = rtpSeq(pkt);
       meta.timestamp = rtpTimestamp(pkt);
       meta.arrivedAt = performance.timeOrigin + at;
@@ -272,9 +288,16 @@ export class StreamActor {
       meta.marker = rtpMarker(pkt);
       ring.write(pkt, meta);
       ring.notify();
+      if (relays.size > 0) relays.send(kind, pkt, meta.arrivedAt);
       if (kind === 'video') shard.video(pkt, at);
       else shard.audio(pkt, at);
     };
+    return this.#deliver;
+  }
+
+  async #openIngest(): Promise<{ video: number; audio: number }> {
+    if (this.#ports) return this.#ports;
+    const deliver = this.#ensureDeliver();
     const ingest = new RtpIngest((kind, pkt, at) => {
       if (kind === 'video' && this.#injector) this.#injector.push(pkt, at);
       else deliver(kind, pkt, at);
@@ -294,11 +317,11 @@ export class StreamActor {
   async whepCreate(offer: string): Promise<WhepCreated> {
     const cfg = this.#config.webrtc;
     if (!cfg.enabled || this.#closed) throw new NotFoundError(`WebRTC is not enabled for process ${this.#config.id}`);
-    if (!this.#run || this.#exec.state !== 'running') {
+    if (!this.#edge && (!this.#run || this.#exec.state !== 'running')) {
       throw new NotReadyError(`process ${this.#config.id} is not running (${this.#exec.state})`);
     }
     const legs = this.#legs;
-    const counters = this.#ingest?.counters;
+    const counters = this.#edge ? this.#relayIn?.counters : this.#ingest?.counters;
     // A run without a video leg (audio-only input) is ready with audio alone.
     const lastMedia = legs.video ? (counters?.video.lastAt ?? 0) : (counters?.audio.lastAt ?? 0);
     if (Date.now() - lastMedia > MEDIA_FRESH_MS) throw new NotReadyError(`process ${this.#config.id} has no media yet`);
@@ -337,7 +360,43 @@ export class StreamActor {
     const empty: ShardStats = { viewers: 0, packets: 0, bytes: 0, nacks: 0, retransmits: 0, plis: 0, plisIgnored: 0, bursts: 0, gopPackets: 0, sharedPort: null, batchDrops: 0, batched: 0, latency: null };
     const own = this.#shard?.stats() ?? empty;
     const all = this.#pool ? mergeStats([own, ...(await this.#pool.stats())]) : { ...own, shards: 1 };
-    return { ...all, ingest: this.#ingest?.counters ?? null };
+    return { ...all, ingest: this.#ingest?.counters ?? null, relay: { out: this.#relayOut.stats(), in: this.#relayIn?.stats() ?? null } };
+  }
+
+  /** Owner: an edge asks for (or renews) the relay of this stream's RTP. */
+  relayHold(target: RelayTargetDto): WebrtcLegs {
+    if (!this.#config.webrtc.enabled || this.#closed || this.#edge) throw new NotFoundError(`WebRTC is not enabled for process ${this.#config.id}`);
+    this.#ensureDeliver();
+    this.#relayOut.hold({ node: target.node, host: target.host, port: target.port, token: target.token, leaseMs: target.lease_ms }, () => this.#shard?.gopPackets() ?? []);
+    return { ...this.#legs };
+  }
+
+  relayDrop(node: string): boolean {
+    return this.#relayOut.drop(node);
+  }
+
+  /** Edge: the socket the owner relays to. */
+  async edgeOpen(host: string): Promise<{ port: number; token: string }> {
+    if (!this.#edge) throw new Error('not an edge stream');
+    if (!this.#relayIn) {
+      const relay = new RelayIn(this.#ensureDeliver(), () => {
+        this.#shard?.resetMedia();
+        this.#pool?.resetMedia();
+      });
+      const port = await relay.open(host);
+      this.#relayIn = relay;
+      return { port, token: relay.token.toString('hex') };
+    }
+    throw new Error('relay already open');
+  }
+
+  /** Edge: what the owner's stream carries; a new source (another owner, a new run) drops the GOP cache. */
+  edgeSource(legs: WebrtcLegs, newSource: boolean): void {
+    this.#legs = { video: legs.video, audio: legs.audio };
+    if (!newSource) return;
+    this.#relayIn?.resetSequence();
+    this.#shard?.resetMedia();
+    this.#pool?.resetMedia();
   }
 
   /** Heap and resources of each live shard worker (the stream thread's own are the caller's). */

@@ -36,6 +36,10 @@ const api: StreamActorApi = {
   probe: (timeoutMs) => guard(() => need().probe(timeoutMs)),
   runtime: () => guard(async () => addRuntime([threadRuntime(), ...((await actor?.shardRuntimes()) ?? [])])),
   crashShard: (index) => guard(() => need().crashShard(index)),
+  relayHold: (target) => guard(() => need().relayHold(target)),
+  relayDrop: (node) => guard(() => need().relayDrop(node)),
+  edgeOpen: (host) => guard(() => need().edgeOpen(host)),
+  edgeSource: (legs, fresh) => guard(() => need().edgeSource(legs, fresh)),
   crash: () =>
     guard(() => {
       setImmediate(() => {

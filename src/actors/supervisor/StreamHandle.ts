@@ -18,6 +18,7 @@ import {
   type StreamInit,
   type WhepCreatedDto,
   type ProbeDto,
+  type RelayTargetDto,
   type WhepPatchedDto,
   type WhepSessionDto,
   type WhepStatsDto,
@@ -127,6 +128,18 @@ export class StreamHandle extends TypedEmitter<StreamHandleEvents> {
   }
   crashForTest(): Promise<void> {
     return this.#call('stream.crash', () => this.#remote.crash());
+  }
+  relayHold(target: RelayTargetDto): Promise<{ video: boolean; audio: boolean }> {
+    return this.#call('stream.relayHold', () => this.#remote.relayHold(target));
+  }
+  relayDrop(node: string): Promise<boolean> {
+    return this.#call('stream.relayDrop', () => this.#remote.relayDrop(node));
+  }
+  edgeOpen(host: string): Promise<{ port: number; token: string }> {
+    return this.#call('stream.edgeOpen', () => this.#remote.edgeOpen(host));
+  }
+  edgeSource(legs: { video: boolean; audio: boolean }, newSource: boolean): Promise<void> {
+    return this.#call('stream.edgeSource', () => this.#remote.edgeSource(legs, newSource));
   }
   crashShardForTest(index: number): Promise<void> {
     return this.#call('stream.crashShard', () => this.#remote.crashShard(index));

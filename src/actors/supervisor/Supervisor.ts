@@ -25,6 +25,7 @@ import type {
   WhepPatchedDto,
   WhepSessionDto,
   WhepStatsDto,
+  RelayTargetDto,
 } from '../../shared/protocol.ts';
 import { CommandError, normalizeIds, resolveConfig } from '../stream/command.ts';
 import type { FfmpegBinary } from './ffmpegBinary.ts';
@@ -754,6 +755,24 @@ export class Supervisor {
 
   async whepStats(id: string): Promise<WhepStatsDto> {
     return this.#get(id).handle.whepStats();
+  }
+
+  /** Cluster owner: an edge holds (starts or renews) the relay of process id's RTP; answers the legs it carries. */
+  relayHold(id: string, target: RelayTargetDto): Promise<{ video: boolean; audio: boolean }> {
+    const entry = this.#get(id);
+    if (!entry.stored.config.webrtc.enabled) throw new NotFoundError(`WebRTC is not enabled for process ${id}`);
+    return entry.handle.relayHold(target);
+  }
+
+  /** Cluster owner: the edge no longer wants the relay (false: there was none). */
+  async relayDrop(id: string, node: string): Promise<boolean> {
+    const entry = this.#entries.get(id);
+    return entry ? entry.handle.relayDrop(node).catch(() => false) : false;
+  }
+
+  /** What every stream actor gets (a cluster edge's stream actors too). */
+  get streamSettings(): StreamSettings {
+    return this.#settings;
   }
 
   probe(id: string): Promise<ProbeDto> {

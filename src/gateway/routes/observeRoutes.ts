@@ -26,8 +26,8 @@ export function observeRoutes(
 ): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
   const collect = async () => {
-    const [snap, runtime] = await Promise.all([sup.snapshot(), sup.runtime()]);
-    return collectMetrics(snap, http.all(), uptime(), hls.summary(), runtime);
+    const [snap, runtime, edges] = await Promise.all([sup.snapshot(), sup.runtime(), cluster()?.edges.snapshot() ?? []]);
+    return collectMetrics(snap, http.all(), uptime(), hls.summary(), runtime, edges);
   };
   const hlsActive = (now: number) =>
     hls.active().map((s) => ({
@@ -136,7 +136,8 @@ export function observeRoutes(
       summary: 'Active sessions per protocol (whep, hls, and rtmp/srt when their servers run; ?collectors= picks, as Core): id, reference (the process; for HLS the playlist name, its directory in local; the stream), remote address, bytes, average bandwidth',
       handler: async (req) => {
         const now = Date.now() / 1000;
-        const snap = await sup.snapshot();
+        // Viewers this node serves as a cluster edge are listed with the process they watch.
+        const snap = [...(await sup.snapshot()), ...((await cluster()?.edges.snapshot()) ?? [])];
         const lists: Record<string, unknown[]> = {
           hls: hlsActive(now),
           whep: snap.flatMap((p) =>

@@ -1,8 +1,10 @@
 // WHEP (draft-ietf-wish-whep) for every process with WebRTC on: POST an offer to the endpoint,
 // PATCH trickle/ICE restart and DELETE on the session URL. Served under /whep (per-process Bearer
 // token when set) and under /api/v3/whep (the API's auth, when that is on). In a cluster, a POST for a
-// process another node runs is answered 307 with that node's endpoint (the draft allows redirects),
-// carrying a grant in place of the credential a cross-origin redirect drops (see whepGrant.ts).
+// process another node runs is either served here from a relay of the owner's RTP (edge mode, see
+// cluster/EdgeRelays.ts; the session then lives on this node) or answered 307 with that node's
+// endpoint (the draft allows redirects), carrying a grant in place of the credential a cross-origin
+// redirect drops (see whepGrant.ts). cluster.whep_mode chooses.
 import { timingSafeEqual } from 'node:crypto';
 import type { ClusterNode } from '../../actors/cluster/ClusterNode.ts';
 import { GRANT_PARAM, grantValid, signGrant } from '../../actors/cluster/whepGrant.ts';
@@ -81,14 +83,22 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
   const cluster = opts.cluster ?? (() => null);
   /** A redirected POST's grant (signed by the node that checked the viewer's credential). */
   const granted = (req: Request, id: string) => req.method === 'post' && grantValid(cluster()?.secret ?? null, id, req.query.get(GRANT_PARAM));
+  /** The edge side that serves stream `id` here from a relay (null: the stream runs here, or is not served here). */
+  const edgeOf = (id: string) => {
+    if (sup.has(id)) return null;
+    const edges = cluster()?.edges;
+    return edges?.has(id) ? edges : null;
+  };
   const authorize = (req: Request, id: string) => {
-    if (!sup.has(id)) throw new NotFoundError(`unknown stream ${id}`);
-    const token = sup.whepToken(id);
+    const edge = edgeOf(id);
+    if (!edge && !sup.has(id)) throw new NotFoundError(`unknown stream ${id}`);
+    const token = edge ? edge.token(id) : sup.whepToken(id);
     if (checkToken && token && !bearerMatches(req, token) && !granted(req, id)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
   };
   /**
-   * Cluster: the 307 to the node that runs process `id`, or null when no other node does (then the
-   * usual 404). The stream's token is checked here, against the cluster's copy of its config.
+   * Cluster: the 307 to the node that runs process `id`, or the viewer served here from a relay (edge
+   * mode), or null when no other node runs it (then the usual 404). The stream's token is checked here,
+   * against the cluster's copy of its config.
    */
   const redirect = async (req: Request, id: string): Promise<Reply | null> => {
     const node = cluster();
@@ -101,10 +111,12 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     }
     if (!owner.placement || owner.placement.node === node.id) return null;
     if (!owner.online || !owner.url) throw new UnavailableError(`the node that runs stream ${id} is lost; the stream moves to another node within seconds`);
+    const rec = await node.table.record(id).catch(() => null);
     if (checkToken) {
-      const token = (await node.table.record(id).catch(() => null))?.config.webrtc.token ?? '';
+      const token = rec?.config.webrtc.token ?? '';
       if (token && !bearerMatches(req, token) && !granted(req, id)) throw new UnauthorizedError('this stream needs Authorization: Bearer <token>');
     }
+    if (rec && node.edges.serveHere(id, owner.load)) return created(id, await node.edges.whepCreate(id, rec.config, req.body.toString('utf8')), false);
     const query = new URLSearchParams(req.query);
     query.set(GRANT_PARAM, signGrant(node.secret, id));
     return { status: 307, headers: { location: `${owner.url}${base}/${encodeURIComponent(id)}?${query}`, 'cache-control': 'no-store' } };
@@ -115,6 +127,22 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     return w;
   };
   const link = linkHeader(opts.iceServers);
+  /** The 201; `sse`: the session has the server-sent events extension (not on an edge: its events follow the owner's process). */
+  const created = (id: string, c: { id: string; etag: string; answer: string }, sse = true): Reply => {
+    const location = `${base}/${id}/${c.id}`;
+    const links = [link, sse ? `<${location}/sse>; rel="${SSE_REL}"; events="${SSE_EVENTS.join(',')}"` : ''].filter(Boolean).join(', ');
+    return {
+      status: 201,
+      headers: {
+        'content-type': 'application/sdp',
+        location,
+        etag: c.etag,
+        'accept-patch': 'application/trickle-ice-sdpfrag',
+        ...(links ? { link: links } : {}),
+      },
+      body: c.answer,
+    };
+  };
   const notAllowed = (allow: string): Reply => ({
     status: 405,
     headers: { allow, 'content-type': 'application/json' },
@@ -152,7 +180,8 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
     const id = processId(req);
     authorize(req, id);
     const sid = sessionId(req);
-    if (!sid || !(await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
+    const edge = edgeOf(id);
+    if (!sid || !(edge ? (await edge.whepSessionIds(id)).has(sid) : await sup.whepHasSession(id, sid))) throw new NotFoundError('unknown WHEP session');
     return { id, sid };
   };
   const sessionInfo = async (req: Request): Promise<Reply> => {
@@ -195,20 +224,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
           if (elsewhere) return elsewhere;
         }
         authorize(req, id);
-        const created = await sup.whepCreate(id, req.body.toString('utf8'));
-        const location = `${base}/${id}/${created.id}`;
-        const sse = `<${location}/sse>; rel="${SSE_REL}"; events="${SSE_EVENTS.join(',')}"`;
-        return {
-          status: 201,
-          headers: {
-            'content-type': 'application/sdp',
-            location,
-            etag: created.etag,
-            'accept-patch': 'application/trickle-ice-sdpfrag',
-            link: link ? `${link}, ${sse}` : sse,
-          },
-          body: created.answer,
-        };
+        return created(id, await sup.whepCreate(id, req.body.toString('utf8')));
       },
     },
     {
@@ -232,7 +248,8 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         if (contentType(req) !== 'application/trickle-ice-sdpfrag') throw new UnsupportedMediaTypeError('Content-Type must be application/trickle-ice-sdpfrag');
         const frag = req.body.toString('utf8');
         const ifMatch = req.headers['if-match'] ?? null;
-        const patched = name === null ? await sup.whepPatch(id, sid, frag, ifMatch) : await whip().whepPatch(name, sid, frag, ifMatch);
+        const edge = name === null ? edgeOf(id) : null;
+        const patched = name !== null ? await whip().whepPatch(name, sid, frag, ifMatch) : await (edge ?? sup).whepPatch(id, sid, frag, ifMatch);
         // The draft: a trickle answer (204) carries no ETag; only a restart's 200 has the new one.
         if (patched.status === 204) return { status: 204 };
         return { status: 200, headers: { 'content-type': 'application/trickle-ice-sdpfrag', etag: patched.etag }, body: patched.body ?? '' };
@@ -247,8 +264,9 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
         const sid = sessionId(req);
         if (name !== null) return { status: sid && (await whip().whepDelete(name, sid)) ? 200 : 204 };
         const id = processId(req);
-        if (sid && sup.has(id)) authorize(req, id);
-        const removed = sid ? await sup.whepDelete(id, sid) : false;
+        const edge = edgeOf(id);
+        if (sid && (edge || sup.has(id))) authorize(req, id);
+        const removed = sid ? await (edge ?? sup).whepDelete(id, sid) : false;
         if (sid) opts.events.endSession(sid);
         return { status: removed ? 200 : 204 };
       },
@@ -262,6 +280,7 @@ export function whepRoutes(sup: Supervisor, opts: WhepRouteOptions, base: '/whep
       handler: async (req): Promise<Reply> => {
         if (publishedName(req) !== null) throw new NotFoundError('server-sent events are not offered for published (WHIP) streams');
         const { id, sid } = await liveSession(req);
+        if (edgeOf(id)) throw new NotFoundError('server-sent events are not offered for a session an edge node serves (its 201 has no such Link)');
         let wanted: Array<(typeof SSE_EVENTS)[number]> | null = null;
         if (req.body.length > 0) {
           const parsed = sseRequestSchema.safeParse(readJson(req));
