@@ -1,6 +1,7 @@
 // The whole HLS path through drake: a process writes HLS to {memfs} (credentials sent up front by
 // drake), drake serves it from /memfs, and Chromium plays it with hls.js from another origin. The source is
-// a test pattern, or an encoder publishing to drake's built-in RTMP server and read through {rtmp,name=…}.
+// a test pattern, or an encoder publishing to drake's built-in RTMP or SRT server, read through {rtmp,name=…}
+// or {srt,name=…}.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
+import { loadSrtAddon } from '../../src/ingest/srt/addon.ts';
 import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
 import { freePort, startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { FFMPEG } from '../helpers/fsServer.ts';
@@ -108,6 +110,33 @@ test('an encoder publishing to drake\'s RTMP server, a process reading {rtmp,nam
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     await playsInChromium(drake, 'rtmphls', 256);
+  } finally {
+    publisher?.kill('SIGKILL');
+    await drake.stop(true);
+  }
+});
+
+test('an encoder publishing to drake\'s SRT server, a process reading {srt,name=…} into HLS: Chromium plays it', { timeout: 60_000, skip: skip || (loadSrtAddon().addon ? false : 'the native/srt addon is not built (libsrt-gnutls-dev)') }, async () => {
+  const port = await freePort();
+  const drake = await startDrake({ srt: { enable: true, address: `127.0.0.1:${port}`, token: 'hlssrt' } });
+  let publisher: ChildProcess | null = null;
+  try {
+    publisher = spawn(
+      FFMPEG,
+      ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-t', '50', '-i', 'testsrc2=size=192x108:rate=25',
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-f', 'mpegts', `srt://127.0.0.1:${port}?streamid=studio/cam,mode:publish,token:hlssrt`],
+      { stdio: 'ignore' },
+    );
+    await waitFor('studio/cam is published', async () => (await drake.api<{ publisher: Record<string, number> }>('GET', '/api/v3/srt')).body.publisher['studio/cam'] !== undefined, 15_000, 100);
+    const res = await drake.api('POST', '/api/v3/process', {
+      id: 'srthls',
+      reconnect: true,
+      reconnect_delay_seconds: 1,
+      input: [{ id: 'in', address: '{srt,name=studio/cam}', options: ['-analyzeduration', '1000000'] }],
+      output: [{ id: 'out', address: '{memfs}/{processid}/index.m3u8', options: HLS_OUT }],
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await playsInChromium(drake, 'srthls', 192);
   } finally {
     publisher?.kill('SIGKILL');
     await drake.stop(true);
