@@ -3,10 +3,11 @@
 // B get media (with keyframes) from B's sessions, while A sends one copy of each packet to B, not three.
 // The relay stops after B's last viewer left plus the linger. A node in auto mode redirects (307) while
 // the owner has viewer slots left, and serves the viewer itself from a relay once the owner is full.
-// B may serve 3 viewers in all (webrtc.max_viewers_total).
+// Chromium on B's player page plays from the relay too. B may serve 3 viewers in all (webrtc.max_viewers_total).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
+import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
 import { waitFor } from '../helpers/drake.ts';
 import { startNodes, type DrakeNode } from '../helpers/drakeNodes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
@@ -131,6 +132,33 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
     viewers.push(v);
     assert.equal(v.status, 201, v.answer);
     await waitFor('media again', async () => videoCount(v) > 30, 15_000);
+  });
+
+  test("Chromium on B's player page is served by B from the relay and decodes video", { timeout: 60_000, skip: chromiumPath() ? false : 'Chromium not installed' }, async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${b.url}/player/cam?token=${TOKEN}`);
+      const decoded = await waitFor('frames decoded from the edge', async () => {
+        const n = (await page.evaluate(`(async () => {
+          const pc = window.drakePlayer && window.drakePlayer.pc;
+          if (!pc) return 0;
+          let frames = 0;
+          (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && (r.kind ?? r.mediaType) === 'video') frames = r.framesDecoded ?? 0; });
+          return frames;
+        })()`)) as number;
+        return n > 10 ? n : null;
+      }, 30_000);
+      assert.ok(decoded > 10);
+      const session = (await page.evaluate('window.drakePlayer.sessionUrl')) as string;
+      assert.ok(session.startsWith(`${b.url}/whep/cam/`), `the page's session is on B, not redirected: ${session}`);
+      assert.equal(metric(await metrics(a), 'drake_relay_out_edges', { process: 'cam' }), 1, 'still one relay from A for all of B\'s viewers');
+      await page.close();
+      // The next test counts B's viewer slots: the page's session must be gone first.
+      await waitFor("the page's session on B ends", async () => metric(await metrics(b), 'drake_edge_viewers', { process: 'cam' }) === 1, 25_000);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('auto mode (A) with room on the owner redirects (307); the edge checks the token', async () => {
