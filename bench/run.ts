@@ -10,7 +10,7 @@
 //   --ttff-joins 3   --timeout <s> (whole run)
 //   --skip-pion                                  cpu-per-viewer without the Pion v3 path (built from bench/pion when Go + Debian's Pion are installed)
 //   --cpu-prof                                   V8 CPU profile of every drake thread → bench/results/prof-<stamp>/ (see bench/profileTop.ts)
-//   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt,rtmp-server,srt-server   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, all five)
+//   --glass-levels 0,20   --glass-window 6   --glass-ingest rtp,srt,rtmp-server,srt-server,whip   (glass-to-glass in Chromium; --full: 0,20,50, 15 s, all six)
 //   --fuzz-rounds 20   --minutes 0   --fuzz-seed 1   (fuzz only: rounds, or as many as fit in the minutes)
 //   --minutes 10   --soak-viewers 12                 (the leak soak: churn length, viewer slots; only with --scenario soak)
 //   --record   --shots /tmp/rui-shots                (restreamer-ui: also write test/api/fixtures/restreamer-ui-calls.json; where the PNGs go)
@@ -76,7 +76,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--cluster-edge-viewers n] [--cluster-edge-window s] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server,whip] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--cluster-edge-viewers n] [--cluster-edge-window s] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -118,7 +118,7 @@ const settings = {
   glassLevels: (values['glass-levels'] ?? (full ? '0,20,50' : '0,20')).split(',').map((x) => int('glass-levels', x.trim(), 0)),
   glassWindowMs: int('glass-window', values['glass-window'], full ? 15 : 6, 1) * 1000,
   glassWarmupMs: 1500,
-  glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp,rtmp-server,srt-server' : 'rtp,srt,rtmp-server,srt-server')).split(',').map((x) => x.trim()) as Ingest[],
+  glassIngests: (values['glass-ingest'] ?? (full ? 'rtp,srt,rtmp,rtmp-server,srt-server,whip' : 'rtp,srt,rtmp-server,srt-server,whip')).split(',').map((x) => x.trim()) as Ingest[],
   // RTMP/SRT rows (load 0): lean and werift by default, every path with --full.
   glassIngestPaths: full ? [...SEND_PATHS] : defaultIngestPaths(SEND_PATHS),
   pliViewers: int('pli-viewers', values['pli-viewers'], 10, 0),
@@ -439,7 +439,7 @@ try {
         `Glass-to-glass in Chromium ${o.chromium} (headless, /player/<id>): ${GLASS_SOURCE.video}; ${GLASS_SOURCE.audio}. ` +
           `Per send path and load level (${settings.glassLevels.join(', ')} werift load viewers on the same stream, joined before Chromium): ${settings.glassWarmupMs / 1000} s warm-up, then every frame of a ${settings.glassWindowMs / 1000} s window. ` +
           `Ingest RTP = drake's process makes the stamped source; ${settings.glassIngests.filter((i) => i === 'rtmp' || i === 'srt').map((i) => i.toUpperCase()).join(' / ') || '(no listener ingest)'} = an encoder FFmpeg pushes to drake's listening process; ` +
-          `RTMP / SRT (drake's server) = the encoder publishes to drake's built-in RTMP or SRT server (SRT: publisher at libsrt's default 120 ms latency, the reading process at {srt}'s 20 ms) and the process reads {rtmp,name=glass} / {srt,name=glass,mode=request} (load 0, ${settings.glassIngestPaths.join(' and ')}). ` +
+          `RTMP / SRT (drake's server) = the encoder publishes to drake's built-in RTMP or SRT server (SRT: publisher at libsrt's default 120 ms latency, the reading process at {srt}'s 20 ms) and the process reads {rtmp,name=glass} / {srt,name=glass,mode=request}; WHIP → WHEP = a werift WHIP publisher (FFmpeg encodes the same source for it) publishes to drake, Chromium plays whip:glass, no FFmpeg inside drake (load 0, ${settings.glassIngestPaths.join(' and ')}). ` +
           `Paths in turn, order alternating per level; one source encodes at a time.\n`,
       );
       out(glassTables(o));

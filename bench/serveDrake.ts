@@ -70,7 +70,11 @@ process.on('message', (raw) => {
   void (async () => {
     try {
       let result: unknown;
-      if (req.method === 'whepStats') result = await d.supervisor.whepStats(String(req.args[0]));
+      if (req.method === 'whepStats') {
+        // whip:<name>: a stream published over WHIP (its viewers' shard lives in the publication's actor).
+        const id = String(req.args[0]);
+        result = id.startsWith('whip:') && d.whip ? await d.whip.whepStats(id.slice(5)) : await d.supervisor.whepStats(id);
+      }
       else if (req.method === 'pidOf') result = d.supervisor.pidOf(String(req.args[0]));
       else if (req.method === 'crashShard') result = await d.supervisor.crashShardForTest(String(req.args[0]), Number(req.args[1]));
       else if (req.method === 'stop') {

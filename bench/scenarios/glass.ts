@@ -38,6 +38,7 @@ import type { Browser } from 'playwright-core';
 import { latencyPercentile } from '../../src/shared/latencyHistogram.ts';
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
 import { chromiumPath, launchChromium } from '../../test/helpers/chromium.ts';
+import { whipPublish } from '../../test/helpers/whipPublisher.ts';
 import { DrakeChild } from '../lib/drakeChild.ts';
 import type { Generator, LoadSession } from '../lib/generator.ts';
 import { cpuSeconds, machineCpu } from '../lib/proc.ts';
@@ -48,14 +49,15 @@ import { pathEnv, waitFor, type SendPath } from '../lib/source.ts';
  * rtp: drake's process makes the source. rtmp / srt: an encoder pushes to an FFmpeg listener that is the
  * process's input. rtmp-server: the encoder publishes to drake's built-in RTMP server and the process reads it
  * through {rtmp,name=glass}, as an OBS user would set drake up; srt-server: the same with drake's SRT server
- * and {srt,name=glass,mode=request}.
+ * and {srt,name=glass,mode=request}. whip: a werift WHIP publisher (FFmpeg encodes the same stamped source to RTP
+ * for it) publishes to drake and Chromium watches whip:glass: no FFmpeg inside drake at all.
  */
-export type Ingest = 'rtp' | 'rtmp' | 'srt' | 'rtmp-server' | 'srt-server';
-export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt', 'rtmp-server', 'srt-server'];
+export type Ingest = 'rtp' | 'rtmp' | 'srt' | 'rtmp-server' | 'srt-server' | 'whip';
+export const ALL_INGESTS: readonly Ingest[] = ['rtp', 'rtmp', 'srt', 'rtmp-server', 'srt-server', 'whip'];
 /** datarhei's WebRTC fork: p95 glass-to-glass bars by ingest. RTP (FFmpeg's own, loopback) has none: the stricter one is shown. */
-export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200, 'rtmp-server': 300, 'srt-server': 200 };
+export const DATARHEI_BAR_MS: Record<Ingest, number> = { rtp: 200, rtmp: 300, srt: 200, 'rtmp-server': 300, 'srt-server': 200, whip: 200 };
 /** The ingests an encoder publishes to, and the transport its port is on. */
-type Pushed = Exclude<Ingest, 'rtp'>;
+type Pushed = 'rtmp' | 'srt' | 'rtmp-server' | 'srt-server';
 const PORT_KIND: Record<Pushed, 'tcp' | 'udp'> = { rtmp: 'tcp', srt: 'udp', 'rtmp-server': 'tcp', 'srt-server': 'udp' };
 const PUSHED: readonly Pushed[] = ['rtmp', 'srt', 'rtmp-server', 'srt-server'];
 
@@ -69,7 +71,7 @@ const N_BITS = 16;
 const BOX = 32;
 const N_ROW_Y = 48;
 const PLAY_TIMEOUT_MS = 20_000;
-const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt', 'rtmp-server': 'glass-rtmp-server', 'srt-server': 'glass-srt-server' };
+const PROCESS_IDS: Record<Ingest, string> = { rtp: 'glass', rtmp: 'glass-rtmp', srt: 'glass-srt', 'rtmp-server': 'glass-rtmp-server', 'srt-server': 'glass-srt-server', whip: 'whip:glass' };
 
 export const GLASS_SOURCE = {
   video: `testsrc2 ${WIDTH}x${HEIGHT}@${FPS} (-re) with the wall clock drawn in (20-bit ms strip + 16-bit frame number), H264 x264 veryfast/zerolatency baseline ${KBIT} kbit/s, keyframe every ${GOP_S} s`,
@@ -123,6 +125,13 @@ export function glassProcess(ingest: Ingest, port = 0): Record<string, unknown> 
   };
 }
 
+/** x264 as drake's own transcode of the glass source: the encoders and the WHIP publisher use it. */
+const GLASS_X264 = [
+  '-preset', 'veryfast', '-tune', 'zerolatency', '-bf', '0',
+  '-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`, '-sc_threshold', '0',
+  '-b:v', `${KBIT}k`, '-maxrate', `${KBIT}k`, '-bufsize', `${KBIT * 2}k`,
+];
+
 /** The encoder that pushes to drake's RTMP/SRT listener: same graph, same x264 settings as drake's transcode, AAC audio. */
 export function encoderArgs(ingest: Pushed, port: number): string[] {
   const target =
@@ -134,9 +143,7 @@ export function encoderArgs(ingest: Pushed, port: number): string[] {
     '-hide_banner', '-nostats', '-loglevel', 'error', '-nostdin',
     '-re', '-f', 'lavfi', '-i', stampedGraph(),
     '-map', '0:v', '-map', '0:a',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0',
-    '-force_key_frames', `expr:gte(t,n_forced*${GOP_S})`, '-sc_threshold', '0',
-    '-b:v', `${KBIT}k`, '-maxrate', `${KBIT}k`, '-bufsize', `${KBIT * 2}k`,
+    '-c:v', 'libx264', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', ...GLASS_X264,
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
     ...target,
   ];
@@ -214,7 +221,7 @@ export interface GlassOutcome {
   cells: GlassCell[];
   options?: GlassOptions;
   order?: string[];
-  processes?: Record<Ingest, Record<string, unknown>>;
+  processes?: Partial<Record<Ingest, Record<string, unknown>>>;
   encoder?: Partial<Record<Pushed, string[]>>;
 }
 
@@ -480,10 +487,12 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
       const ingests = new Set(cells.filter((c) => c.path === p).map((c) => c.ingest));
       const rtmpServer = ingests.has('rtmp-server') ? { rtmp: { enable: true, address: `127.0.0.1:${ports[p]!['rtmp-server']}` } } : {};
       const srtServer = ingests.has('srt-server') ? { srt: { enable: true, address: `127.0.0.1:${ports[p]!['srt-server']}` } } : {};
-      const d = await DrakeChild.start(`glass-${p}`, { ...rtmpServer, ...srtServer, webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
+      const whip = ingests.has('whip') ? { whip: { enable: true } } : {};
+      const d = await DrakeChild.start(`glass-${p}`, { ...rtmpServer, ...srtServer, ...whip, webrtc: { ...webrtcFor(p), max_viewers_per_stream: 1000, max_viewers_total: 2000 } }, 30_000, pathEnv(p));
       drakes.add(d);
       children.set(p, d);
       for (const ingest of ingests) {
+        if (ingest === 'whip') continue; // no process: the publication is the stream
         const res = await d.api('POST', '/api/v3/process', glassProcess(ingest, ingest === 'rtp' ? 0 : ports[p]![ingest]));
         if (res.status >= 300) throw new Error(`glass ${p}: creating the ${ingest} process failed: ${res.status} ${JSON.stringify(res.body)}`);
       }
@@ -493,11 +502,15 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   browser = await launchChromium();
   const chromium = browser.version();
 
-  let running: { path: SendPath; ingest: Ingest; encoder: Encoder | null } | null = null;
+  let running: { path: SendPath; ingest: Ingest; encoder: { stop(): Promise<void>; readonly tail: string } | null } | null = null;
   const stopRunning = async () => {
     if (!running) return;
     const d = children.get(running.path)!;
     await running.encoder?.stop();
+    if (running.ingest === 'whip') {
+      running = null;
+      return;
+    }
     const r = await d.api('PUT', `/api/v3/process/${PROCESS_IDS[running.ingest]}/command`, { command: 'stop' });
     if (r.status !== 200) throw new Error(`glass ${running.path}: stop failed: ${r.status} ${JSON.stringify(r.body)}`);
     running = null;
@@ -508,18 +521,28 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
     const id = PROCESS_IDS[c.ingest];
     if (!running || running.path !== c.path || running.ingest !== c.ingest) {
       await stopRunning();
-      const r = await d.api('PUT', `/api/v3/process/${id}/command`, { command: 'start' });
-      if (r.status !== 200) throw new Error(`glass ${c.path}: start failed: ${r.status} ${JSON.stringify(r.body)}`);
-      let encoder: Encoder | null = null;
-      if (c.ingest !== 'rtp') {
+      let encoder: { stop(): Promise<void>; readonly tail: string } | null = null;
+      if (c.ingest === 'whip') {
+        const pub = await whipPublish(`${d.url}/whip/glass`, {
+          source: { input: ['-re', '-f', 'lavfi', '-i', stampedGraph()], video: '0:v', audio: '0:a', x264: GLASS_X264 },
+        });
+        if (pub.status !== 201) throw new Error(`glass ${c.path}: WHIP publish answered ${pub.status}: ${pub.answer.slice(0, 200)}`);
+        encoder = { stop: async () => void (await pub.unpublish()), tail: `WHIP publisher: ${pub.sent.video} video packets sent` };
+        running = { path: c.path, ingest: c.ingest, encoder };
+      } else {
+        const r = await d.api('PUT', `/api/v3/process/${id}/command`, { command: 'start' });
+        if (r.status !== 200) throw new Error(`glass ${c.path}: start failed: ${r.status} ${JSON.stringify(r.body)}`);
+      }
+      if (c.ingest !== 'rtp' && c.ingest !== 'whip') {
         const kind = PORT_KIND[c.ingest];
         const port = ports[c.path]![c.ingest];
-        encoder = new Encoder(ffmpeg, encoderArgs(c.ingest, port), `${c.ingest} encoder`);
+        const pushing = new Encoder(ffmpeg, encoderArgs(c.ingest, port), `${c.ingest} encoder`);
+        encoder = pushing;
         // drake's FFmpeg (or drake's RTMP server) has to be listening first (an SRT caller with no listener waits
         // out its 3 s connect timeout); the encoder still retries every 300 ms should it fail. With drake's RTMP
         // server the process reads a name nobody publishes yet: it fails and reconnects 1 s later.
         await waitFor(`glass ${c.path}: ${c.ingest} listener on ${port}`, async () => listening(kind, port), 15_000, 50).catch((err: unknown) => log(String(err)));
-        encoder.start();
+        pushing.start();
       }
       running = { path: c.path, ingest: c.ingest, encoder };
     }
@@ -528,6 +551,10 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
         `glass ${c.path}/${c.ingest}: fresh media`,
         async () => {
           const s = await d.whepStats(id);
+          if (c.ingest === 'whip') {
+            const pubs = (await d.api<Array<{ name: string; video: { packets: number } }>>('GET', '/api/v3/whip')).body;
+            return s.gopPackets > 0 && (pubs.find((p) => p.name === 'glass')?.video.packets ?? 0) > 0;
+          }
           return s.gopPackets > 0 && !!s.ingest && Date.now() - s.ingest.video.lastAt < 500;
         },
         30_000,
@@ -640,7 +667,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
   await stopRunning().catch(() => undefined);
   log('glass: stopping its drakes and Chromium');
   await closeGlass();
-  const procs = Object.fromEntries(ALL_INGESTS.map((i) => [i, glassProcess(i, i === 'rtp' ? 0 : 1935)])) as Record<Ingest, Record<string, unknown>>;
+  const procs = Object.fromEntries(ALL_INGESTS.filter((i) => i !== 'whip').map((i) => [i, glassProcess(i, i === 'rtp' ? 0 : 1935)])) as Partial<Record<Ingest, Record<string, unknown>>>;
   return {
     chromium,
     cells: results,
@@ -653,7 +680,7 @@ export async function runGlass(opts: GlassOptions, gen: Generator | null, log: (
 
 // ---- output ----
 
-const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT', 'rtmp-server': "RTMP (drake's server)", 'srt-server': "SRT (drake's server)" };
+const INGEST_LABEL: Record<Ingest, string> = { rtp: 'RTP', rtmp: 'RTMP', srt: 'SRT', 'rtmp-server': "RTMP (drake's server)", 'srt-server': "SRT (drake's server)", whip: 'WHIP → WHEP (no FFmpeg in drake)' };
 const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
 
@@ -709,7 +736,7 @@ export function glassTables(o: GlassOutcome): string {
         INGEST_LABEL[c.ingest],
         c.path,
         fmt(c.p95),
-        c.ingest === 'rtp' ? '< 200 ms (SRT bar; none for RTP)' : `< ${DATARHEI_BAR_MS[c.ingest]} ms`,
+        c.ingest === 'rtp' || c.ingest === 'whip' ? `< 200 ms (SRT bar; none for ${INGEST_LABEL[c.ingest].split(' ')[0]})` : `< ${DATARHEI_BAR_MS[c.ingest]} ms`,
         c.p95 === null ? '–' : c.p95 < DATARHEI_BAR_MS[c.ingest] ? 'under' : '**over**',
       ]),
   );

@@ -32,6 +32,11 @@ export interface PublisherOptions {
   audio?: boolean;
   /** Offer VP8 instead of H264 (drake refuses it). */
   vp8?: boolean;
+  /**
+   * What FFmpeg encodes instead of the 320x240 test pattern and tone: its input arguments, the video and audio
+   * stream specifiers to map, and the x264 arguments (the bench's glass row publishes its stamped clock).
+   */
+  source?: { input: string[]; video: string; audio: string; x264: string[] };
 }
 
 function bindLoopback(): Promise<Socket> {
@@ -130,15 +135,20 @@ export async function whipPublish(url: string, opts: PublisherOptions = {}): Pro
     if (withAudio) audioTrack.writeRtp(m);
   });
   // Keyframes every 2 s only: a viewer or reader that starts quickly owes it to drake's PLI or GOP cache.
+  const src = opts.source ?? {
+    input: ['-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+    video: '0:v',
+    audio: '1:a',
+    x264: ['-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '50'],
+  };
   ffmpeg = spawn(
     FFMPEG,
     [
       '-hide_banner', '-nostdin', '-loglevel', 'error',
-      '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25',
-      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-profile:v', 'baseline', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '50', '-bsf:v', 'dump_extra',
+      ...src.input,
+      '-map', src.video, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-profile:v', 'baseline', ...src.x264, '-bsf:v', 'dump_extra',
       '-payload_type', '96', '-f', 'rtp', `rtp://127.0.0.1:${vs.address().port}?pkt_size=1200&rtcpport=${vs.address().port}`,
-      '-map', '1:a', '-c:a', 'libopus', '-b:a', '48k', '-payload_type', '111', '-f', 'rtp', `rtp://127.0.0.1:${as.address().port}?pkt_size=1200&rtcpport=${as.address().port}`,
+      '-map', src.audio, '-c:a', 'libopus', '-b:a', '48k', '-payload_type', '111', '-f', 'rtp', `rtp://127.0.0.1:${as.address().port}?pkt_size=1200&rtcpport=${as.address().port}`,
     ],
     { stdio: 'ignore' },
   );
