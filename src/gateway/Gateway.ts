@@ -132,7 +132,7 @@ export class Gateway {
       ...systemRoutes(opts),
       ...(opts.auth ? authRoutes(opts.auth) : []),
       ...processRoutes(sup, opts.cluster ?? (() => null), opts.fs.mem),
-      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null), () => ingestSources(opts)),
+      ...observeRoutes(sup, this.http, this.sessions, opts.startedAt, this.monitor, opts.cluster ?? (() => null), () => ingestSources(opts), async () => (await opts.whip?.()?.viewerSessions()) ?? []),
       ...configRoutes(opts.config),
       ...clusterRoutes(opts.cluster ?? (() => null), sup),
       ...widgetRoutes(sup, this.sessions, opts.cluster ?? (() => null)),
@@ -297,5 +297,5 @@ function about(opts: GatewayOptions): About {
 
 /** The ingest servers that run, as session collectors (Core lists their publishers and players). */
 function ingestSources(opts: GatewayOptions): SessionSource[] {
-  return [opts.rtmp?.() ?? null, opts.srt?.() ?? null].filter((s): s is RtmpServer | SrtServer => s !== null);
+  return [opts.rtmp?.() ?? null, opts.srt?.() ?? null, opts.whip?.() ?? null].filter((s): s is RtmpServer | SrtServer | WhipIngest => s !== null);
 }

@@ -1,5 +1,6 @@
-// Sessions of drake's ingest servers (RTMP now) in datarhei Core's session shape, so /api/v3/session and
-// /api/v3/session/active list them under their collector name (Core's `rtmp`, `srt`) next to whep and hls.
+// Sessions of drake's ingest servers (RTMP, SRT, WHIP publishers) in datarhei Core's session shape, so
+// /api/v3/session and /api/v3/session/active list them under their collector name (Core's `rtmp`, `srt`;
+// drake's `whip`) next to whep and hls.
 
 /** One connection as Core's /api/v3/session/active lists it. */
 export interface CoreSession {
@@ -27,8 +28,8 @@ export interface CollectorTotals {
 /** An ingest server's sessions under one collector name. */
 export interface SessionSource {
   readonly collector: string;
-  /** The open connections, `now` in Unix seconds (for average bandwidths). */
-  sessions(now: number): CoreSession[];
+  /** The open connections, `now` in Unix seconds (for average bandwidths); WHIP asks its publish workers. */
+  sessions(now: number): CoreSession[] | Promise<CoreSession[]>;
   totals(): CollectorTotals;
   /** Core's max_sessions for the collector (0: no limit). */
   readonly maxSessions: number;

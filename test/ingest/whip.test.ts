@@ -91,6 +91,19 @@ describe('WHIP ingest (werift publisher, werift WHEP viewers)', { skip: haveFfmp
     console.log(`# whip→whep inside drake: p50 ≤ ${latencyPercentile(counts, 50)} µs, p99 ≤ ${latencyPercentile(counts, 99)} µs`);
   });
 
+  test('the publisher is a session of the whip collector, its viewer a whep session of whip:cam', async () => {
+    type Session = { id: string; reference: string; extra: string; bytes_rx: number; bytes_tx: number };
+    const r = await drake.api<Record<string, Session[]>>('GET', '/api/v3/session/active?collectors=whip,whep');
+    const pub = r.body.whip?.find((x) => x.reference === 'cam');
+    assert.ok(pub && pub.extra === 'publish' && pub.bytes_rx > 10_000, JSON.stringify(r.body.whip));
+    assert.equal(`/whip/cam/${pub.id}`, publishers[0]!.location);
+    const viewer = r.body.whep?.find((x) => x.reference === 'whip:cam');
+    assert.ok(viewer && viewer.bytes_tx > 10_000, JSON.stringify(r.body.whep));
+    assert.equal(`/whep/whip:cam/${viewer.id}`, viewers[0]!.location);
+    const summary = (await drake.api<{ whip: { active: { sessions: number }; summary: { sessions: number; traffic_rx_mb: number } } }>('GET', '/api/v3/session?collectors=whip')).body.whip;
+    assert.ok(summary.active.sessions === 1 && summary.summary.sessions >= 1 && summary.summary.traffic_rx_mb > 0.01, JSON.stringify(summary));
+  });
+
   test('the viewer\'s session answers PATCH/DELETE like any WHEP session; DELETE by the publisher ends the stream and its viewers', async () => {
     const v = viewers[0]!;
     const frag = 'a=ice-ufrag:' + /a=ice-ufrag:(\S+)/.exec(v.pc.localDescription!.sdp)![1] + '\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n';

@@ -5,6 +5,7 @@ import type { Supervisor } from '../../actors/supervisor/Supervisor.ts';
 import { metricsQuerySchema } from '../../shared/apiSchemas.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import type { SessionSource } from '../../shared/ingestSessions.ts';
+import type { WhepSessionDto } from '../../shared/protocol.ts';
 import { recentLog } from '../../shared/log.ts';
 import { readJson } from '../body.ts';
 import { json, text, type Request, type Route } from '../http.ts';
@@ -23,6 +24,7 @@ export function observeRoutes(
   monitor: CoreMonitor,
   cluster: () => ClusterNode | null = () => null,
   ingest: () => SessionSource[] = () => [],
+  whepOfPublished: () => Promise<Array<{ name: string; sessions: WhepSessionDto[] }>> = async () => [],
 ): Route[] {
   const uptime = () => (Date.now() - startedAt.getTime()) / 1000;
   const collect = async () => {
@@ -87,7 +89,7 @@ export function observeRoutes(
     {
       method: 'get',
       pattern: '/api/v3/session',
-      summary: 'Sessions per protocol (whep, hls, rtmp when its server runs; ?collectors= picks, as Core): active count, bandwidth, per-process/per-stream totals',
+      summary: 'Sessions per protocol (whep, hls; rtmp, srt, whip when those ingests run; ?collectors= picks, as Core): active count, bandwidth, per-process/per-stream totals',
       handler: async (req) => {
         const snap = await sup.snapshot();
         const all = snap.flatMap((p) => p.sessions);
@@ -111,7 +113,7 @@ export function observeRoutes(
           },
         };
         for (const src of ingest()) {
-          const list = src.sessions(now);
+          const list = await src.sessions(now);
           const t = src.totals();
           const ref: Record<string, number> = {};
           for (const x of list) ref[x.reference] = (ref[x.reference] ?? 0) + 1;
@@ -133,38 +135,18 @@ export function observeRoutes(
     {
       method: 'get',
       pattern: '/api/v3/session/active',
-      summary: 'Active sessions per protocol (whep, hls, and rtmp/srt when their servers run; ?collectors= picks, as Core): id, reference (the process; for HLS the playlist name, its directory in local; the stream), remote address, bytes, average bandwidth',
+      summary: 'Active sessions per protocol (whep, hls; rtmp, srt, whip when those ingests run; ?collectors= picks, as Core): id, reference (the process; for HLS the playlist name, its directory in local; the stream), remote address, bytes, average bandwidth',
       handler: async (req) => {
         const now = Date.now() / 1000;
         // Viewers this node serves as a cluster edge are listed with the process they watch.
         const snap = [...(await sup.snapshot()), ...((await cluster()?.edges.snapshot()) ?? [])];
         const lists: Record<string, unknown[]> = {
           hls: hlsActive(now),
-          whep: snap.flatMap((p) =>
-            p.sessions.map((s) => ({
-              id: s.id,
-              reference: p.id,
-              created_at: s.created_at,
-              local: '',
-              remote: s.remote,
-              extra: s.connected ? 'connected' : 'connecting',
-              bytes_rx: 0,
-              bytes_tx: s.bytes_tx,
-              bandwidth_rx_kbit: 0,
-              bandwidth_tx_kbit: (s.bytes_tx * 8) / 1000 / Math.max(1, now - s.created_at),
-              // drake's additions (not in datarhei's session object): what the viewer's RTCP says.
-              nacks: s.nacks,
-              plis: s.plis,
-              plis_ignored: s.plis_ignored,
-              bursts: s.bursts,
-              rtt_ms: s.rtt_ms,
-              fraction_lost: s.fraction_lost,
-              rtcp_rx: s.rtcp_rx,
-              rtcp_dropped: s.rtcp_dropped,
-            })),
-          ),
+          whep: snap.flatMap((p) => p.sessions.map((x) => whepEntry(x, p.id, now))),
         };
-        for (const src of ingest()) lists[src.collector] = src.sessions(now);
+        for (const src of ingest()) lists[src.collector] = await src.sessions(now);
+        // Viewers of streams published over WHIP are WHEP sessions too (reference whip:<name>).
+        for (const { name, sessions } of await whepOfPublished()) lists.whep!.push(...sessions.map((x) => whepEntry(x, `whip:${name}`, now)));
         const here = byCollector(req.query.get('collectors'), lists, () => []);
         return json(200, await withOtherNodes(cluster(), req, here));
       },
@@ -180,6 +162,30 @@ export function observeRoutes(
       },
     },
   ];
+}
+
+/** A WHEP viewer in Core's session shape, with drake's additions (what the viewer's RTCP says). */
+function whepEntry(s: WhepSessionDto, reference: string, now: number) {
+  return {
+    id: s.id,
+    reference,
+    created_at: s.created_at,
+    local: '',
+    remote: s.remote,
+    extra: s.connected ? 'connected' : 'connecting',
+    bytes_rx: 0,
+    bytes_tx: s.bytes_tx,
+    bandwidth_rx_kbit: 0,
+    bandwidth_tx_kbit: (s.bytes_tx * 8) / 1000 / Math.max(1, now - s.created_at),
+    nacks: s.nacks,
+    plis: s.plis,
+    plis_ignored: s.plis_ignored,
+    bursts: s.bursts,
+    rtt_ms: s.rtt_ms,
+    fraction_lost: s.fraction_lost,
+    rtcp_rx: s.rtcp_rx,
+    rtcp_dropped: s.rtcp_dropped,
+  };
 }
 
 /** Core's session summary of one collector (drake fills what it measures; rx is always 0: viewers only receive). */

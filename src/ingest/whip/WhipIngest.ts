@@ -6,8 +6,9 @@ import type { DrakeConfig } from '../../shared/config.ts';
 import { WHIP_NAME } from '../../shared/config.ts';
 import { ConflictError, errorText, NotFoundError, ValidationError } from '../../shared/errors.ts';
 import { TypedEmitter } from '../../shared/events.ts';
+import { kbitSince, type CollectorTotals, type CoreSession, type SessionSource } from '../../shared/ingestSessions.ts';
 import { Logger } from '../../shared/log.ts';
-import type { StreamWebrtcSettings, WhepCreatedDto, WhepPatchedDto, WhepStatsDto, WhipPublisherDto } from '../../shared/protocol.ts';
+import type { StreamWebrtcSettings, WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto, WhipPublisherDto } from '../../shared/protocol.ts';
 import { checkWhipOffer } from './offer.ts';
 import { PublishHandle } from './PublishHandle.ts';
 
@@ -38,7 +39,12 @@ function sameSecret(given: string, want: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
+export class WhipIngest extends TypedEmitter<WhipIngestEvents> implements SessionSource {
+  readonly collector = 'whip';
+  readonly maxSessions = 0;
+  /** Publications seen by sessions() and what they had received then; those gone add to #past. */
+  readonly #seen = new Map<string, number>();
+  readonly #past: CollectorTotals = { sessions: 0, bytesRx: 0, bytesTx: 0 };
   readonly #opts: WhipIngestOptions;
   readonly #pubs = new Map<string, Publication>();
   /** Credential of the SDP URL that {whip} hands FFmpeg (drake's own processes only). */
@@ -147,6 +153,55 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     const ready = [...this.#pubs.values()].filter((p) => p.ready);
     const infos = await Promise.all(ready.map((p) => p.handle.info().catch(() => null)));
     return infos.filter((i): i is WhipPublisherDto => i !== null).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The publishers in Core's session shape (`reference`: the name, `extra`: publish; bytes: the media received). */
+  async sessions(now: number): Promise<CoreSession[]> {
+    const ready = [...this.#pubs.values()].filter((p) => p.ready);
+    const infos = await Promise.all(ready.map(async (p) => ({ p, info: await p.handle.info().catch(() => null) })));
+    const out: CoreSession[] = [];
+    const open = new Set<string>();
+    for (const { p, info } of infos) {
+      if (!info) continue;
+      const rx = info.video.bytes + info.audio.bytes;
+      open.add(p.sessionId);
+      this.#seen.set(p.sessionId, rx);
+      out.push({
+        id: p.sessionId,
+        reference: info.name,
+        created_at: info.since,
+        local: '',
+        remote: info.remote,
+        extra: 'publish',
+        bytes_rx: rx,
+        bytes_tx: 0,
+        bandwidth_rx_kbit: kbitSince(rx, info.since, now),
+        bandwidth_tx_kbit: 0,
+      });
+    }
+    for (const [id, rx] of this.#seen) {
+      if (open.has(id)) continue;
+      this.#past.sessions++;
+      this.#past.bytesRx += rx;
+      this.#seen.delete(id);
+    }
+    return out;
+  }
+
+  /** Publications since start (as last seen by sessions() for those gone) and the media bytes they sent. */
+  totals(): CollectorTotals {
+    const t = { ...this.#past };
+    for (const rx of this.#seen.values()) {
+      t.sessions++;
+      t.bytesRx += rx;
+    }
+    return t;
+  }
+
+  /** The WHEP viewers of every published stream, with the publication's name. */
+  async viewerSessions(): Promise<Array<{ name: string; sessions: WhepSessionDto[] }>> {
+    const ready = [...this.#pubs.entries()].filter(([, p]) => p.ready);
+    return Promise.all(ready.map(async ([name, p]) => ({ name, sessions: await p.handle.whepSessions().catch(() => []) })));
   }
 
   /** The SDP a process's FFmpeg reads (drake starts forwarding the stream's RTP to its ports). */
