@@ -396,6 +396,7 @@ static void accept_all(Server* s) {
     if (!why && !slot) why = "too many connections";
     if (why) {
       srt_close(ns);
+      __atomic_add_fetch(&s->refused, 1, __ATOMIC_RELAXED);  // counted as the callback's refusals are
       emit(s, EV_REFUSED, ns, 0, id.resource, peer, why);
       continue;
     }
