@@ -126,7 +126,14 @@ export async function createDrake(config: DrakeConfig, source: ConfigSource = { 
   await gateway.listen();
   try {
     // Before the processes start: those reading {rtmp} or {srt} need its port.
-    if (config.rtmp.enable) rtmp = await RtmpServer.start({ address: config.rtmp.address, app: config.rtmp.app, token: config.rtmp.token });
+    if (config.rtmp.enable) {
+      rtmp = await RtmpServer.start({
+        address: config.rtmp.address,
+        app: config.rtmp.app,
+        token: config.rtmp.token,
+        tls: config.rtmp.enable_tls ? { address: config.rtmp.address_tls, certFile: config.tls.cert_file, keyFile: config.tls.key_file } : undefined,
+      });
+    }
     if (config.srt.enable) srt = SrtServer.start({ address: config.srt.address, passphrase: config.srt.passphrase, token: config.srt.token });
     // {memfs} carries the credentials as Core's does; FFmpeg outputs to it also get them as a header.
     const memfsUrl = memfsAuth

@@ -39,6 +39,8 @@
 #define MAX_PAYLOAD 1456
 /** A player that could not take this many messages in a row is too slow and is dropped. */
 #define PLAYER_MAX_BACKLOG_DROPS 2000
+/** Events waiting for the JS thread; beyond this they are dropped (napi_tsfn_nonblocking). */
+#define EVENT_QUEUE_MAX 4096
 
 enum { MODE_PUBLISH = 1, MODE_REQUEST = 2 };
 enum { EV_PUBLISH = 1, EV_UNPUBLISH, EV_PLAY, EV_PLAY_END, EV_REFUSED };
@@ -72,11 +74,12 @@ typedef struct {
 } StreamId;
 
 typedef struct {
-  SRTSOCKET listener;
+  SRTSOCKET listener;  // the JS thread's view: SRT_INVALID_SOCK once stopped
+  SRTSOCKET relay_listener;  // the relay thread's copy, set before the thread starts and never changed
   int eid;
   pthread_t thread;
   int thread_started;
-  volatile int running;
+  int running;  // atomic: the JS thread clears it at stop
   pthread_mutex_t mu;
   Conn* conns;
   int max_conns;
@@ -230,13 +233,26 @@ static void parse_stream_id(const char* s, const char* want_token, StreamId* id)
 // ---------------------------------------------------------------------------------------------------
 // Events to JS
 
+/**
+ * A refused caller's name is whatever it sent (any bytes): drake logs it, so control characters (a newline
+ * would forge log lines, ESC would drive terminals) and non-ASCII bytes (possibly invalid UTF-8) become '?'.
+ */
+static void copy_printable(char* dst, size_t cap, const char* src) {
+  size_t i = 0;
+  for (; src[i] && i + 1 < cap; i++) {
+    unsigned char c = (unsigned char)src[i];
+    dst[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  dst[i] = 0;
+}
+
 static void emit(Server* s, int type, SRTSOCKET sock, int code, const char* name, const char* peer, const char* reason) {
   Event* e = calloc(1, sizeof *e);
   if (!e) return;
   e->type = type;
   e->id = (int32_t)sock;
   e->code = code;
-  if (name) copy_bounded(e->name, sizeof e->name, name, strlen(name));
+  if (name) copy_printable(e->name, sizeof e->name, name);
   if (peer) copy_bounded(e->peer, sizeof e->peer, peer, strlen(peer));
   if (reason) copy_bounded(e->reason, sizeof e->reason, reason, strlen(reason));
   pthread_mutex_lock(&s->ev_mu);
@@ -358,7 +374,7 @@ static void accept_all(Server* s) {
   for (;;) {
     struct sockaddr_storage sa;
     int salen = sizeof sa;
-    SRTSOCKET ns = srt_accept(s->listener, (struct sockaddr*)&sa, &salen);
+    SRTSOCKET ns = srt_accept(s->relay_listener, (struct sockaddr*)&sa, &salen);
     if (ns == SRT_INVALID_SOCK) return;  // SRT_EASYNCACCEPT: nothing more waiting
     char sid[600] = "";
     int sidlen = sizeof sid - 1;
@@ -380,6 +396,7 @@ static void accept_all(Server* s) {
     if (!why && !slot) why = "too many connections";
     if (why) {
       srt_close(ns);
+      __atomic_add_fetch(&s->refused, 1, __ATOMIC_RELAXED);  // counted as the callback's refusals are
       emit(s, EV_REFUSED, ns, 0, id.resource, peer, why);
       continue;
     }
@@ -435,10 +452,17 @@ static void serve(Server* s, SRTSOCKET sock, int events) {
 static void* run(void* arg) {
   Server* s = arg;
   SRT_EPOLL_EVENT ready[64];
-  while (s->running) {
+  while (__atomic_load_n(&s->running, __ATOMIC_ACQUIRE)) {
     int n = srt_epoll_uwait(s->eid, ready, 64, 200);
-    for (int i = 0; i < n && s->running; i++) {
-      if (ready[i].fd == s->listener && s->listener != SRT_INVALID_SOCK) accept_all(s);
+    if (n < 0) {
+      // Not a timeout (that is 0): the listener went away (stop closes it first) or libsrt is failing.
+      // Waiting a little keeps this from spinning a core until stop or recovery.
+      struct timespec pause = {0, 20 * 1000000};
+      nanosleep(&pause, NULL);
+      continue;
+    }
+    for (int i = 0; i < n && __atomic_load_n(&s->running, __ATOMIC_ACQUIRE); i++) {
+      if (ready[i].fd == s->relay_listener) accept_all(s);
       else serve(s, ready[i].fd, ready[i].events);
     }
   }
@@ -497,7 +521,7 @@ static void stop_server(Server* s) {
   // The listener first: no new handshakes (and listen callbacks) from here on.
   srt_close(s->listener);
   s->listener = SRT_INVALID_SOCK;
-  s->running = 0;
+  __atomic_store_n(&s->running, 0, __ATOMIC_RELEASE);
   pthread_join(s->thread, NULL);
   s->thread_started = 0;
   // libsrt frees a closed socket's UDP port only in its garbage-collector thread, a while later; drake's
@@ -609,11 +633,19 @@ static napi_value Start(napi_env env, napi_callback_info info) {
   }
   s->eid = srt_epoll_create();
   int lev = SRT_EPOLL_IN | SRT_EPOLL_ERR;
-  srt_epoll_add_usock(s->eid, s->listener, &lev);
+  if (s->eid < 0 || srt_epoll_add_usock(s->eid, s->listener, &lev) != 0) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "cannot poll the SRT socket: %s", srt_getlasterror_str());
+    server_free(s);
+    return throw_error(env, "ERR_SRT_SETUP", msg);
+  }
+  s->relay_listener = s->listener;
 
   napi_value name;
   napi_create_string_utf8(env, "drake-srt-events", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &s->tsfn) != napi_ok) {
+  // Bounded: a flood of refused handshakes while the JS thread is busy drops events (they only feed the
+  // log) instead of queueing without limit.
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, EVENT_QUEUE_MAX, 1, NULL, NULL, NULL, call_js, &s->tsfn) != napi_ok) {
     server_free(s);
     return throw_error(env, "ERR_SRT_SETUP", "cannot create the event function");
   }

@@ -39,6 +39,10 @@ const SAME: ReadonlyArray<string> = [
   'rtmp.address',
   'rtmp.app',
   'rtmp.token',
+  'rtmp.enable_tls',
+  'rtmp.address_tls',
+  'tls.cert_file',
+  'tls.key_file',
   'srt.enable',
   'srt.address',
   'srt.passphrase',
@@ -106,7 +110,7 @@ export function toCoreConfig(config: DrakeConfig, id: string, createdAt: Date = 
         auth0: { enable: false, tenants: [] },
       },
     },
-    tls: { address: ':8181', enable: false, auto: false, email: '', cert_file: '', key_file: '' },
+    tls: { address: ':8181', enable: false, auto: false, email: '', cert_file: config.tls.cert_file, key_file: config.tls.key_file },
     storage: {
       disk: { dir: config.storage.disk.dir, max_size_mbytes: 0, cache: { enable: false, max_size_mbytes: 0, ttl_seconds: 0, max_file_size_mbytes: 0, types: list() } },
       memory: {
@@ -118,7 +122,7 @@ export function toCoreConfig(config: DrakeConfig, id: string, createdAt: Date = 
       cors: { origins: [config.storage.cors.origin] },
       mimetypes_file: '',
     },
-    rtmp: { enable: config.rtmp.enable, enable_tls: false, address: config.rtmp.address, address_tls: ':1936', app: config.rtmp.app, token: config.rtmp.token },
+    rtmp: { enable: config.rtmp.enable, enable_tls: config.rtmp.enable_tls, address: config.rtmp.address, address_tls: config.rtmp.address_tls, app: config.rtmp.app, token: config.rtmp.token },
     srt: { enable: config.srt.enable, address: config.srt.address, passphrase: config.srt.passphrase, token: config.srt.token, log: { enable: false, topics: [] } },
     ffmpeg: {
       binary: config.ffmpeg.binary,

@@ -143,6 +143,19 @@ export const configSchema = z.object({
       app: z.string().regex(/^\/([A-Za-z0-9_.~-]+\/?)*$/, 'must start with / and hold path elements of A-Z a-z 0-9 _ . ~ -').default('/'),
       /** Required of every publisher and player when set: ?token=… on the URL (or as the last path element). */
       token: z.string().max(256).regex(/^[^\s/?#&]*$/, 'must not contain spaces, /, ?, # or &').default(''),
+      /** RTMPS: a TLS listener in front of the same server (Core's rtmp.enable_tls); needs tls.cert_file and tls.key_file. */
+      enable_tls: z.boolean().default(false),
+      address_tls: z
+        .string()
+        .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, 'must be host:port, :port or [v6]:port')
+        .default('127.0.0.1:1936'),
+    })
+    .prefault({}),
+  /** Certificate and key (PEM files) for drake's TLS listeners; today RTMPS (rtmp.enable_tls), as Core's tls.cert_file/key_file. */
+  tls: z
+    .object({
+      cert_file: z.string().default(''),
+      key_file: z.string().default(''),
     })
     .prefault({}),
   /** Built-in SRT server (Core's srt.*): publishers and players connect to one port and say what they want in the stream id. */
@@ -210,6 +223,11 @@ export const configSchema = z.object({
       relay_lease_seconds: z.number().min(2).max(120).default(6),
     })
     .prefault({}),
+}).superRefine((c, ctx) => {
+  // Checked with the config (file, environment, PUT /api/v3/config), not only at the next start.
+  if (c.rtmp.enable && c.rtmp.enable_tls && (!c.tls.cert_file || !c.tls.key_file)) {
+    ctx.addIssue({ code: 'custom', path: ['rtmp', 'enable_tls'], message: 'needs tls.cert_file and tls.key_file (PEM certificate and private key)' });
+  }
 });
 
 export type DrakeConfig = z.output<typeof configSchema>;

@@ -102,11 +102,11 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.equal(saved.ffmpeg.log.max_lines, 80);
     assert.equal(saved.storage.memory.max_size_mbytes, 64);
     assert.equal(saved.webrtc.max_viewers_total, 100);
-    assert.equal(saved.tls, undefined, "Core-only sections are not written into drake's file");
+    assert.deepEqual(saved.tls, { cert_file: '', key_file: '' }, "of Core's tls only the files RTMPS uses are drake's (tls.enable, HTTPS, is not)");
     assert.equal(saved.srt.enable, false, "srt is drake's too: saved in drake's layout");
     assert.equal(saved.srt.log, undefined, 'without the Core-only srt.log');
     assert.equal(saved.rtmp.enable, false, "rtmp is drake's too: saved in drake's layout");
-    assert.equal(saved.rtmp.enable_tls, undefined);
+    assert.deepEqual([saved.rtmp.enable_tls, saved.rtmp.address_tls], [false, '127.0.0.1:1936'], 'RTMPS settings are drake\'s too');
     assert.equal(saved.version, undefined);
     assert.equal(saved.address, undefined);
     assert.equal(saved.api.auth.password ?? '', '', 'the mask is not written as a password');
@@ -122,11 +122,11 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     const before = readFileSync(file(), 'utf8');
     const { body } = await api<Obj>('GET', '/api/v3/config');
     const c = structuredClone(body.config);
-    c.rtmp.enable_tls = true;
+    c.tls.enable = true;
     c.sessions.max_sessions = 10;
     const res = await api<{ code: number; details: string[] }>('PUT', '/api/v3/config', c);
     assert.equal(res.status, 409);
-    assert.ok(res.body.details.some((d) => d.startsWith('rtmp.enable_tls:')), JSON.stringify(res.body.details));
+    assert.ok(res.body.details.some((d) => d.startsWith('tls.enable:')), JSON.stringify(res.body.details));
     assert.ok(res.body.details.some((d) => d.startsWith('sessions.max_sessions:')));
     assert.equal((await api('PUT', '/api/v3/config', { version: 2, name: 'x' })).status, 400);
     const bad = await api<{ details: string[] }>('PUT', '/api/v3/config', { version: 3, ffmpeg: { max_processes: -1 } });
@@ -143,10 +143,15 @@ describe("GET/PUT /api/v3/config in Core's layout", () => {
     assert.deepEqual(coreOverrides([]), []);
   });
   test("rtmp.* in Core's layout is drake's RTMP server: a PUT saves it in drake's file, a masked token keeps the stored one", async () => {
-    const rtmp = { enable: true, address: '127.0.0.1:19350', app: '/live', token: 'tok3n' };
-    const res = await api('PUT', '/api/v3/config', { version: 3, rtmp });
+    const rtmp = { enable: true, address: '127.0.0.1:19350', app: '/live', token: 'tok3n', enable_tls: true, address_tls: '127.0.0.1:19360' };
+    const tls = { cert_file: '/etc/drake/cert.pem', key_file: '/etc/drake/key.pem' };
+    const noFiles = await api<{ details: string[] }>('PUT', '/api/v3/config', { version: 3, rtmp });
+    assert.equal(noFiles.status, 409, 'RTMPS without certificate files is refused at once');
+    assert.ok(noFiles.body.details.some((d) => d.startsWith('rtmp.enable_tls:')), JSON.stringify(noFiles.body.details));
+    const res = await api('PUT', '/api/v3/config', { version: 3, rtmp, tls: { ...tls, enable: false } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(JSON.parse(readFileSync(file(), 'utf8')).rtmp, rtmp);
+    assert.deepEqual(JSON.parse(readFileSync(file(), 'utf8')).tls, tls, "Core's tls.cert_file/key_file are drake's");
     assert.equal((await api('PUT', '/api/v3/config', { version: 3, rtmp: { token: '********' } })).status, 200);
     assert.equal(JSON.parse(readFileSync(file(), 'utf8')).rtmp.token, 'tok3n');
     const bad = await api<{ details: string[] }>('PUT', '/api/v3/config', { version: 3, rtmp: { address: 'nowhere' } });

@@ -28,7 +28,14 @@ describe('RTMP stream paths (Core rules)', () => {
     assert.deepEqual(resolveStreamPath('live', 'studio/cam1', { app: '/', token: '' }), { ok: true, name: 'live/studio/cam1' }, 'names are paths');
     assert.equal(resolveStreamPath('live', 'a b', { app: '/', token: '' }).ok, false, 'no spaces');
     assert.equal(rtmpUrlTemplate('0.0.0.0', 1935, '/', 'a b'), 'rtmp://127.0.0.1:1935/{name}?token=a%20b');
-    assert.equal(rtmpUrlTemplate('127.0.0.1', 1935, '/live/', ''), 'rtmp://127.0.0.1:1935/live/{name}');
+    // What a client sent comes back in the refusal (logged): only as printable text, no forged log lines.
+    const reason = (app: string, name: string, appSetting = '/') => {
+      const v = resolveStreamPath(app, name, { app: appSetting, token: '' });
+      return v.ok ? 'accepted' : v.reason.split(' (use')[0];
+    };
+    assert.equal(reason('x\n2026-01-01T00:00:00.000Z info  [rtmp] forged\u001b[2J', 'cam'), 'invalid stream name "x?2026-01-01T00:00:00.000Z info  [rtmp] forged?[2J/cam"');
+    assert.equal(reason('live', 'a\r\nb\u0000ä'), 'invalid stream name "live/a??b??"');
+    assert.equal(reason('x\ny', 'cam', '/live'), 'the path /x?y/cam is not under the app /live');
   });
 });
 

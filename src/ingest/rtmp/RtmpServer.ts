@@ -4,10 +4,12 @@
 // or play what, the streams and their players, limits, and logs. node-media-server's own server,
 // HTTP API, store and process-wide state are not used.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import NmsRtmp, { type NmsAvPacket, type NmsInvoke } from 'node-media-server/src/protocol/rtmp.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
-import { isLoopbackHost } from '../../shared/config.ts';
+import { envName, isLoopbackHost } from '../../shared/config.ts';
 import { DrakeError } from '../../shared/errors.ts';
 import { kbitSince, type CollectorTotals, type CoreSession, type SessionSource } from '../../shared/ingestSessions.ts';
 import { Logger } from '../../shared/log.ts';
@@ -43,7 +45,12 @@ export interface RtmpSettings {
   address: string;
   app: string;
   token: string;
+  /** RTMPS (rtmp.enable_tls): a TLS listener on its own address in front of the same streams. */
+  tls?: { address: string; certFile: string; keyFile: string };
 }
+
+/** A TLS client that has not finished its handshake by then is dropped (Node's default waits 120 s). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** One published stream as GET /api/v3/rtmp lists it (Core's shape, `name` is its path). */
 export type RtmpStreamInfo = z.output<typeof rtmpStreamSchema>;
@@ -183,6 +190,8 @@ export class RtmpServer implements SessionSource {
   /** Connections that published or played, including those gone (Core's session summary counts them). */
   readonly #past: CollectorTotals = { sessions: 0, bytesRx: 0, bytesTx: 0 };
   readonly #server: net.Server;
+  #tlsServer: tls.Server | null = null;
+  #tlsPort = 0;
   readonly #streams = new Map<string, Stream>();
   readonly #connections = new Set<Connection>();
   #host = '';
@@ -191,47 +200,92 @@ export class RtmpServer implements SessionSource {
 
   private constructor(settings: RtmpSettings) {
     this.#settings = settings;
-    this.#server = net.createServer((socket) => {
-      if (this.#closed) return socket.destroy();
-      const conn = new Connection(socket, this);
-      this.#connections.add(conn);
-      socket.on('close', () => {
-        this.#connections.delete(conn);
-        if (conn.stream) {
-          this.#past.sessions++;
-          this.#past.bytesRx += socket.bytesRead;
-          this.#past.bytesTx += socket.bytesWritten;
-        }
-      });
-    });
+    this.#server = net.createServer((socket) => this.#accept(socket));
     this.#server.maxConnections = RTMP_LIMITS.connections;
   }
 
-  /** Listens on rtmp.address; refuses to start when the address is taken (exclusively ours). */
-  static async start(settings: RtmpSettings): Promise<RtmpServer> {
-    const where = parseListenAddress(settings.address);
-    if (!where) throw new DrakeError(`rtmp.address "${settings.address}" is not host:port`);
-    const server = new RtmpServer(settings);
+  /** A new connection, plain or (after its TLS handshake) RTMPS: both go to the same engine and limits. */
+  #accept(socket: net.Socket): void {
+    if (this.#closed || this.#connections.size >= RTMP_LIMITS.connections) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this);
+    this.#connections.add(conn);
+    socket.on('close', () => {
+      this.#connections.delete(conn);
+      if (conn.stream) {
+        this.#past.sessions++;
+        this.#past.bytesRx += socket.bytesRead;
+        this.#past.bytesTx += socket.bytesWritten;
+      }
+    });
+  }
+
+  /** Listens with `server` on `address` exclusively, or fails with drake's message naming `key`. */
+  static async #listen(server: net.Server, address: string, key: string, what: string): Promise<{ host: string; port: number }> {
+    const where = parseListenAddress(address);
+    if (!where) throw new DrakeError(`${key} "${address}" is not host:port`);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
         reject(
           new DrakeError(
-            `cannot listen for RTMP on ${settings.address} (${err.code ?? err.message}: in use, e.g. by another drake, or not an address of this machine): ` +
-              'stop the other server or choose another rtmp.address (DRAKE_RTMP_ADDRESS)',
+            `cannot listen for ${what} on ${address} (${err.code ?? err.message}: in use, e.g. by another drake, or not an address of this machine): ` +
+              `stop the other server or choose another ${key} (${envName(key.split('.'))})`,
           ),
         );
-      server.#server.once('error', onError);
-      server.#server.listen({ host: where.host, port: where.port, exclusive: true }, () => {
-        server.#server.off('error', onError);
+      server.once('error', onError);
+      server.listen({ host: where.host, port: where.port, exclusive: true }, () => {
+        server.off('error', onError);
         resolve();
       });
     });
-    server.#server.on('error', (err) => log.error(`RTMP listener: ${err.message}`));
+    server.on('error', (err) => log.error(`${what} listener: ${err.message}`));
+    return { host: where.host, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /** Listens on rtmp.address; refuses to start when the address is taken (exclusively ours). */
+  static async start(settings: RtmpSettings): Promise<RtmpServer> {
+    // The certificate first: a bad file stops drake before any port is taken.
+    const credentials = settings.tls ? readTlsFiles(settings.tls.certFile, settings.tls.keyFile) : null;
+    const server = new RtmpServer(settings);
+    const where = await RtmpServer.#listen(server.#server, settings.address, 'rtmp.address', 'RTMP');
     server.#host = where.host;
-    server.#port = (server.#server.address() as net.AddressInfo).port;
-    log.info(`RTMP server on ${settings.address} (port ${server.#port}), app ${settings.app}${settings.token ? ', token required' : ''}`);
-    if (!settings.token && !isLoopbackHost(where.host)) log.warn(`RTMP on ${settings.address} without rtmp.token: anyone who reaches it can publish and play`);
+    server.#port = where.port;
+    if (settings.tls && credentials) {
+      let secure: tls.Server;
+      try {
+        secure = tls.createServer({ ...credentials, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (socket) => server.#accept(socket));
+      } catch (err) {
+        await server.close();
+        throw new DrakeError(`tls.cert_file / tls.key_file: not a usable certificate and key (${(err as Error).message})`);
+      }
+      secure.maxConnections = RTMP_LIMITS.connections;
+      // Failed handshakes (a plain RTMP client, a scanner) are the client's problem, not drake's.
+      secure.on('tlsClientError', (err, socket) => {
+        log.debug(`RTMPS ${socket.remoteAddress ?? '?'}: TLS handshake failed: ${err.message}`);
+        socket.destroy();
+      });
+      server.#tlsServer = secure;
+      try {
+        server.#tlsPort = (await RtmpServer.#listen(secure, settings.tls.address, 'rtmp.address_tls', 'RTMPS')).port;
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+    }
+    const tlsNote = settings.tls ? `, RTMPS on ${settings.tls.address} (port ${server.#tlsPort})` : '';
+    log.info(`RTMP server on ${settings.address} (port ${server.#port})${tlsNote}, app ${settings.app}${settings.token ? ', token required' : ''}`);
+    const tlsHost = settings.tls ? parseListenAddress(settings.tls.address)?.host ?? '' : '127.0.0.1';
+    if (!settings.token && (!isLoopbackHost(where.host) || !isLoopbackHost(tlsHost))) {
+      log.warn(`RTMP on ${settings.address}${tlsNote} without rtmp.token: anyone who reaches it can publish and play`);
+    }
     return server;
+  }
+
+  /** The RTMPS port (0: rtmp.enable_tls is off). */
+  get tlsPort(): number {
+    return this.#tlsPort;
   }
 
   get port(): number {
@@ -363,10 +417,24 @@ export class RtmpServer implements SessionSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const listeners = [this.#server, this.#tlsServer].filter((l): l is net.Server => l !== null && l.listening);
+    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const c of this.#connections) c.socket.destroy();
     this.#streams.clear();
     await closed;
     log.info('RTMP server stopped');
   }
+}
+
+/** tls.cert_file and tls.key_file (PEM), read once at start; a missing or unreadable one stops drake with its name. */
+function readTlsFiles(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  if (!certFile || !keyFile) throw new DrakeError('rtmp.enable_tls needs tls.cert_file and tls.key_file (PEM certificate and private key)');
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new DrakeError(`${key} "${file}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { cert: read(certFile, 'tls.cert_file'), key: read(keyFile, 'tls.key_file') };
 }

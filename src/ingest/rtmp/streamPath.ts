@@ -31,6 +31,14 @@ function unescape(s: string): string | null {
   }
 }
 
+/**
+ * A client's own text echoed in a refusal (logged, and sent back in the status): control characters (a
+ * newline would forge log lines) and non-ASCII become '?', and it is cut to 140 characters.
+ */
+function shown(s: string): string {
+  return s.slice(0, 140).replace(/[^\x20-\x7e]/g, '?');
+}
+
 /** The stream a client's `app` + `name` point at, checked against rtmp.app and rtmp.token. */
 export function resolveStreamPath(app: string, name: string, settings: { app: string; token: string }): PathVerdict {
   const full = `/${app}${name ? `/${name}` : ''}`;
@@ -39,7 +47,7 @@ export function resolveStreamPath(app: string, name: string, settings: { app: st
   const query = new URLSearchParams(q < 0 ? '' : full.slice(q + 1));
   path = path.replace(/\/{2,}/g, '/').replace(/\/+$/, '');
   const prefix = appPrefix(settings.app);
-  if (!path.startsWith(`${prefix}/`)) return { ok: false, reason: `the path ${path || '/'} is not under the app ${settings.app}` };
+  if (!path.startsWith(`${prefix}/`)) return { ok: false, reason: `the path ${shown(path) || '/'} is not under the app ${settings.app}` };
   let rest = path.slice(prefix.length + 1);
   if (settings.token) {
     let token = query.get('token');
@@ -52,7 +60,7 @@ export function resolveStreamPath(app: string, name: string, settings: { app: st
     if (token === null || !sameToken(token, settings.token)) return { ok: false, reason: 'invalid token' };
   }
   const decoded = unescape(rest);
-  if (decoded === null || !STREAM_NAME.test(decoded)) return { ok: false, reason: `invalid stream name "${rest.slice(0, 140)}" (use 1–128 of A-Z a-z 0-9 _ . ~ - and / between path elements)` };
+  if (decoded === null || !STREAM_NAME.test(decoded)) return { ok: false, reason: `invalid stream name "${shown(rest)}" (use 1–128 of A-Z a-z 0-9 _ . ~ - and / between path elements)` };
   return { ok: true, name: decoded };
 }
 
