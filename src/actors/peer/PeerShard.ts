@@ -42,7 +42,7 @@ const SESSION_BURST_PER_TICK = 30;
  */
 const LIVE_COALESCE = process.env.DRAKE_LIVE_BATCH !== 'packet';
 const LIVE_MAX = 16;
-const LIVE_MAX_COPIES = 1024;
+const LIVE_MAX_COPIES = 256;
 
 /** The stream's WebRTC settings a shard uses (StreamWebrtcSettings has these and more). */
 export interface ShardSettings {
