@@ -439,7 +439,7 @@ try {
         `Glass-to-glass in Chromium ${o.chromium} (headless, /player/<id>): ${GLASS_SOURCE.video}; ${GLASS_SOURCE.audio}. ` +
           `Per send path and load level (${settings.glassLevels.join(', ')} werift load viewers on the same stream, joined before Chromium): ${settings.glassWarmupMs / 1000} s warm-up, then every frame of a ${settings.glassWindowMs / 1000} s window. ` +
           `Ingest RTP = drake's process makes the stamped source; ${settings.glassIngests.filter((i) => i === 'rtmp' || i === 'srt').map((i) => i.toUpperCase()).join(' / ') || '(no listener ingest)'} = an encoder FFmpeg pushes to drake's listening process; ` +
-          `RTMP / SRT (drake's server) = the encoder publishes to drake's built-in RTMP or SRT server (SRT: publisher at libsrt's default 120 ms latency, the reading process at {srt}'s 20 ms) and the process reads {rtmp,name=glass} / {srt,name=glass,mode=request}; WHIP → WHEP = a werift WHIP publisher (FFmpeg encodes the same source for it) publishes to drake, Chromium plays whip:glass, no FFmpeg inside drake (load 0, ${settings.glassIngestPaths.join(' and ')}). ` +
+          `RTMP / SRT (drake's server) = the encoder publishes to drake's built-in RTMP or SRT server (SRT: publisher and reading process both at {srt}'s 20 ms latency, as Core's URLs; the relay holds one window per leg) and the process reads {rtmp,name=glass} / {srt,name=glass,mode=request}; WHIP → WHEP = a werift WHIP publisher (FFmpeg encodes the same source for it) publishes to drake, Chromium plays whip:glass, no FFmpeg inside drake (load 0, ${settings.glassIngestPaths.join(' and ')}). ` +
           `Paths in turn, order alternating per level; one source encodes at a time.\n`,
       );
       out(glassTables(o));

@@ -137,7 +137,7 @@ export function encoderArgs(ingest: Pushed, port: number): string[] {
   const target =
     ingest === 'rtmp' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/live/glass`]
     : ingest === 'rtmp-server' ? ['-f', 'flv', `rtmp://127.0.0.1:${port}/glass`]
-    : ingest === 'srt-server' ? ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller&transtype=live&streamid=glass,mode:publish`]
+    : ingest === 'srt-server' ? ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller&transtype=live&latency=20000&streamid=glass,mode:publish`]
     : ['-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`];
   return [
     '-hide_banner', '-nostats', '-loglevel', 'error', '-nostdin',
