@@ -15,6 +15,7 @@ import { startRedis } from '../../test/helpers/redis.ts';
 import { webrtcProcess } from '../../test/helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../../test/helpers/whepClient.ts';
 import { fmt, table } from '../lib/report.ts';
+import { promSample } from '../../test/helpers/promText.ts';
 
 export interface ClusterOptions {
   joins: number;
@@ -185,16 +186,7 @@ export async function runCluster(opts: ClusterOptions, log: (s: string) => void)
   }
 }
 
-/** A Prometheus text sample (summed over the label sets that match). */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = promSample;
 
 /** A latency histogram's bucket counts from /metrics (le_us labels, in bound order). */
 function buckets(text: string, name: string, process: string): number[] {

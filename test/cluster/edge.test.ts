@@ -7,29 +7,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { h264NalTypesStarting, NAL } from '../../src/shared/h264.ts';
-import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
+import { chromiumPath, launchChromium, playerFramesDecoded } from '../helpers/chromium.ts';
 import { waitFor } from '../helpers/drake.ts';
 import { startNodes, type DrakeNode } from '../helpers/drakeNodes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { gatheredOffer, videoCount, viewerPeer, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 import { clusterEnv } from './helpers.ts';
+import { promSample } from '../helpers/promText.ts';
 
 const TOKEN = 'edge-token-1234';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const LINGER_S = 2;
 const LEASE_S = 3;
 
-/** One sample of a Prometheus text metric (sum over the matching label sets; 0 when absent). */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = promSample;
 
 async function metrics(n: DrakeNode): Promise<string> {
   return (await fetch(`${n.url}/metrics`)).text();
@@ -140,13 +132,7 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
       const page = await browser.newPage();
       await page.goto(`${b.url}/player/cam?token=${TOKEN}`);
       const decoded = await waitFor('frames decoded from the edge', async () => {
-        const n = (await page.evaluate(`(async () => {
-          const pc = window.drakePlayer && window.drakePlayer.pc;
-          if (!pc) return 0;
-          let frames = 0;
-          (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && (r.kind ?? r.mediaType) === 'video') frames = r.framesDecoded ?? 0; });
-          return frames;
-        })()`)) as number;
+        const n = await playerFramesDecoded(page);
         return n > 10 ? n : null;
       }, 30_000);
       assert.ok(decoded > 10);

@@ -9,16 +9,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 import { clusterEnv, markedProcess, placements } from './helpers.ts';
+import { promSample } from '../helpers/promText.ts';
 
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = promSample;
 const metrics = async (n: DrakeNode) => (await fetch(`${n.url}/metrics`)).text();
 
 describe('cluster: an edge re-attaches to the new owner after a failover', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GRANT_PARAM } from '../../src/actors/cluster/whepGrant.ts';
-import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
+import { chromiumPath, launchChromium, playerFramesDecoded } from '../helpers/chromium.ts';
 import { waitFor } from '../helpers/drake.ts';
 import { startNodes, type DrakeNode } from '../helpers/drakeNodes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
@@ -116,13 +116,7 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
       const page = await browser.newPage();
       await page.goto(`${b.url}/player/cam?token=${TOKEN}`);
       const decoded = await waitFor('frames decoded from A', async () => {
-        const n = (await page.evaluate(`(async () => {
-          const pc = window.drakePlayer && window.drakePlayer.pc;
-          if (!pc) return 0;
-          let frames = 0;
-          (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && (r.kind ?? r.mediaType) === 'video') frames = r.framesDecoded ?? 0; });
-          return frames;
-        })()`)) as number;
+        const n = await playerFramesDecoded(page);
         return n > 10 ? n : null;
       }, 30_000);
       assert.ok(decoded > 10);

@@ -1,6 +1,6 @@
 // Real-browser tests: playwright-core driving Debian's Chromium (`apt-get install -y chromium`).
 // Playwright's own browser download is not used. Tests should skip when chromiumPath() is null.
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { executable } from '../../src/actors/supervisor/ffmpegBinary.ts';
 
 const CHROMIUM_ARGS = [
@@ -32,4 +32,15 @@ export async function launchChromium(extraArgs: string[] = []): Promise<Browser>
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error('Chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM_PATH');
   return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
+}
+
+/** Video frames the player page (/player/:id, window.drakePlayer) has decoded so far, from its getStats(). */
+export async function playerFramesDecoded(page: Page): Promise<number> {
+  return (await page.evaluate(`(async () => {
+    const pc = window.drakePlayer && window.drakePlayer.pc;
+    if (!pc) return 0;
+    let frames = 0;
+    (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && (r.kind ?? r.mediaType) === 'video') frames = r.framesDecoded ?? 0; });
+    return frames;
+  })()`)) as number;
 }
