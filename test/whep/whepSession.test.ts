@@ -151,7 +151,14 @@ describe('WHEP sessions against a real FFmpeg stream (werift viewers)', () => {
 
   test('a NACK gets the packet again, once: a repeat within 100 ms is not answered', async () => {
     const v = await view('/whep/cam', { keepVideo: 100_000 });
-    await waitFor('receiving', async () => videoCount(v) > 40);
+    // A CI run once timed out here (the suite's other runs and 4 runs of this file alone passed): say what the
+    // viewer and drake saw when it does.
+    await waitFor('receiving', async () => videoCount(v) > 40).catch(async (err: Error) => {
+      const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')?.sessions;
+      const why = `${err.message}: viewer ${v.status}, pc ${v.pc.connectionState}/ice ${v.pc.iceConnectionState}, ${videoCount(v)} video + ${v.audio} audio; drake sessions ${JSON.stringify(sessions)}; stats ${JSON.stringify(await stats())}`;
+      process.stderr.write(`whepSession: ${why}\n`);
+      throw new Error(why);
+    });
     const target = v.video[v.video.length - 5]!.readUInt16BE(2);
     const copies = () => v.video.filter((p) => p.readUInt16BE(2) === target).length;
     assert.equal(copies(), 1);
