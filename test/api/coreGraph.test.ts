@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CORE_API_VERSION } from '../../src/shared/buildInfo.ts';
-import { startDrake, testProcess, type TestDrake } from '../helpers/drake.ts';
+import { startDrakeWithLogin, testProcess, type TestDrake } from '../helpers/drake.ts';
 
 interface GraphError {
   message: string;
@@ -35,9 +35,7 @@ describe("Core's GraphQL API: /api/graph/query", () => {
     drake.api<GraphReply<T>>('POST', '/api/graph/query', body, { ...auth, ...headers });
 
   before(async () => {
-    drake = await startDrake({ api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0 } } });
-    const login = await drake.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
-    auth = { authorization: `Bearer ${login.body.access_token}` };
+    ({ drake, auth } = await startDrakeWithLogin());
     assert.equal((await drake.api('POST', '/api/v3/process', testProcess('cam', { autostart: false }), auth)).status, 200);
   });
   after(() => drake.stop(true));

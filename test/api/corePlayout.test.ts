@@ -3,7 +3,7 @@
 // (http/handler/api/playout.go: 404 "Unknown process or input", restream.GetPlayout's reason).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startDrake, testProcess, type TestDrake } from '../helpers/drake.ts';
+import { startDrakeWithLogin, testProcess, type TestDrake } from '../helpers/drake.ts';
 
 const ROUTES: Array<[string, string]> = [
   ['GET', 'status'],
@@ -21,9 +21,7 @@ describe("Core's playout API: inputs without playout", () => {
   let auth: Record<string, string>;
 
   before(async () => {
-    drake = await startDrake({ api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0 } } });
-    const login = await drake.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
-    auth = { authorization: `Bearer ${login.body.access_token}` };
+    ({ drake, auth } = await startDrakeWithLogin());
     assert.equal((await drake.api('POST', '/api/v3/process', testProcess('cam', { autostart: false }), auth)).status, 200);
   });
   after(() => drake.stop(true));

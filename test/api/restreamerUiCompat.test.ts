@@ -2,7 +2,7 @@
 // Chromium, test/helpers/restreamerUi.ts): each test is one such fix, against a real drake over HTTP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startDrake, testProcess, waitFor, type TestDrake } from '../helpers/drake.ts';
+import { startDrakeWithLogin, testProcess, waitFor, type TestDrake } from '../helpers/drake.ts';
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, number | string>;
 
@@ -10,9 +10,7 @@ describe('Restreamer UI compatibility', () => {
   let drake: TestDrake;
   let auth: Record<string, string>;
   before(async () => {
-    drake = await startDrake({ api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0 } } });
-    const login = await drake.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
-    auth = { authorization: `Bearer ${login.body.access_token}` };
+    ({ drake, auth } = await startDrakeWithLogin());
   });
   after(() => drake.stop(true));
 

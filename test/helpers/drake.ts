@@ -51,6 +51,13 @@ export async function startDrake(overrides: DrakeConfigInput = {}, dir = mkdtemp
 }
 
 /** A light, endless FFmpeg job: a small test pattern at real-time speed into the null muxer. */
+/** A drake with API auth on (admin / sesame, no delay after a failed login), and the Bearer header of a login. */
+export async function startDrakeWithLogin(): Promise<{ drake: TestDrake; auth: Record<string, string> }> {
+  const drake = await startDrake({ api: { auth: { enable: true, username: 'admin', password: 'sesame', login_failure_delay_ms: 0 } } });
+  const login = await drake.api<{ access_token: string }>('POST', '/api/login', { username: 'admin', password: 'sesame' });
+  return { drake, auth: { authorization: `Bearer ${login.body.access_token}` } };
+}
+
 export function testProcess(id: string, extra: Partial<ProcessConfigInput> = {}): ProcessConfigInput {
   return {
     id,

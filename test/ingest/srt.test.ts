@@ -11,17 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolvePlaceholders } from '../../src/actors/stream/placeholders.ts';
-import { loadSrtAddon } from '../../src/ingest/srt/addon.ts';
 import { SrtServer } from '../../src/ingest/srt/SrtServer.ts';
 import type { SrtChannels } from '../../src/ingest/srt/srtUrl.ts';
 import { srtUrlTemplate } from '../../src/ingest/srt/srtUrl.ts';
 import type { ProcessStateDto } from '../../src/shared/protocol.ts';
 import { FFMPEG, haveFfmpeg, runFfmpeg } from '../helpers/fsServer.ts';
+import { callerUrl, publishArgs, skipNative, srtAddon as addon, udpPortFree } from '../helpers/srt.ts';
 import { freePort, startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 
 const TOKEN = 'k3y-T0k';
-const { addon, error: addonError } = loadSrtAddon();
-const skipNative = addon ? false : `SRT addon not built (${addonError})`;
 
 describe('SRT stream ids and the {srt} placeholder (Core rules)', () => {
   test('{srt} becomes Core\'s caller URL: request in inputs, publish in outputs, latency 20000 µs, token and passphrase', () => {
@@ -65,20 +63,6 @@ describe('SRT stream ids and the {srt} placeholder (Core rules)', () => {
 
 /** FFmpeg probes MPEG-TS for 5 s by default; a second is enough for this one-stream test pattern. */
 const FAST_PROBE = ['-analyzeduration', '1000000'];
-/** An SRT caller URL as an encoder writes it by hand (FFmpeg passes the stream id on unescaped). */
-const callerUrl = (port: number, streamid: string, extra = '') => `srt://127.0.0.1:${port}?streamid=${streamid}${extra}`;
-const publishArgs = (target: string, seconds: number) => [
-  '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'testsrc=size=160x120:rate=25',
-  '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-f', 'mpegts', target,
-];
-
-function udpPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
 
 describe('built-in SRT server (real FFmpeg)', { skip: skipNative || (haveFfmpeg() ? false : 'no FFmpeg') }, () => {
   let drake: TestDrake;

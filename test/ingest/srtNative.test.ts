@@ -3,28 +3,12 @@
 // publishers, players and refused callers connected, the same UDP port again at once, no fds left behind).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { loadSrtAddon } from '../../src/ingest/srt/addon.ts';
 import { FFMPEG, haveFfmpeg, runFfmpeg } from '../helpers/fsServer.ts';
+import { callerUrl, publishArgs, skipNative, srtAddon as addon, udpPortFree } from '../helpers/srt.ts';
 import { freePort, waitFor } from '../helpers/drake.ts';
 
-const { addon, error: addonError } = loadSrtAddon();
-const skipNative = addon ? false : `SRT addon not built (${addonError})`;
-const callerUrl = (port: number, streamid: string, extra = '') => `srt://127.0.0.1:${port}?streamid=${streamid}${extra}`;
-const publishArgs = (target: string, seconds: number) => [
-  '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'testsrc=size=160x120:rate=25',
-  '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-f', 'mpegts', target,
-];
-
-function udpPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
 
 describe('native SRT server: hostile callers and lifecycle', { skip: skipNative || (haveFfmpeg() ? false : 'no FFmpeg') }, () => {
   const options = (port: number, passphrase = '') => ({ host: '127.0.0.1', port, passphrase, token: '', maxConnections: 16, latencyMs: 20 });
