@@ -4,7 +4,7 @@
 //   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui   run one (default: all but fuzz, soak, cluster, restreamer-ui)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
-//   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, lean-packet = lean with DRAKE_LIVE_BATCH=packet, werift; werift is the ratios' baseline)
+//   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, lean-packet = lean with DRAKE_LIVE_BATCH=packet, lean-frame = DRAKE_LIVE_BATCH=frame, werift; werift is the ratios' baseline)
 //   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)
@@ -140,7 +140,7 @@ const estimateS =
   30 +
   (scenarios.includes('micro') ? 40 : 0) +
   (scenarios.includes('cpu-per-viewer')
-    ? viewerKinds.length * (levels.length * SEND_PATHS.length * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3)
+    ? viewerKinds.length * ((levels.length + (levels.includes(0) ? 2 : 0)) * (SEND_PATHS.length + 1) * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3)
     : 0) +
   (scenarios.includes('join-storm') ? settings.stormRounds * SEND_PATHS.length * 25 : 0) +
   (scenarios.includes('ttff') ? 40 + (settings.ttffJoins + settings.ttffWarmup) * (SEND_PATHS.length + 1) * 8 : 0) +

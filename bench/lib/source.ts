@@ -6,15 +6,17 @@ import { waitFor } from '../../test/helpers/waitFor.ts';
 
 export const PROCESS_ID = 'bench';
 /**
- * lean: drake's default (native SRTP, the shard's viewers on one shared UDP port, one sendmmsg per packet for
- * all of them). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
+ * lean: drake's default (native SRTP, the shard's viewers on one shared UDP port, the live packets one pass of
+ * the event loop read to all of them in one sendmmsg). lean-solo: lean with webrtc.shared_port off (one ICE socket and one send per viewer-packet).
  * lean-nogso: lean with DRAKE_GSO=0 (bursts and NACK answers batched, but no UDP GSO trains), to compare.
  * lean-packet: lean with DRAKE_LIVE_BATCH=packet (each live packet flushed to every viewer on arrival, the
  * path before live packets were coalesced per viewer into GSO trains), to compare.
+ * lean-frame: lean with DRAKE_LIVE_BATCH=frame (a video frame's live packets also held until its last one,
+ * the RTP marker), to compare.
  * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
  */
-export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'lean-packet' | 'werift' | 'pion';
-export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'lean-packet', 'werift'];
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'lean-packet' | 'lean-frame' | 'werift' | 'pion';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'lean-packet', 'lean-frame', 'werift'];
 /** Pion v3's stock fan-out (bench/pion, built when Go and Debian's Pion sources are there): cpu-per-viewer only. */
 export const PION_PATH: SendPath = 'pion';
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
@@ -24,13 +26,14 @@ export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
 export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
   if (path === 'pion') throw new Error('pion is not a drake send path');
   if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
-  if (path === 'lean-nogso' || path === 'lean-packet') return { send_path: 'lean', shared_port: true };
+  if (path === 'lean-nogso' || path === 'lean-packet' || path === 'lean-frame') return { send_path: 'lean', shared_port: true };
   return { send_path: path, shared_port: path === 'lean' };
 }
 /** Environment a bench path's drake child starts with. */
 export function pathEnv(path: SendPath): Record<string, string> {
   if (path === 'lean-nogso') return { DRAKE_GSO: '0' };
   if (path === 'lean-packet') return { DRAKE_LIVE_BATCH: 'packet' };
+  if (path === 'lean-frame') return { DRAKE_LIVE_BATCH: 'frame' };
   return {};
 }
 export function selectPaths(paths: SendPath[]): void {

@@ -61,6 +61,8 @@ export interface LevelResult {
   serverNacks: number;
   serverRetransmits: number;
   serverPlis: number;
+  /** drake's shared-port live sends in the window: sendmmsg calls, viewer-packets, packets inside GSO trains (null: not that path). */
+  liveSends: { syscalls: number; packets: number; gsoPackets: number } | null;
   /** Per viewer during the window (packets/s, video + audio). */
   pktPerSecMin: number | null;
   pktPerSecAvg: number | null;
@@ -80,10 +82,14 @@ export interface LevelResult {
   /** The generator's sockets dropped more than 1 % of what the viewers received: it could not keep up, delivery figures are its limit. */
   generatorOverloaded: boolean;
   viewersAfter: number;
+  /** 0 viewers: drake's CPU in each baseline window (% of one core); the row's figures are the median window's. */
+  baselineWindowsPct?: number[];
   results?: Array<Omit<ViewerResult, 'postedAt'>>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Windows measured at 0 viewers; the median one is the baseline (see measure). */
+const BASELINE_WINDOWS = 3;
 
 interface Snap {
   proc: ProcSample;
@@ -126,12 +132,27 @@ async function measure(d: BenchDrake, gen: LoadGenerator, n: number, opts: CpuOp
   const joinWallMs = Date.now() - t0;
   await sleep(opts.settleMs);
   const marksA = session?.mark('start');
-  const a = await snap(d, gen);
+  let a = await snap(d, gen);
   const ca = (await marksA) ?? [];
   await sleep(opts.windowMs);
   const marksB = session?.mark('end');
-  const b = await snap(d, gen);
+  let b = await snap(d, gen);
   const cb = (await marksB) ?? [];
+  // The 0-viewer baseline is what every per-viewer figure subtracts, and an idle drake's 10 s window now and
+  // then catches a transient (a GC of the heap, a timer's sweep) worth 1–2 % of a core: the baseline is the
+  // median of BASELINE_WINDOWS consecutive windows, the same for every path.
+  let baselineWindowsPct: number[] | undefined;
+  if (n === 0) {
+    const windows: Array<[Snap, Snap]> = [[a, b]];
+    for (let k = 1; k < BASELINE_WINDOWS; k++) {
+      const prev = windows[k - 1]![1];
+      await sleep(opts.windowMs);
+      windows.push([prev, await snap(d, gen)]);
+    }
+    const cpu = ([x, y]: [Snap, Snap]) => (y.proc.drakeCpu - x.proc.drakeCpu) / (y.proc.at - x.proc.at);
+    baselineWindowsPct = windows.map((w) => cpu(w) * 1000 * 100);
+    [a, b] = [...windows].sort((u, v) => cpu(u) - cpu(v))[Math.floor(windows.length / 2)]!;
+  }
   const results = session ? await session.leave() : [];
   const gone = await waitNoViewers(d, 20_000);
   const viewersAfter = gone ? 0 : (await d.stats()).viewers;
@@ -193,6 +214,14 @@ async function measure(d: BenchDrake, gen: LoadGenerator, n: number, opts: CpuOp
     serverNacks: b.stats.nacks - a.stats.nacks,
     serverRetransmits: b.stats.retransmits - a.stats.retransmits,
     serverPlis: b.stats.plis - a.stats.plis,
+    liveSends:
+      a.stats.send && b.stats.send
+        ? {
+            syscalls: b.stats.send.live.syscalls - a.stats.send.live.syscalls,
+            packets: b.stats.send.live.packets - a.stats.send.live.packets,
+            gsoPackets: b.stats.send.live.gsoPackets - a.stats.send.live.gsoPackets,
+          }
+        : null,
     pktPerSecMin: rates.length ? Math.min(...rates) : null,
     pktPerSecAvg: avg,
     kbitPerSecAvg: rates.length ? kbit / rates.length : null,
@@ -207,11 +236,15 @@ async function measure(d: BenchDrake, gen: LoadGenerator, n: number, opts: CpuOp
     machineRcvbufErrors: (b.udp.RcvbufErrors ?? 0) - (a.udp.RcvbufErrors ?? 0),
     generatorOverloaded: b.genDrops - a.genDrops > 0.01 * Math.max(1, received),
     viewersAfter,
+    ...(baselineWindowsPct ? { baselineWindowsPct } : {}),
     results: results.map(({ postedAt: _p, ...rest }) => rest),
   };
   log(
     `cpu-per-viewer ${d.path} N=${n} ${gen.kind} viewers: drake ${fmt(r.drakeCpuPct)} % (ffmpeg ${fmt(r.ffmpegCpuPct)} %, generator ${fmt(r.generatorCpuPct)} %, machine ${fmt(r.machineCpuPct)} %), ` +
-      `joined ${r.joined}/${n} in ${joinWallMs} ms${Object.keys(postFailures).length ? ` (failed POSTs ${JSON.stringify(postFailures)})` : ''}, ${fmt(r.pktPerSecAvg)} pkt/s avg, lost ${r.videoLost}/${r.videoExpected}`,
+      `joined ${r.joined}/${n} in ${joinWallMs} ms` +
+      (r.liveSends && r.liveSends.packets > 0 ? `, live sendmmsg ${fmt(r.liveSends.syscalls / windowS)}/s (${fmt(r.liveSends.packets / Math.max(1, r.liveSends.syscalls))} viewer-packets each, ${fmt((r.liveSends.gsoPackets / r.liveSends.packets) * 100)} % in GSO trains)` : '') +
+      `${Object.keys(postFailures).length ? ` (failed POSTs ${JSON.stringify(postFailures)})` : ''}, ${fmt(r.pktPerSecAvg)} pkt/s avg, lost ${r.videoLost}/${r.videoExpected}` +
+      (baselineWindowsPct ? `; baseline windows ${baselineWindowsPct.map((x) => fmt(x)).join(' / ')} % (median used)` : ''),
   );
   return r;
 }
@@ -365,7 +398,7 @@ export function cpuTables(results: LevelResult[]): string {
     "busiest thread = drake's thread with the most CPU in the window (a stream's viewers are served by one thread; '(main)' = the gateway/supervisor thread). " +
     '⚠ = the generator dropped > 1 % of the packets at its sockets (it could not keep up: loss, NACKs and retransmissions at that level are partly its doing). ' +
     "drake NACKs / retx are drake's own counters (drake's paths only; werift answers NACKs inside its sender on its path); viewer NACKs / PLIs = RTCP NACK / PLI packets the viewers sent. " +
-    'viewer kind: werift = werift peers (RTCP RR and NACKs only); libwebrtc = @roamhq/wrtc peers that cannot decode the H264 they get (RR, NACKs and PLI ≈ 5/s each, like a browser in that state); each kind has its own 0-viewer baseline.';
+    'viewer kind: werift = werift peers (RTCP RR and NACKs only); libwebrtc = @roamhq/wrtc peers that cannot decode the H264 they get (RR, NACKs and PLI ≈ 5/s each, like a browser in that state); each kind has its own 0-viewer baseline, the median of ' + BASELINE_WINDOWS + ' consecutive windows (an idle window now and then catches a transient: a GC, a sweep).';
   const us = (v: number | null) => (v === null ? '–' : v === Infinity ? '> 500 ms' : v >= 1000 ? `≤ ${v / 1000} ms` : `≤ ${v} µs`);
   const latency = table(
     ['viewer kind', 'viewers', 'path', 'p50', 'p99', 'p99.9'],

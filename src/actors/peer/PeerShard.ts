@@ -18,6 +18,7 @@ import { gsoActive, SEND_COUNTER } from '../../shared/srtp/index.ts';
 import { GopCache } from '../stream/GopCache.ts';
 import { BatchSend } from './BatchSend.ts';
 import { BurstBatch } from './BurstBatch.ts';
+import { LiveQueue } from './LiveQueue.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
 import { UdpMux, type MuxCounters } from './UdpMux.ts';
@@ -34,14 +35,18 @@ const SHARD_BURST_PER_TICK = 240;
 const SESSION_BURST_PER_TICK = 30;
 
 /**
- * Shared port: live packets wait for the end of the current I/O pass (setImmediate) and then leave viewer by
- * viewer, so a frame's FU-A fragments to one viewer become one UDP GSO train instead of one datagram each
- * through the kernel. Packets that arrive together wait no longer than it takes to read them; a flush
- * happens early at LIVE_MAX packets or LIVE_MAX_COPIES viewer-copies (the out buffer's size).
- * DRAKE_LIVE_BATCH=packet keeps the per-packet flush (bench: lean-packet).
+ * Shared port: live packets wait in a LiveQueue for the end of the event loop's I/O pass (what one pass
+ * reads leaves together; a shard worker flushes after each read of the ring) and then leave viewer by
+ * viewer, protected into one batch and sent with one sendmmsg, a viewer's run of FU-A fragments as one UDP
+ * GSO train. A flush happens early at LIVE_MAX packets or LIVE_MAX_COPIES viewer-copies (the out buffer's
+ * size and the last viewer's wait).
+ *   DRAKE_LIVE_BATCH=frame   also hold a video frame's packets until its last one (RTP marker, ≤ 3 ms): for
+ *                            sources that pace a frame's packets over several passes (bench: lean-frame)
+ *   DRAKE_LIVE_BATCH=packet  each live packet to every viewer as it arrives (bench: lean-packet)
  */
-const LIVE_COALESCE = process.env.DRAKE_LIVE_BATCH !== 'packet';
-const LIVE_MAX = 16;
+const LIVE_BATCH = process.env.DRAKE_LIVE_BATCH === 'packet' ? 'packet' : process.env.DRAKE_LIVE_BATCH === 'frame' ? 'frame' : 'pass';
+const LIVE_FRAME_WAIT_MS = 3;
+const LIVE_MAX = 64;
 const LIVE_MAX_COPIES = 256;
 
 /** The stream's WebRTC settings a shard uses (StreamWebrtcSettings has these and more). */
@@ -94,19 +99,14 @@ export class PeerShard {
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
   #pacer: NodeJS.Timeout | null = null;
-  /** Shared port, coalesced live path: the packets waiting for #flushLive, in arrival order (references, no copies). */
+  /** Shared port, grouped live path: the batch the live packets are protected into, and the packets waiting for it. */
   #live: BurstBatch | null = null;
-  readonly #livePkts: Array<Buffer | null> = new Array<Buffer | null>(LIVE_MAX).fill(null);
-  readonly #liveAt = new Float64Array(LIVE_MAX);
-  readonly #liveVideo = new Uint8Array(LIVE_MAX);
+  readonly #liveQueue = new LiveQueue((pkts, at, isVideo, n) => this.#flushLive(pkts, at, isVideo, n), {
+    byFrame: LIVE_BATCH === 'frame',
+    max: LIVE_MAX,
+    frameWaitMs: LIVE_FRAME_WAIT_MS,
+  });
   readonly #liveCopies = new Uint32Array(LIVE_MAX);
-  #liveCount = 0;
-  #liveLimit = LIVE_MAX;
-  #liveScheduled = false;
-  readonly #flushLiveSoon = (): void => {
-    this.#liveScheduled = false;
-    this.#flushLive();
-  };
 
   constructor(settings: ShardSettings, hooks: ShardHooks) {
     const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, iceLite, consentTimeoutMs } = settings;
@@ -142,37 +142,24 @@ export class PeerShard {
   }
 
   #queueLive(pkt: Buffer, arrivedAt: number, video: boolean): void {
-    if (this.#sessions.size === 0 && this.#liveCount === 0) {
+    if (this.#sessions.size === 0 && this.#liveQueue.length === 0) {
       if (video && this.#opts.gopCache) this.#gop.push(pkt);
       return;
     }
-    const i = this.#liveCount++;
-    this.#livePkts[i] = pkt;
-    this.#liveAt[i] = arrivedAt;
-    this.#liveVideo[i] = video ? 1 : 0;
-    if (this.#liveCount >= this.#liveLimit) this.#flushLive();
-    else if (!this.#liveScheduled) {
-      this.#liveScheduled = true;
-      setImmediate(this.#flushLiveSoon);
-    }
+    this.#liveQueue.push(pkt, arrivedAt, video);
   }
 
-  /** Sends the waiting live packets now (a shard worker calls this after each read of the ring). */
+  /** The end of a read: what is complete leaves now (a shard worker calls this after each read of the ring). */
   flushLive(): void {
-    this.#flushLive();
+    this.#liveQueue.endOfRead();
   }
 
   /**
-   * The waiting live packets, viewer by viewer: each viewer's video (in order), then its audio, protected into
-   * the live batch, which leaves in one sendBatch. The GOP cache takes them here, not on arrival, so a join
-   * between arrival and flush gets each packet once (in its burst or live, never both).
+   * The first `n` waiting live packets, viewer by viewer: each viewer's video (in order), then its audio,
+   * protected into the live batch, which leaves in one sendBatch. The GOP cache takes them here, not on
+   * arrival, so a join between arrival and flush gets each packet once (in its burst or live, never both).
    */
-  #flushLive(): void {
-    const n = this.#liveCount;
-    if (n === 0) return;
-    this.#liveCount = 0;
-    const pkts = this.#livePkts;
-    const isVideo = this.#liveVideo;
+  #flushLive(pkts: ReadonlyArray<Buffer | null>, at: Float64Array, isVideo: Uint8Array, n: number): void {
     const copies = this.#liveCopies;
     copies.fill(0, 0, n);
     if (this.#opts.gopCache) for (let i = 0; i < n; i++) if (isVideo[i]) this.#gop.push(pkts[i]!);
@@ -183,11 +170,8 @@ export class PeerShard {
     }
     live?.flush();
     const now = performance.now();
-    for (let i = 0; i < n; i++) {
-      if (copies[i]! > 0) this.#latency.record((now - this.#liveAt[i]!) * 1000, copies[i]!);
-      pkts[i] = null;
-    }
-    this.#liveLimit = Math.max(1, Math.min(LIVE_MAX, Math.floor(LIVE_MAX_COPIES / Math.max(1, this.#sessions.size))));
+    for (let i = 0; i < n; i++) if (copies[i]! > 0) this.#latency.record((now - at[i]!) * 1000, copies[i]!);
+    this.#liveQueue.limit = LIVE_MAX_COPIES / Math.max(1, this.#sessions.size);
   }
 
   /** Every session sends or stages `pkt`; the staged ones leave in one flush. Latency per viewer-packet sent. */
@@ -216,7 +200,7 @@ export class PeerShard {
           if (this.#disposed) return void mux.close();
           this.#batch = new BatchSend(mux.socket);
           this.#burst = new BurstBatch(mux.socket);
-          if (LIVE_COALESCE) this.#live = new BurstBatch(mux.socket);
+          if (LIVE_BATCH !== 'packet') this.#live = new BurstBatch(mux.socket);
           this.#muxPort = mux.port;
           this.#muxCounters = mux.counters;
           log.info(`viewers share UDP port ${mux.port}`);
@@ -354,7 +338,8 @@ export class PeerShard {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
     const mux = await this.#mux?.catch(() => null);
-    this.#flushLive();
+    this.#liveQueue.flushAll();
+    this.#liveQueue.clear();
     this.#batch = null;
     this.#burst = null;
     this.#live = null;
