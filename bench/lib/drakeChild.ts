@@ -13,10 +13,15 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Every child still running, so that exit handlers can kill them. */
 const live = new Set<DrakeChild>();
 
-/** Extra node flags for every drake started from now on (e.g. --cpu-prof from `npm run bench -- --cpu-prof`). */
-let nodeArgs: string[] = [];
+/**
+ * Extra node flags for every drake started from now on (e.g. --cpu-prof from `npm run bench -- --cpu-prof`),
+ * after those in DRAKE_BENCH_NODE_ARGS (space-separated: V8 flags NODE_OPTIONS refuses, such as
+ * --trace-deopt or --perf-basic-prof for `perf record` of a drake child).
+ */
+const envNodeArgs = (process.env.DRAKE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+let nodeArgs: string[] = [...envNodeArgs];
 export function setDrakeNodeArgs(args: string[]): void {
-  nodeArgs = [...args];
+  nodeArgs = [...envNodeArgs, ...args];
 }
 
 export interface ProcSample {
