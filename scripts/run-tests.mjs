@@ -1,5 +1,6 @@
 // `npm test`: Node 20's test runner does not discover .ts files, so this lists test/**/*.test.ts,
-// runs them with the tsx loader, and fails when no test ran at all.
+// runs them with the tsx loader (and scripts/testExitGuard.mjs in each file's process), and fails when no
+// test ran at all.
 // Usage: npm test [-- <substring filter on file paths>...]
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -20,7 +21,9 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files];
+// Not --test-force-exit: with files in parallel it loses verdicts on the way to this process (nodejs/node#64833);
+// testExitGuard.mjs ends a file's process that its tests left something open in, once its output is out.
+const args = ['--import', 'tsx', '--import', './scripts/testExitGuard.mjs', '--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files];
 const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (c) => {
