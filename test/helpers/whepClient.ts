@@ -45,6 +45,9 @@ export function viewerPeer(opts: Pick<ViewerOptions, 'video'> = {}): RTCPeerConn
           parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
         });
   return new RTCPeerConnection({
+    // As the player page (and browsers) do. werift's default gathers a transport per m-line and, once the
+    // answer bundles them, drops the audio one without closing its sockets (two UDP sockets per viewer).
+    bundlePolicy: 'max-bundle',
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],

@@ -57,6 +57,7 @@ export async function whipPublish(url: string, opts: PublisherOptions = {}): Pro
         parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
       });
   const pc = new RTCPeerConnection({
+    bundlePolicy: 'max-bundle', // see viewerPeer (whepClient.ts): werift's default leaks the unbundled transport's sockets
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
