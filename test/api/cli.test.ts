@@ -70,7 +70,9 @@ test('a second drake on a port in use stops with "cannot listen" instead of shar
   try {
     const url = await waitFor('listening line', async () => /listening on (http:\/\/\S+)/.exec(first.output())?.[1], 20_000);
     const second = runDrake({ DRAKE_DEMO: 'false', DRAKE_API_PORT: String(port) });
-    const code = await Promise.race([second.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([second.exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running'), 15_000)))]);
+    clearTimeout(timer);
     if (code === 'still running') second.child.kill('SIGKILL');
     assert.equal(code, 1, second.output());
     assert.match(second.output(), new RegExp(`drake: cannot listen on 127\\.0\\.0\\.1:${port} \\(in use`));
