@@ -113,7 +113,8 @@ describe('cluster node registry', () => {
       return s['node-a'] === 'online' && s['node-b'] === 'online' && s['node-d'] === 'online' ? v : null;
     }, 10_000);
     assert.equal(v.nodes.find((n) => n.id === 'node-d')!.load.processes, 1);
-    assert.match(a.output(), /cluster: rejoined as node node-a/);
+    // a's log line travels through its stdout pipe; it can reach us after b already sees a online.
+    await waitFor('a logs that it rejoined', async () => /cluster: rejoined as node node-a/.test(a.output()), 5000);
     assert.match(d.output(), /cluster: joined as node node-d/);
   });
 
