@@ -39,7 +39,7 @@ export class LiveQueue {
   #scheduled = false;
   /** Armed while an open frame waits for its marker. */
   #timer: NodeJS.Timeout | null = null;
-  /** Flushes by cause, for tests and the bench: end of a pass/read, queue full, frame wait over. */
+  /** Flushes by cause (the unit tests read them): end of a pass/read, queue full, frame wait over. */
   readonly flushes = { complete: 0, full: 0, late: 0 };
 
   readonly #atEndOfPass = (): void => {
@@ -129,15 +129,5 @@ export class LiveQueue {
         this.#timer ??= setTimeout(this.#late, this.#frameWaitMs);
       }
     }
-  }
-
-  /** Drops what is queued without sending it and stops the timer (the owner is gone). */
-  clear(): void {
-    this.#pkts.fill(null);
-    this.#count = 0;
-    this.#closed = 0;
-    this.#frameOpen = false;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
   }
 }

@@ -99,8 +99,9 @@ export class PeerShard {
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
   #pacer: NodeJS.Timeout | null = null;
-  /** Shared port, grouped live path: the batch the live packets are protected into, and the packets waiting for it. */
+  /** Shared port, grouped live path: the batch the live packets are protected into. */
   #live: BurstBatch | null = null;
+  /** The live packets waiting for #flushLive (references, in arrival order). */
   readonly #liveQueue = new LiveQueue((pkts, at, isVideo, n) => this.#flushLive(pkts, at, isVideo, n), {
     byFrame: LIVE_BATCH === 'frame',
     max: LIVE_MAX,
@@ -338,8 +339,7 @@ export class PeerShard {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
     const mux = await this.#mux?.catch(() => null);
-    this.#liveQueue.flushAll();
-    this.#liveQueue.clear();
+    this.#liveQueue.flushAll(); // leaves it empty, its frame timer stopped
     this.#batch = null;
     this.#burst = null;
     this.#live = null;
