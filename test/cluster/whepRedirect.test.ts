@@ -122,13 +122,24 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
       assert.ok(decoded > 10);
       const session = (await page.evaluate('window.drakePlayer.sessionUrl')) as string;
       assert.ok(session.startsWith(`${a.url}/whep/cam/`), `the page's session is on A: ${session}`);
+      // The page's DELETE (keepalive, from pagehide) and its DTLS close_notify usually end the session at
+      // once, but when Chromium shuts the renderer down fast neither leaves it; then A's viewer_timeout
+      // (10 s of RTCP silence) does, which needs the viewer to have reported at least once: Chromium
+      // often decodes 10 frames before its first receiver report, and a viewer that never sent RTCP is
+      // left to the 30 s consent timeout.
+      type Listed = { whep: Array<{ id: string; reference: string; rtcp_rx: number }> };
+      const listed = async () => (await a.api<Listed>('GET', '/api/v3/session/active')).body.whep.filter((x) => x.reference === 'cam');
+      await waitFor('the page reports RTCP to A', async () => (await listed()).some((x) => session.endsWith(x.id) && x.rtcp_rx > 0), 15_000);
       await page.close();
+      let left: unknown = null;
       await waitFor('the page left: its session on A ends', async () => {
-        const s = await a.api<{ whep: Array<{ reference: string }> }>('GET', '/api/v3/session/active');
-        return s.body.whep.filter((x) => x.reference === 'cam').length === 0;
-        // Under 30 s: the page's DELETE (or its DTLS close) ends it, not the consent timeout. A loaded box
-        // once took more than 15 s for the cross-origin keepalive DELETE and its preflight.
-      }, 25_000);
+        const l = await listed();
+        left = l;
+        return l.length === 0;
+      }, 25_000).catch((err: unknown) => {
+        console.log(`sessions on A: ${JSON.stringify(left)}\nA's log:\n${a.output().slice(-4000)}`);
+        throw err;
+      });
     } finally {
       await browser.close();
     }
