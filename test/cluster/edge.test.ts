@@ -13,7 +13,7 @@ import { startNodes, type DrakeNode } from '../helpers/drakeNodes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { gatheredOffer, videoCount, viewerPeer, whepView, type WhepViewer } from '../helpers/whepClient.ts';
-import { clusterEnv } from './helpers.ts';
+import { clusterEnv, waitReported } from './helpers.ts';
 import { promSample } from '../helpers/promText.ts';
 
 const TOKEN = 'edge-token-1234';
@@ -139,6 +139,7 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
       const session = (await page.evaluate('window.drakePlayer.sessionUrl')) as string;
       assert.ok(session.startsWith(`${b.url}/whep/cam/`), `the page's session is on B, not redirected: ${session}`);
       assert.equal(metric(await metrics(a), 'drake_relay_out_edges', { process: 'cam' }), 1, 'still one relay from A for all of B\'s viewers');
+      await waitReported(b, session);
       await page.close();
       // The next test counts B's viewer slots: the page's session must be gone first.
       await waitFor("the page's session on B ends", async () => metric(await metrics(b), 'drake_edge_viewers', { process: 'cam' }) === 1, 25_000);

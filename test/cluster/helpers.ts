@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { ProcessConfigInput } from '../../src/shared/processConfig.ts';
-import { testProcess } from '../helpers/drake.ts';
+import { testProcess, waitFor } from '../helpers/drake.ts';
 import type { DrakeNode } from '../helpers/drakeNodes.ts';
 
 export const PREFIX = 'ct';
@@ -49,4 +49,19 @@ export async function placements(redisUrl: string): Promise<Record<string, { nod
 
 export function clusterEnv(redisUrl: string, id: string): Record<string, string> {
   return { DRAKE_CLUSTER_ENABLE: 'true', DRAKE_CLUSTER_REDIS_URL: redisUrl, DRAKE_CLUSTER_KEY_PREFIX: PREFIX, DRAKE_CLUSTER_NODE_ID: id };
+}
+
+/**
+ * Waits until `node` lists the WHEP session at `sessionUrl` with RTCP received from its viewer. A test that
+ * closes a browser page and waits for its session to end needs this first: the page's DELETE and DTLS
+ * close_notify are lost when Chromium shuts the renderer down fast, and then only viewer_timeout (RTCP
+ * silence) ends the session quickly, which it does only for a viewer that has reported at least once
+ * (Chromium often decodes its first frames before its first receiver report; without one, the 30 s
+ * consent timeout is what ends the session).
+ */
+export async function waitReported(node: DrakeNode, sessionUrl: string): Promise<void> {
+  await waitFor(`the viewer of ${sessionUrl} reports RTCP`, async () => {
+    const r = await node.api<{ whep: Array<{ id: string; rtcp_rx: number }> }>('GET', '/api/v3/session/active?collectors=whep');
+    return r.body.whep.some((x) => sessionUrl.endsWith(`/${x.id}`) && x.rtcp_rx > 0);
+  }, 15_000);
 }

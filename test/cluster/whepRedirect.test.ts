@@ -11,7 +11,7 @@ import { startNodes, type DrakeNode } from '../helpers/drakeNodes.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { gatheredOffer, videoCount, viewerPeer, whepView } from '../helpers/whepClient.ts';
-import { clusterEnv } from './helpers.ts';
+import { clusterEnv, waitReported } from './helpers.ts';
 
 const TOKEN = 'viewer-token-1234';
 
@@ -122,14 +122,9 @@ describe('cluster: WHEP on a node that does not run the stream (redirect)', () =
       assert.ok(decoded > 10);
       const session = (await page.evaluate('window.drakePlayer.sessionUrl')) as string;
       assert.ok(session.startsWith(`${a.url}/whep/cam/`), `the page's session is on A: ${session}`);
-      // The page's DELETE (keepalive, from pagehide) and its DTLS close_notify usually end the session at
-      // once, but when Chromium shuts the renderer down fast neither leaves it; then A's viewer_timeout
-      // (10 s of RTCP silence) does, which needs the viewer to have reported at least once: Chromium
-      // often decodes 10 frames before its first receiver report, and a viewer that never sent RTCP is
-      // left to the 30 s consent timeout.
-      type Listed = { whep: Array<{ id: string; reference: string; rtcp_rx: number }> };
+      await waitReported(a, session);
+      type Listed = { whep: Array<{ reference: string }> };
       const listed = async () => (await a.api<Listed>('GET', '/api/v3/session/active')).body.whep.filter((x) => x.reference === 'cam');
-      await waitFor('the page reports RTCP to A', async () => (await listed()).some((x) => session.endsWith(x.id) && x.rtcp_rx > 0), 15_000);
       await page.close();
       let left: unknown = null;
       await waitFor('the page left: its session on A ends', async () => {
