@@ -572,6 +572,77 @@ static napi_value ProtectInto(napi_env env, napi_callback_info info) {
   return make_u32(env, n);
 }
 
+// protectRun(ctx, stage, offsets, lens, kinds, count, mask, params, out, slot, stride, lengths) -> slots written
+//   One viewer's share of a live flush, in one call: of the `count` staged packets (stage[offsets[i], +lens[i]],
+//   kinds[i] 0 = video, 1 = audio), those whose kind bit is in `mask` (1 video, 2 audio), every video one first,
+//   then every audio one, each in staging order, protected into out from slot `slot` on, each with the viewer's
+//   header for its kind: params = [video seq, audio seq, video SSRC, audio SSRC, video PT, audio PT]. Marker,
+//   timestamp, byte 0, CSRCs, extension and payload come from the packet; the seqs count up per packet and are
+//   written back into params. lengths[slot + j] = SRTP length of the j-th. A packet that is not RTP v2 is
+//   skipped (0 slots, no seq). Everything is checked before the first packet is touched.
+static napi_value ProtectRun(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  srtp_ctx *c = argc >= 12 ? get_ctx(env, argv[0]) : NULL;
+  if (!c) return throw_type(env, "protectRun(ctx, stage, offsets, lens, kinds, count, mask, params, out, slot, stride, lengths): ctx is not an SRTP context of this backend");
+  uint8_t *stage, *out, *kinds;
+  size_t slen, cap, noff, nlens, nparams, nlen, nkinds;
+  uint32_t *offsets, *lens, *params, *lengths, count, mask, slot, stride;
+  if (!get_buffer(env, argv[1], &stage, &slen) || !get_buffer(env, argv[8], &out, &cap)) return throw_type(env, "stage and out must be Buffers");
+  if (!get_u32_array(env, argv[2], &offsets, &noff) || !get_u32_array(env, argv[3], &lens, &nlens) || !get_u32_array(env, argv[7], &params, &nparams) ||
+      !get_u32_array(env, argv[11], &lengths, &nlen))
+    return throw_type(env, "offsets, lens, params and lengths must be Uint32Arrays");
+  {
+    bool is_ta = false;
+    napi_typedarray_type type;
+    void *d = NULL;
+    if (napi_is_typedarray(env, argv[4], &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, argv[4], &type, &nkinds, &d, NULL, NULL) != napi_ok ||
+        type != napi_uint8_array)
+      return throw_type(env, "kinds must be a Uint8Array");
+    kinds = (uint8_t *)d;
+  }
+  if (napi_get_value_uint32(env, argv[5], &count) != napi_ok || napi_get_value_uint32(env, argv[6], &mask) != napi_ok ||
+      napi_get_value_uint32(env, argv[9], &slot) != napi_ok || napi_get_value_uint32(env, argv[10], &stride) != napi_ok)
+    return throw_type(env, "count, mask, slot and stride must be uint32");
+  if (count > noff || count > nlens || count > nkinds) return throw_range(env, "count exceeds offsets, lens or kinds");
+  if (nparams < 6) return throw_range(env, "params must hold 6 values");
+  if ((stage < out + cap && out < stage + slen)) return throw_range(env, "out must not overlap stage");
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    if (!(mask & (1u << (kinds[i] & 1)))) continue;
+    if ((size_t)offsets[i] + lens[i] > slen) return throw_range(env, "a staged packet lies beyond stage");
+    if (stride < (size_t)lens[i] + (size_t)c->tag_len) return throw_range(env, "stride must be at least a packet's length + tag");
+    k++;
+  }
+  if ((size_t)slot + k > nlen || ((size_t)slot + k) * stride > cap) return throw_range(env, "the run does not fit out or lengths");
+  uint32_t at = slot;
+  for (int kind = 0; kind < 2; kind++) {
+    if (!(mask & (1u << kind))) continue;
+    uint32_t seq = params[kind], ssrc = params[2 + kind], pt = params[4 + kind] & 0x7f;
+    for (uint32_t i = 0; i < count; i++) {
+      if ((kinds[i] & 1) != kind) continue;
+      const uint8_t *src = stage + offsets[i];
+      size_t len = lens[i];
+      long hl = rtp_header_len(src, len);
+      if (hl < 0) continue;
+      uint8_t *dst = out + (size_t)at * stride;
+      memcpy(dst, src, (size_t)hl);
+      dst[1] = (uint8_t)((src[1] & 0x80) | pt);
+      dst[2] = (uint8_t)(seq >> 8), dst[3] = (uint8_t)seq;
+      put32(dst + 8, ssrc);
+      if (!protect_core(c, dst, (size_t)hl, src + hl, len - (size_t)hl)) {
+        napi_throw_error(env, NULL, "SRTP protect failed (OpenSSL)");
+        return NULL;
+      }
+      lengths[at++] = (uint32_t)(len + (size_t)c->tag_len);
+      seq = (seq + 1) & 0xffff;
+    }
+    params[kind] = seq;
+  }
+  return make_u32(env, at - slot);
+}
+
 // ---------------------------------------------------------------------------------------------- SRTCP
 
 static rtcp_tx_state *rtcp_tx_for(srtp_ctx *c, uint32_t ssrc) {
@@ -1091,6 +1162,7 @@ NAPI_MODULE_INIT() {
       {"protect", NULL, Protect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectBatch", NULL, ProtectBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectInto", NULL, ProtectInto, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"protectRun", NULL, ProtectRun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"protectRtcp", NULL, ProtectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unprotectRtcp", NULL, UnprotectRtcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRtcpIndex", NULL, SetRtcpIndex, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -18,6 +18,10 @@ import {
   HEADER_SLOT,
   MAX_TAG,
   PROFILE_ID,
+  RUN_AUDIO,
+  RUN_PARAM,
+  RUN_PARAMS,
+  RUN_VIDEO,
   SALT_LENGTH,
   jsBackend,
   gsoActive,
@@ -216,6 +220,79 @@ function identitySuite(label: string, backend: () => SrtpBackend): void {
     assert.throws(() => b.protectInto(ctx, packet, hdr, out, 0, packet.length + 9, lengths), RangeError, 'stride below packet + tag');
     assert.throws(() => b.protectInto(ctx, packet, Buffer.alloc(11), out, 0, stride, lengths), RangeError, 'short header');
     assert.throws(() => b.protectInto({} as SrtpContext, packet, hdr, out, 0, stride, lengths), TypeError);
+  });
+
+  test(`${label}: protectRun() protects a viewer's video then audio of a staged flush, each equal to werift, seqs carried on`, () => {
+    const b = backend();
+    // Staged: video, audio, video, video (marker), audio, a non-RTP packet, video; seqs start just before the wrap.
+    const kindsOf = [0, 1, 0, 0, 1, 0, 0];
+    const staged = kindsOf.map((kind, i) =>
+      i === 5 ? Buffer.from([0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) : plain(i % SEQS.length, { seq: 500 + i, ts: 3000 * i, ssrc: 0xdeadbeef, pt: kind ? 111 : 102, marker: i === 3 }).packet,
+    );
+    const stage = Buffer.alloc(staged.reduce((n, p) => n + p.length, 0) + 7);
+    const offsets = new Uint32Array(8);
+    const lens = new Uint32Array(8);
+    const kinds = new Uint8Array(8);
+    let at = 3;
+    staged.forEach((p, i) => {
+      p.copy(stage, at);
+      offsets[i] = at;
+      lens[i] = p.length;
+      kinds[i] = kindsOf[i]!;
+      at += p.length;
+    });
+    const stride = 1200 + 60 + MAX_TAG;
+    for (const profile of PROFILES) {
+      const k = keysFor(profile, `run:${profile}`);
+      const ctx = b.createContext(profile, k.key, k.salt);
+      const ref = wSession(profile, k);
+      const out = Buffer.alloc(12 * stride, 0xee);
+      const lengths = new Uint32Array(12);
+      const params = new Uint32Array(RUN_PARAMS);
+      params[RUN_PARAM.VIDEO_SEQ] = 65534;
+      params[RUN_PARAM.AUDIO_SEQ] = 7;
+      params[RUN_PARAM.VIDEO_SSRC] = 0x10000001;
+      params[RUN_PARAM.AUDIO_SSRC] = 0xf0000002;
+      params[RUN_PARAM.VIDEO_PT] = 96;
+      params[RUN_PARAM.AUDIO_PT] = 0xff; // only the low 7 bits count
+      const n = b.protectRun(ctx, stage, offsets, lens, kinds, staged.length, RUN_VIDEO | RUN_AUDIO, params, out, 2, stride, lengths);
+      // Video first (4 RTP packets; the non-RTP one is skipped and takes no seq), then audio (2).
+      const order = [0, 2, 3, 6, 1, 4];
+      assert.equal(n, order.length);
+      let vseq = 65534;
+      let aseq = 7;
+      order.forEach((i, j) => {
+        const video = kindsOf[i] === 0;
+        const seq = video ? vseq : aseq;
+        if (video) vseq = (vseq + 1) & 0xffff;
+        else aseq++;
+        const src = plain(i % SEQS.length, { seq: 0, ts: 0, ssrc: 0, pt: 0, marker: false });
+        const f = { seq, ts: 3000 * i, ssrc: video ? 0x10000001 : 0xf0000002, pt: video ? 96 : 0x7f, marker: i === 3 };
+        const want = ref.encrypt(src.payload, header(f));
+        const slot = 2 + j;
+        assert.equal(lengths[slot], want.length, `${profile} run packet ${j}`);
+        assert.deepEqual(out.subarray(slot * stride, slot * stride + want.length), want, `${profile} run packet ${j} (staged ${i}, seq ${seq})`);
+      });
+      assert.equal(out[0], 0xee, 'nothing before the first slot');
+      assert.equal(params[RUN_PARAM.VIDEO_SEQ], 2, 'video seq carried on across the wrap');
+      assert.equal(params[RUN_PARAM.AUDIO_SEQ], 9);
+      // Audio only: the video seq stays.
+      assert.equal(b.protectRun(ctx, stage, offsets, lens, kinds, staged.length, RUN_AUDIO, params, out, 0, stride, lengths), 2);
+      assert.equal(params[RUN_PARAM.VIDEO_SEQ], 2);
+      assert.equal(params[RUN_PARAM.AUDIO_SEQ], 11);
+      // Checked before anything is written: a run that does not fit, a packet beyond stage, a short stride, overlap.
+      const before = Buffer.from(out);
+      const seqs = Array.from(params);
+      assert.throws(() => b.protectRun(ctx, stage, offsets, lens, kinds, staged.length, RUN_VIDEO | RUN_AUDIO, params, out, 7, stride, lengths), RangeError, 'run beyond lengths');
+      assert.throws(() => b.protectRun(ctx, stage, offsets, lens, kinds, 9, RUN_VIDEO, params, out, 0, stride, lengths), RangeError, 'count beyond offsets');
+      assert.throws(() => b.protectRun(ctx, stage.subarray(0, 100), offsets, lens, kinds, staged.length, RUN_VIDEO, params, out, 0, stride, lengths), RangeError, 'packet beyond stage');
+      assert.throws(() => b.protectRun(ctx, stage, offsets, lens, kinds, staged.length, RUN_VIDEO, params, out, 0, 1000, lengths), RangeError, 'stride below packet + tag');
+      assert.throws(() => b.protectRun(ctx, stage, offsets, lens, kinds, staged.length, RUN_VIDEO, new Uint32Array(5), out, 0, stride, lengths), RangeError, 'short params');
+      assert.throws(() => b.protectRun(ctx, out, offsets, lens, kinds, staged.length, RUN_VIDEO, params, out, 0, stride, lengths), RangeError, 'stage overlaps out');
+      assert.throws(() => b.protectRun({} as SrtpContext, stage, offsets, lens, kinds, staged.length, RUN_VIDEO, params, out, 0, stride, lengths), TypeError);
+      assert.deepEqual(out, before, 'nothing written by a refused call');
+      assert.deepEqual(Array.from(params), seqs, 'nor the seqs moved');
+    }
   });
 
   test(`${label}: bad input throws instead of writing`, () => {

@@ -56,6 +56,7 @@ export const createContext = srtp.createContext;
 export const protect = srtp.protect;
 export const protectBatch = srtp.protectBatch;
 export const protectInto = srtp.protectInto;
+export const protectRun = srtp.protectRun;
 export const protectRtcp = srtp.protectRtcp;
 export const unprotectRtcp = srtp.unprotectRtcp;
 export const setRtcpIndex = srtp.setRtcpIndex;

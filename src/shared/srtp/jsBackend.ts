@@ -5,6 +5,8 @@
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import {
   HEADER_SLOT,
+  RUN_PARAM,
+  RUN_PARAMS,
   MAX_TAG,
   SALT_LENGTH,
   SRTCP_ERROR,
@@ -352,6 +354,44 @@ export const jsBackend: SrtpBackend = {
     header.copy(out, off + 1, 1, HEADER_SLOT);
     protectCore(c, out, off, hl, src, hl, len - hl);
     return (lengths[slot] = len + c.tagLength);
+  },
+
+  protectRun(ctx, stage, offsets, lens, kinds, count, mask, params, out, slot, stride, lengths) {
+    const c = asJs(ctx);
+    if (!Number.isInteger(count) || count < 0 || count > offsets.length || count > lens.length || count > kinds.length) throw new RangeError('count exceeds offsets, lens or kinds');
+    if (params.length < RUN_PARAMS) throw new RangeError('params must hold 6 values');
+    if (stage.buffer === out.buffer && stage.byteOffset < out.byteOffset + out.length && out.byteOffset < stage.byteOffset + stage.length) throw new RangeError('out must not overlap stage');
+    let k = 0;
+    for (let i = 0; i < count; i++) {
+      if (!(mask & (1 << (kinds[i]! & 1)))) continue;
+      if (offsets[i]! + lens[i]! > stage.length) throw new RangeError('a staged packet lies beyond stage');
+      if (stride < lens[i]! + c.tagLength) throw new RangeError("stride must be at least a packet's length + tag");
+      k++;
+    }
+    if (!Number.isInteger(slot) || slot < 0 || slot + k > lengths.length || (slot + k) * stride > out.length) throw new RangeError('the run does not fit out or lengths');
+    let at = slot;
+    for (let kind = 0; kind < 2; kind++) {
+      if (!(mask & (1 << kind))) continue;
+      let seq = params[kind]! & 0xffff;
+      for (let i = 0; i < count; i++) {
+        if ((kinds[i]! & 1) !== kind) continue;
+        const from = offsets[i]!;
+        const len = lens[i]!;
+        const src = stage.subarray(from, from + len);
+        const hl = headerLength(src, len);
+        if (hl < 0) continue;
+        const off = at * stride;
+        src.copy(out, off, 0, hl);
+        out[off + 1] = (src[1]! & 0x80) | (params[RUN_PARAM.VIDEO_PT + kind]! & 0x7f);
+        out.writeUInt16BE(seq, off + 2);
+        out.writeUInt32BE(params[RUN_PARAM.VIDEO_SSRC + kind]! >>> 0, off + 8);
+        protectCore(c, out, off, hl, src, hl, len - hl);
+        lengths[at++] = len + c.tagLength;
+        seq = (seq + 1) & 0xffff;
+      }
+      params[kind] = seq;
+    }
+    return at - slot;
   },
 
   protectRtcp(ctx, packet, out) {

@@ -9,6 +9,7 @@ export interface SrtpAddon {
   protect(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   protectBatch(ctxs: readonly SrtpContext[], src: Buffer, headers: Buffer, out: Buffer, stride: number, lengths: Uint32Array, count?: number): number;
   protectInto(ctx: SrtpContext, src: Buffer, header: Buffer, out: Buffer, slot: number, stride: number, lengths: Uint32Array): number;
+  protectRun: SrtpBackend['protectRun'];
   protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   /** Plaintext length, or SRTCP_ERROR (types.ts; the SRTCP_* defines in srtp.c). */
   unprotectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
@@ -50,6 +51,7 @@ export function nativeBackend(addon: SrtpAddon): SrtpBackend {
     protect: addon.protect,
     protectBatch: addon.protectBatch,
     protectInto: addon.protectInto,
+    protectRun: addon.protectRun,
     // The addon's functions themselves: no wrapper, nothing allocated per packet on the JS side either.
     protectRtcp: addon.protectRtcp,
     unprotectRtcp: addon.unprotectRtcp,

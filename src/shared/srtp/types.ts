@@ -27,6 +27,12 @@ export const ADDRESS_SLOT = 28;
 export const SEND_COUNTER = Object.freeze({ SYSCALLS: 0, MESSAGES: 1, PACKETS: 2, GSO_MESSAGES: 3, GSO_PACKETS: 4, GSO_REFUSED: 5 } as const);
 export const SEND_COUNTERS = 6;
 
+/** protectRun's `params` (a Uint32Array of RUN_PARAMS) and its `mask` bits. */
+export const RUN_PARAM = Object.freeze({ VIDEO_SEQ: 0, AUDIO_SEQ: 1, VIDEO_SSRC: 2, AUDIO_SSRC: 3, VIDEO_PT: 4, AUDIO_PT: 5 } as const);
+export const RUN_PARAMS = 6;
+export const RUN_VIDEO = 1;
+export const RUN_AUDIO = 2;
+
 /** Largest auth tag: a batch `stride` of packet length + MAX_TAG always fits. */
 export const MAX_TAG = 16;
 
@@ -101,6 +107,30 @@ export interface SrtpBackend {
    * The native backend allocates nothing.
    */
   protectInto(ctx: SrtpContext, src: Buffer, header: Buffer, out: Buffer, slot: number, stride: number, lengths: Uint32Array): number;
+  /**
+   * One viewer's share of a live flush in one call (what protectInto does per packet, without a call per
+   * packet). Of the `count` staged packets — packet i = stage[offsets[i], +lens[i]], kinds[i] 0 video, 1 audio —
+   * those whose kind bit is set in `mask` (1 video, 2 audio): every video packet first, then every audio one,
+   * each in staging order, protected into out from slot `slot` on (lengths[slot + j] = SRTP length), each with
+   * the viewer's header for its kind from `params` (RUN_PARAM: seq, SSRC and payload type per kind); marker,
+   * timestamp, byte 0, CSRCs, extension and payload come from the packet. The seqs count up one per packet
+   * sent (mod 2^16) and are written back into params. A staged packet that is not RTP v2 is skipped (no slot,
+   * no seq). Everything is checked (RangeError) before anything is written. Returns the slots written.
+   */
+  protectRun(
+    ctx: SrtpContext,
+    stage: Buffer,
+    offsets: Uint32Array,
+    lens: Uint32Array,
+    kinds: Uint8Array,
+    count: number,
+    mask: number,
+    params: Uint32Array,
+    out: Buffer,
+    slot: number,
+    stride: number,
+    lengths: Uint32Array,
+  ): number;
   protectRtcp(ctx: SrtpContext, packet: Buffer, out: Buffer): number;
   /**
    * Authenticates and decrypts one SRTCP packet (all of `packet`, peer input: any bytes) into `out`. Returns
