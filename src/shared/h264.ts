@@ -22,7 +22,7 @@ function headerOk(pkt: Buffer): boolean {
 }
 
 /** Offset of the header's end (CSRCs and extension skipped), without looking at padding; -1 when malformed. */
-function headerEnd(pkt: Buffer): number {
+export function rtpHeaderEnd(pkt: Buffer): number {
   if (!headerOk(pkt)) return -1;
   let off = RTP_HEADER + 4 * (pkt[0]! & 0x0f);
   if (pkt[0]! & 0x10) {
@@ -46,13 +46,13 @@ function payloadEnd(pkt: Buffer, off: number): number {
 
 /** Where the payload starts: after the 12-byte header, the CSRCs and the header extension. -1 when malformed/too short. */
 export function rtpPayloadOffset(pkt: Buffer): number {
-  const off = headerEnd(pkt);
+  const off = rtpHeaderEnd(pkt);
   return payloadEnd(pkt, off) < 0 ? -1 : off;
 }
 
 /** Where the payload ends (exclusive), padding excluded. -1 when malformed. */
 export function rtpPayloadEnd(pkt: Buffer): number {
-  return payloadEnd(pkt, headerEnd(pkt));
+  return payloadEnd(pkt, rtpHeaderEnd(pkt));
 }
 
 /** Sequence number (0..65535), -1 when the header is malformed. */
@@ -80,7 +80,7 @@ export function rtpPayloadType(pkt: Buffer): number {
  * Allocation-free twin of {@link h264NalTypesStarting}, for per-packet paths.
  */
 export function h264NalTypeMask(pkt: Buffer): number {
-  const off = headerEnd(pkt);
+  const off = rtpHeaderEnd(pkt);
   const end = payloadEnd(pkt, off);
   if (end < 0 || end - off < 1) return 0;
   const type = pkt[off]! & 0x1f;
@@ -111,7 +111,7 @@ export function h264NalTypeMask(pkt: Buffer): number {
 
 /** NAL unit types that START in this packet: single NAL → [type]; STAP-A → every aggregated type; FU-A → [inner type] only when the S bit is set, else []. */
 export function h264NalTypesStarting(pkt: Buffer): number[] {
-  const off = headerEnd(pkt);
+  const off = rtpHeaderEnd(pkt);
   const end = payloadEnd(pkt, off);
   if (end < 0 || end - off < 1) return [];
   if ((pkt[off]! & 0x1f) === NAL.STAP_A) {
@@ -174,7 +174,7 @@ export function extractParameterSets(pkt: Buffer): { sps: Buffer[]; pps: Buffer[
   const pps: Buffer[] = [];
   const mask = h264NalTypeMask(pkt); // 0 when malformed
   if ((mask & ((1 << NAL.SPS) | (1 << NAL.PPS))) === 0) return { sps, pps };
-  const off = headerEnd(pkt);
+  const off = rtpHeaderEnd(pkt);
   const end = payloadEnd(pkt, off);
   const keep = (start: number, stop: number): void => {
     const t = pkt[start]! & 0x1f;

@@ -5,8 +5,9 @@
 // equal-size packets (FFmpeg's FU-A fragments fill pkt_size) becomes one UDP GSO train. Packets leave in the
 // order they were added, so a viewer's order is kept.
 import type { Socket } from 'node:dgram';
-import { Destinations, MAX_TAG, protectInto, sendBatch, sendCounters, type SrtpContext } from '../../shared/srtp/index.ts';
+import { Destinations, MAX_TAG, protectInto, protectRun, sendBatch, sendCounters, type SrtpContext } from '../../shared/srtp/index.ts';
 import { BATCH_MTU } from './BatchSend.ts';
+import type { LiveStage } from './LiveStage.ts';
 
 const STRIDE = BATCH_MTU + MAX_TAG;
 
@@ -43,6 +44,20 @@ export class BurstBatch {
     protectInto(ctx, src, header, this.#out, i, STRIDE, this.#lengths);
     this.#dests.copyFrom(i, dest, 0);
     this.#count = i + 1;
+  }
+
+  /**
+   * A viewer's share of a staged live flush (the kinds in `mask`, video first; see protectRun) with its header
+   * values in `params` (its seqs move on there), for the viewer at `dest` slot 0, in one native call. Returns
+   * how many packets were added.
+   */
+  addRun(ctx: SrtpContext, stage: LiveStage, mask: number, params: Uint32Array, dest: Destinations): number {
+    const at = this.#count;
+    if (at + stage.count > this.#capacity) this.#grow(Math.max(this.#capacity * 2, at + stage.count));
+    const k = protectRun(ctx, stage.buf, stage.offsets, stage.lens, stage.kinds, stage.count, mask, params, this.#out, at, STRIDE, this.#lengths);
+    for (let j = 0; j < k; j++) this.#dests.copyFrom(at + j, dest, 0);
+    this.#count = at + k;
+    return k;
   }
 
   /** Sends every packet added since the last flush in one sendBatch; returns how many the kernel took. */

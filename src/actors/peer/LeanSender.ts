@@ -95,6 +95,29 @@ export class LeanSender {
     return this.#sender.ssrc >>> 0;
   }
 
+  get payloadType(): number {
+    return this.#pt;
+  }
+
+  get context(): SrtpContext {
+    return this.#ctx;
+  }
+
+  /** The viewer's address for a batch (shared port), null while ICE has no pair to address directly. */
+  destination(): Destinations | null {
+    return this.#refreshDest() ? this.#dest : null;
+  }
+
+  /** `packets` went out in a batch without write()/stage()/sendInBurst(): counts them for the sender reports. */
+  accountRun(packets: number, octets: number, lastTs: number): void {
+    this.#packets += packets;
+    this.#octets += octets;
+    if (lastTs !== this.#lastTs) {
+      this.#lastTs = lastTs;
+      this.#lastTsAt = performance.now();
+    }
+  }
+
   /**
    * Sends an RTCP sender report (with the SDES CNAME) for this sender: the viewer maps RTP time to the
    * wall clock with it (lip sync) and echoes it in its receiver reports (RTT). Nothing before the first

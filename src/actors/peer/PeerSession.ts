@@ -17,8 +17,10 @@ import { h264NalTypeMask, NAL, rtpTimestamp } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { StreamWebrtcSettings } from '../../shared/protocol.ts';
 import type { BatchSend } from './BatchSend.ts';
+import { RUN_AUDIO, RUN_PARAM, RUN_PARAMS, RUN_VIDEO } from '../../shared/srtp/index.ts';
 import type { BurstBatch } from './BurstBatch.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
+import type { LiveStage } from './LiveStage.ts';
 import { forEachNacked } from './rtcpReader.ts';
 import { ViewerRtcp } from './ViewerRtcp.ts';
 import type { LiteViewer, UdpMux } from './UdpMux.ts';
@@ -151,6 +153,8 @@ export class PeerSession {
   /** Native-SRTP senders (send_path lean), set once DTLS is up. */
   #leanVideo: LeanSender | null = null;
   #leanAudio: LeanSender | null = null;
+  /** sendLive's header values for protectRun (RUN_PARAM), reused. */
+  readonly #runParams = new Uint32Array(RUN_PARAMS);
   /** Shared port: the viewer's RTCP, read by drake instead of werift once SRTP keys exist. */
   #rtcpIn: ViewerRtcp | null = null;
   /** Reused by the RTCP fast path's NACK walk (one closure per session, not per NACK). */
@@ -405,6 +409,70 @@ export class PeerSession {
     rtp.header.sequenceNumber = seq;
     void this.#audio.sendRtp(rtp).catch(() => undefined);
     return true;
+  }
+
+  /**
+   * The viewer's share of a staged live flush (shared port): its video (unless a burst is in progress, which the
+   * video then queues behind) and its audio, protected into `live` in one native call, the NACK history and
+   * counters kept as sendVideo/sendAudio keep them. A viewer that cannot take the run way (no lean senders yet,
+   * no pair to address, a burst in progress) gets the packets one by one as before. Returns RUN_VIDEO / RUN_AUDIO
+   * bits for the kinds whose every packet went out.
+   */
+  sendLive(stage: LiveStage, live: BurstBatch): number {
+    if (!this.#connected || this.#closed) return 0;
+    const lv = this.#leanVideo;
+    const la = this.#leanAudio;
+    const dest = lv && !this.#bursting && (la || !this.#audio) ? lv.destination() : null;
+    if (!lv || !dest) return this.#sendLiveEach(stage, live);
+    const p = this.#runParams;
+    let mask = 0;
+    if (this.#video && stage.videoCount > 0) {
+      mask |= RUN_VIDEO;
+      const kinds = stage.kinds;
+      let seq = this.#videoSeq;
+      p[RUN_PARAM.VIDEO_SEQ] = seq;
+      p[RUN_PARAM.VIDEO_SSRC] = lv.ssrc;
+      p[RUN_PARAM.VIDEO_PT] = lv.payloadType;
+      for (let i = 0; i < stage.count; i++) {
+        if (kinds[i] !== 0) continue;
+        const slot = seq & (NACK_HISTORY - 1);
+        this.#histPkt[slot] = stage.pkts[i]!;
+        this.#histSeq[slot] = seq;
+        this.#histTs[slot] = stage.timestamps[i]!;
+        this.#histResentAt[slot] = 0;
+        if (stage.keyStarts[i]) {
+          this.#hasKeyframe = true;
+          this.#lostSinceKeyframe = false;
+        }
+        seq = (seq + 1) & 0xffff;
+      }
+      this.#videoSeq = seq;
+      this.#lastVideoTs = stage.lastVideoTs;
+      this.counters.videoPackets += stage.videoCount;
+      this.counters.bytes += stage.videoOctets + 12 * stage.videoCount;
+      lv.accountRun(stage.videoCount, stage.videoOctets, stage.lastVideoTs);
+    }
+    if (la && stage.audioCount > 0) {
+      mask |= RUN_AUDIO;
+      p[RUN_PARAM.AUDIO_SEQ] = this.#audioSeq;
+      p[RUN_PARAM.AUDIO_SSRC] = la.ssrc;
+      p[RUN_PARAM.AUDIO_PT] = la.payloadType;
+      this.#audioSeq = (this.#audioSeq + stage.audioCount) & 0xffff;
+      this.counters.audioPackets += stage.audioCount;
+      this.counters.bytes += stage.audioOctets + 12 * stage.audioCount;
+      la.accountRun(stage.audioCount, stage.audioOctets, stage.lastAudioTs);
+    }
+    if (mask !== 0) live.addRun(lv.context, stage, mask, p, dest);
+    return mask;
+  }
+
+  #sendLiveEach(stage: LiveStage, live: BurstBatch): number {
+    const { kinds, pkts, count } = stage;
+    let video = stage.videoCount > 0;
+    let audio = stage.audioCount > 0;
+    for (let i = 0; i < count; i++) if (kinds[i] === 0 && !this.sendVideo(pkts[i]!, null, live)) video = false;
+    for (let i = 0; i < count; i++) if (kinds[i] === 1 && !this.sendAudio(pkts[i]!, null, live)) audio = false;
+    return (video ? RUN_VIDEO : 0) | (audio ? RUN_AUDIO : 0);
   }
 
   /** `batch`: a live packet staged for the shard's fan-out flush; `burst`: a burst packet for the pacer tick's flush. */

@@ -14,11 +14,12 @@ import {
 import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
 import { Logger } from '../../shared/log.ts';
 import type { SendCountersDto, WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto } from '../../shared/protocol.ts';
-import { gsoActive, SEND_COUNTER } from '../../shared/srtp/index.ts';
+import { gsoActive, RUN_AUDIO, RUN_VIDEO, SEND_COUNTER } from '../../shared/srtp/index.ts';
 import { GopCache } from '../stream/GopCache.ts';
 import { BatchSend } from './BatchSend.ts';
 import { BurstBatch } from './BurstBatch.ts';
 import { LiveQueue } from './LiveQueue.ts';
+import { LiveStage } from './LiveStage.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
 import { UdpMux, type MuxCounters } from './UdpMux.ts';
@@ -108,6 +109,8 @@ export class PeerShard {
     frameWaitMs: LIVE_FRAME_WAIT_MS,
   });
   readonly #liveCopies = new Uint32Array(LIVE_MAX);
+  /** The flush's packets staged once for every viewer's protectRun. */
+  readonly #stage = new LiveStage(LIVE_MAX);
 
   constructor(settings: ShardSettings, hooks: ShardHooks) {
     const { ice, gopCache, strictIfMatch, viewerTimeoutMs, sendPath, sharedPort, iceLite, consentTimeoutMs } = settings;
@@ -165,9 +168,23 @@ export class PeerShard {
     copies.fill(0, 0, n);
     if (this.#opts.gopCache) for (let i = 0; i < n; i++) if (isVideo[i]) this.#gop.push(pkts[i]!);
     const live = this.#live;
-    for (const s of this.#sessions.values()) {
-      for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
-      for (let i = 0; i < n; i++) if (!isVideo[i] && s.sendAudio(pkts[i]!, null, live)) copies[i]++;
+    const stage = this.#stage;
+    if (live && stage.fill(pkts, isVideo, n)) {
+      // Each viewer's share in one native call (protectRun); copies per packet follow from the kinds taken.
+      let videoCopies = 0;
+      let audioCopies = 0;
+      for (const s of this.#sessions.values()) {
+        const took = s.sendLive(stage, live);
+        if (took & RUN_VIDEO) videoCopies++;
+        if (took & RUN_AUDIO) audioCopies++;
+      }
+      for (let i = 0; i < n; i++) copies[i] = isVideo[i] ? videoCopies : audioCopies;
+      stage.clear();
+    } else {
+      for (const s of this.#sessions.values()) {
+        for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
+        for (let i = 0; i < n; i++) if (!isVideo[i] && s.sendAudio(pkts[i]!, null, live)) copies[i]++;
+      }
     }
     live?.flush();
     const now = performance.now();
