@@ -203,7 +203,15 @@ export async function runSoak(opts: SoakOptions, log: (s: string) => void): Prom
     let ending: () => void = () => undefined;
     const ended = new Promise<void>((r) => (ending = r));
     const endTimer = setTimeout(ending, opts.minutes * 60_000);
-    const pause = (ms: number) => Promise.race([sleep(ms), ended]);
+    // Cut short when the churn ends, its timer cleared (a pending one would keep the process alive).
+    const pause = (ms: number) =>
+      new Promise<void>((r) => {
+        const t = setTimeout(r, ms);
+        void ended.then(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
 
     const slot = async (i: number) => {
       await pause(i * 500);
@@ -298,7 +306,9 @@ export async function runSoak(opts: SoakOptions, log: (s: string) => void): Prom
       durationS: (performance.now() - started) / 1000,
     };
   } finally {
-    await Promise.race([Promise.all([d.child.stop(), gen.close()]), sleep(15_000)]);
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([d.child.stop(), gen.close()]), new Promise<void>((r) => (giveUp = setTimeout(r, 15_000)))]);
+    clearTimeout(giveUp);
     d.child.kill();
   }
 }
