@@ -44,9 +44,12 @@ const SESSION_BURST_PER_TICK = 30;
  *   DRAKE_LIVE_BATCH=frame   also hold a video frame's packets until its last one (RTP marker, ≤ 3 ms): for
  *                            sources that pace a frame's packets over several passes (bench: lean-frame)
  *   DRAKE_LIVE_BATCH=packet  each live packet to every viewer as it arrives (bench: lean-packet)
+ *   DRAKE_RTCP_PACED=1       read the shared port after each live flush (UdpMux.setPaced) while every viewer
+ *                            is connected: their RTCP waits for the awake thread instead of waking it (bench: lean-paced)
  */
 const LIVE_BATCH = process.env.DRAKE_LIVE_BATCH === 'packet' ? 'packet' : process.env.DRAKE_LIVE_BATCH === 'frame' ? 'frame' : 'pass';
 const LIVE_FRAME_WAIT_MS = 3;
+const RTCP_PACED = process.env.DRAKE_RTCP_PACED === '1';
 const LIVE_MAX = 64;
 const LIVE_MAX_COPIES = 256;
 
@@ -94,6 +97,8 @@ export class PeerShard {
   /** Shared port: the pacer tick's burst packets (and NACK answers) leave in one sendmmsg through it. */
   #burst: BurstBatch | null = null;
   #muxPort = 0;
+  /** The shared port once open (for paced reads). */
+  #muxOpen: UdpMux | null = null;
   /** The open shared port's counters (what reached it, what the mux answered), null before it opens. */
   #muxCounters: MuxCounters | null = null;
   #disposed = false;
@@ -173,13 +178,20 @@ export class PeerShard {
       // Each viewer's share in one native call (protectRun); copies per packet follow from the kinds taken.
       let videoCopies = 0;
       let audioCopies = 0;
+      let connecting = false;
       for (const s of this.#sessions.values()) {
+        if (!s.connected) connecting = true;
         const took = s.sendLive(stage, live);
         if (took & RUN_VIDEO) videoCopies++;
         if (took & RUN_AUDIO) audioCopies++;
       }
       for (let i = 0; i < n; i++) copies[i] = isVideo[i] ? videoCopies : audioCopies;
       stage.clear();
+      const mux = this.#muxOpen;
+      if (mux && RTCP_PACED) {
+        mux.setPaced(!connecting && this.#pending === 0);
+        mux.readWindow();
+      }
     } else {
       for (const s of this.#sessions.values()) {
         for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
@@ -220,6 +232,7 @@ export class PeerShard {
           this.#burst = new BurstBatch(mux.socket);
           if (LIVE_BATCH !== 'packet') this.#live = new BurstBatch(mux.socket);
           this.#muxPort = mux.port;
+          this.#muxOpen = mux;
           this.#muxCounters = mux.counters;
           log.info(`viewers share UDP port ${mux.port}`);
         },
@@ -271,6 +284,7 @@ export class PeerShard {
       throw new CapacityError(`this stream has reached its viewer limit (${maxViewers})`);
     }
     this.#pending++;
+    this.#muxOpen?.setPaced(false); // its ICE and DTLS want the port read at once
     try {
       const id = randomBytes(16).toString('hex');
       const mux = await this.#sharedMux();

@@ -13,6 +13,7 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { UdpTransport } from 'werift';
 import { Logger } from '../../shared/log.ts';
+import { setReceiving } from '../../shared/srtp/index.ts';
 import { looksLikeRtcp } from './rtcpReader.ts';
 import {
   ATTR_ICE_CONTROLLED,
@@ -99,6 +100,10 @@ export class MuxTransport {
  * werift refuses min == max, and no real range ends above 65535, so the pair cannot mean anything else.
  */
 const MUX_RANGE_MARK = 65536;
+/** libuv reads at most this many datagrams per readiness of a UDP socket in one loop iteration. */
+const LIBUV_READ_BATCH = 32;
+/** Paced reads without live flushes (no media): the port is read this often. */
+const PACED_FALLBACK_MS = 20;
 const muxes = new Map<number, UdpMux>();
 let hooked = false;
 
@@ -133,10 +138,71 @@ export class UdpMux {
   readonly #transports = new Set<MuxTransport>();
   readonly #byRemote = new Map<string, MuxTransport>();
   readonly #pending = new Map<string, MuxTransport>();
+  /** Reads paced by the media (see `paced`). */
+  #paced = false;
+  #receiving = true;
+  /** Datagrams read since reading last (re)started: a full libuv batch means more may wait. */
+  #readInWindow = 0;
+  #fallback: NodeJS.Timeout | null = null;
+  readonly #endWindow = (): void => {
+    if (!this.#paced || this.closed) return;
+    if (this.#readInWindow >= LIBUV_READ_BATCH) {
+      this.#readInWindow = 0;
+      setImmediate(this.#endWindow);
+      return;
+    }
+    this.#setReceiving(false);
+  };
 
   private constructor(socket: Socket, address: string) {
     this.socket = socket;
     this.address = address;
+  }
+
+  /**
+   * Paced reads: the port is read only right after a live flush (readWindow) or, without media, every
+   * PACED_FALLBACK_MS, instead of whenever a datagram arrives. The viewers' RTCP and consent checks then wait in
+   * the socket buffer (≤ one flush interval) and are handled while the thread is awake and warm, instead of
+   * each waking it. For viewers that are all connected: ICE and DTLS of a joining one want the port read at once.
+   * Turned off, the port is read as datagrams come again.
+   */
+  setPaced(on: boolean, fallbackMs = PACED_FALLBACK_MS): void {
+    if (on === this.#paced || this.closed) return;
+    this.#paced = on;
+    if (on) {
+      this.#fallback = setInterval(() => this.readWindow(), fallbackMs);
+      this.#fallback.unref();
+      this.#setReceiving(false);
+    } else {
+      if (this.#fallback) clearInterval(this.#fallback);
+      this.#fallback = null;
+      this.#setReceiving(true);
+    }
+  }
+
+  get paced(): boolean {
+    return this.#paced;
+  }
+
+  /** Paced: reads what waits now (in the loop's next poll), then stops again. */
+  readWindow(): void {
+    if (!this.#paced || this.#receiving || this.closed) return;
+    this.#setReceiving(true);
+    this.#fallback?.refresh();
+    setImmediate(this.#endWindow);
+  }
+
+  #setReceiving(on: boolean): void {
+    if (this.#receiving === on) return;
+    if (!setReceiving(this.socket, on)) {
+      // This Node's dgram handle cannot pause: read as datagrams come.
+      this.#paced = false;
+      if (this.#fallback) clearInterval(this.#fallback);
+      this.#fallback = null;
+      return;
+    }
+    this.#receiving = on;
+    this.#readInWindow = 0;
   }
 
   /**
@@ -236,6 +302,7 @@ export class UdpMux {
 
   #receive(data: Buffer, rinfo: RemoteInfo): void {
     this.counters.received++;
+    this.#readInWindow++;
     const key = `${rinfo.address}:${rinfo.port}`;
     let t: MuxTransport | undefined;
     if (isStun(data)) {
@@ -316,6 +383,8 @@ export class UdpMux {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.#fallback) clearInterval(this.#fallback);
+    this.#fallback = null;
     if (muxes.get(this.#port) === this) muxes.delete(this.#port);
     for (const t of this.#transports) t.closed = true;
     this.#transports.clear();

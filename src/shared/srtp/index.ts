@@ -117,8 +117,13 @@ export class Destinations {
   }
 }
 
+interface DgramHandle {
+  fd?: unknown;
+  recvStart?: () => number;
+  recvStop?: () => number;
+}
 interface DgramState {
-  handle?: { fd?: unknown } | null;
+  handle?: DgramHandle | null;
   connectState?: number;
 }
 let stateSymbol: symbol | null | undefined;
@@ -136,11 +141,7 @@ let stateSymbol: symbol | null | undefined;
  *   'error' event fires, and a connect()ed socket refuses per-message addresses (EISCONN): this throws for one.
  */
 export function socketFd(socket: Socket): number {
-  if (stateSymbol === undefined) {
-    stateSymbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol') ?? null;
-  }
-  const state = stateSymbol ? ((socket as unknown as Record<symbol, DgramState | undefined>)[stateSymbol] ?? null) : null;
-  const handle = state ? state.handle : (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const { state, handle } = dgramInternals(socket);
   const fd = handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
     throw new Error(handle ? 'dgram socket has no fd yet: bind() it first (its fd is -1 before bind)' : 'dgram socket is closed');
@@ -149,6 +150,29 @@ export function socketFd(socket: Socket): number {
     throw new Error('dgram socket is connect()ed: sendmmsg with per-packet destinations needs an unconnected socket');
   }
   return fd;
+}
+
+/** The socket's internal state object and UDPWrap handle (see socketFd's traps); handle null once closed. */
+function dgramInternals(socket: Socket): { state: DgramState | null; handle: DgramHandle | null } {
+  if (stateSymbol === undefined) {
+    stateSymbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol') ?? null;
+  }
+  const state = stateSymbol ? ((socket as unknown as Record<symbol, DgramState | undefined>)[stateSymbol] ?? null) : null;
+  const handle = state ? state.handle : (socket as unknown as { _handle?: DgramHandle | null })._handle;
+  return { state, handle: handle ?? null };
+}
+
+/**
+ * Stops or restarts the event loop's reading of a bound dgram socket (its UDPWrap's recvStop/recvStart, which
+ * node itself calls at bind and close; no public API). While stopped, datagrams wait in the socket's receive
+ * buffer and no 'message' is emitted. false when the handle does not have them (another Node) or is closed.
+ */
+export function setReceiving(socket: Socket, on: boolean): boolean {
+  const h = dgramInternals(socket).handle;
+  const fn = on ? h?.recvStart : h?.recvStop;
+  if (typeof fn !== 'function') return false;
+  fn.call(h);
+  return true;
 }
 
 /** Sockets whose kernel or route refused a GSO train: they send plain entries from then on. */
