@@ -169,14 +169,15 @@ static bool get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) 
   return true;
 }
 
-static bool get_u32_array(napi_env env, napi_value v, uint32_t **data, size_t *len) {
+static bool get_typed_array(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
   napi_typedarray_type type;
-  void *d = NULL;
-  if (napi_get_typedarray_info(env, v, &type, len, &d, NULL, NULL) != napi_ok || type != napi_uint32_array) return false;
-  *data = (uint32_t *)d;
-  return true;
+  return napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) == napi_ok && type == want;
+}
+
+static bool get_u32_array(napi_env env, napi_value v, uint32_t **data, size_t *len) {
+  return get_typed_array(env, v, napi_uint32_array, (void **)data, len);
 }
 
 static srtp_ctx *get_ctx(napi_env env, napi_value v) {
@@ -593,15 +594,7 @@ static napi_value ProtectRun(napi_env env, napi_callback_info info) {
   if (!get_u32_array(env, argv[2], &offsets, &noff) || !get_u32_array(env, argv[3], &lens, &nlens) || !get_u32_array(env, argv[7], &params, &nparams) ||
       !get_u32_array(env, argv[11], &lengths, &nlen))
     return throw_type(env, "offsets, lens, params and lengths must be Uint32Arrays");
-  {
-    bool is_ta = false;
-    napi_typedarray_type type;
-    void *d = NULL;
-    if (napi_is_typedarray(env, argv[4], &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, argv[4], &type, &nkinds, &d, NULL, NULL) != napi_ok ||
-        type != napi_uint8_array)
-      return throw_type(env, "kinds must be a Uint8Array");
-    kinds = (uint8_t *)d;
-  }
+  if (!get_typed_array(env, argv[4], napi_uint8_array, (void **)&kinds, &nkinds)) return throw_type(env, "kinds must be a Uint8Array");
   if (napi_get_value_uint32(env, argv[5], &count) != napi_ok || napi_get_value_uint32(env, argv[6], &mask) != napi_ok ||
       napi_get_value_uint32(env, argv[9], &slot) != napi_ok || napi_get_value_uint32(env, argv[10], &stride) != napi_ok)
     return throw_type(env, "count, mask, slot and stride must be uint32");
