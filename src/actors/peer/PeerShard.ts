@@ -22,7 +22,7 @@ import { LiveQueue } from './LiveQueue.ts';
 import { LiveStage } from './LiveStage.ts';
 import { CodecMismatchError, GatheringTimeoutError, PeerSession, type IceOptions } from './PeerSession.ts';
 import { parseSdpFrag, SdpError } from './sdp.ts';
-import { UdpMux, type MuxCounters } from './UdpMux.ts';
+import { UdpMux } from './UdpMux.ts';
 
 const log = new Logger('PeerShard');
 
@@ -96,11 +96,8 @@ export class PeerShard {
   #batch: BatchSend | null = null;
   /** Shared port: the pacer tick's burst packets (and NACK answers) leave in one sendmmsg through it. */
   #burst: BurstBatch | null = null;
-  #muxPort = 0;
-  /** The shared port once open (for paced reads). */
+  /** The shared port once open: paced reads, its port and counters (what reached it, what the mux answered) for stats. */
   #muxOpen: UdpMux | null = null;
-  /** The open shared port's counters (what reached it, what the mux answered), null before it opens. */
-  #muxCounters: MuxCounters | null = null;
   #disposed = false;
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
@@ -231,9 +228,7 @@ export class PeerShard {
           this.#batch = new BatchSend(mux.socket);
           this.#burst = new BurstBatch(mux.socket);
           if (LIVE_BATCH !== 'packet') this.#live = new BurstBatch(mux.socket);
-          this.#muxPort = mux.port;
           this.#muxOpen = mux;
-          this.#muxCounters = mux.counters;
           log.info(`viewers share UDP port ${mux.port}`);
         },
         () => {
@@ -432,8 +427,8 @@ export class PeerShard {
     return {
       viewers: this.#sessions.size,
       gopPackets: this.#gop.packets().length,
-      sharedPort: this.#muxPort || null,
-      port: this.#muxCounters ? { ...this.#muxCounters } : null,
+      sharedPort: this.#muxOpen?.port || null,
+      port: this.#muxOpen ? { ...this.#muxOpen.counters } : null,
       batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0) + (this.#live?.drops ?? 0),
       batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0) + (this.#live?.sent ?? 0),
       send:
