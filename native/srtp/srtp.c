@@ -44,8 +44,11 @@
 #ifdef __linux__
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
 #endif
 
 #define PROFILE_CM 1   // SRTP_AES128_CM_HMAC_SHA1_80 (DTLS-SRTP protection profile 0x0001)
@@ -1147,6 +1150,270 @@ static napi_value LastSendError(napi_env env, napi_callback_info info) {
   return make_i32(env, g_last_send_errno);
 }
 
+// ---------------------------------------------------------------------------------------------- batched receive
+
+// recvOpen(fd, buf: Buffer, slot, meta: Uint32Array, max, onBatch: (count) => void) → receiver
+// Reads a bound UDP socket with recvmmsg instead of node's dgram: node reads one datagram per callback, mallocs a
+// buffer for it and builds an rinfo object (address string, family, port, size) through V8's slow property path;
+// for a viewer's RTCP or FFmpeg's RTP that is most of the cost of receiving. Here, when the socket is readable,
+// up to `max` datagrams land in `buf` (datagram i at i·slot) with meta[4i..4i+3] = length, IPv4 address (host
+// order, 0 when the sender is not IPv4), port, flags (RECV_TRUNCATED: longer than slot, cut), and onBatch(count)
+// runs once for all of them. The slots are reused by the next batch: copy what must live longer.
+// The socket is polled through a dup() of its fd (libuv keys watchers by fd; the dgram handle keeps the
+// original, and must not read it: the caller stops its receiving). recvSet(receiver, false/true) pauses and
+// resumes; recvClose(receiver) stops for good and closes the duplicate: call it before closing the socket, or
+// the duplicate keeps the port bound. A worker that exits with a receiver open closes it (async cleanup hook).
+#define RECV_TRUNCATED 1u
+#define RECV_META 4
+#define RECV_ROUNDS 4  // batches per readiness before yielding to the loop (level-triggered: the rest comes next)
+
+static const napi_type_tag kRecvTag = {0x6472616b65726563ULL, 0x7620626174636801ULL};
+
+#ifdef __linux__
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  int fd;  // the dup(); -1 once closed
+  bool polling;
+  bool closing;
+  int owners;  // the JS external and the open poll handle: freed when both let go
+  napi_ref cb;
+  napi_ref keep;  // [buf, meta]: the memory behind the raw pointers below
+  napi_async_context actx;
+  napi_async_cleanup_hook_handle cleanup;
+  uint8_t *buf;
+  uint32_t slot;
+  uint32_t *meta;
+  uint32_t max;
+  struct mmsghdr *msgs;
+  struct iovec *iov;
+  struct sockaddr_in6 *from;
+} receiver;
+
+static void receiver_release(receiver *r) {
+  if (--r->owners > 0) return;
+  free(r->msgs);
+  free(r->iov);
+  free(r->from);
+  free(r);
+}
+
+static void receiver_closed(uv_handle_t *h) {
+  receiver *r = (receiver *)h->data;
+  if (r->cleanup) napi_remove_async_cleanup_hook(r->cleanup);
+  r->cleanup = NULL;
+  receiver_release(r);
+}
+
+// Stops polling, closes the duplicate and lets go of the JS values; the handle's memory goes in its close callback.
+static void receiver_close(receiver *r) {
+  if (r->closing) return;
+  r->closing = true;
+  r->polling = false;
+  uv_close((uv_handle_t *)&r->poll, receiver_closed);
+  close(r->fd);
+  r->fd = -1;
+  napi_env env = r->env;
+  if (r->cb) napi_delete_reference(env, r->cb);
+  if (r->keep) napi_delete_reference(env, r->keep);
+  if (r->actx) napi_async_destroy(env, r->actx);
+  r->cb = r->keep = NULL;
+  r->actx = NULL;
+}
+
+static void receiver_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
+  receiver *r = (receiver *)arg;
+  if (r->closing) return;  // closing already: its close callback removes the hook
+  receiver_close(r);
+}
+
+static void receiver_finalize(napi_env env, void *data, void *hint) {
+  receiver *r = (receiver *)data;
+  // Dropped without recvClose (the callback did not keep it alive): nothing can read it any more.
+  if (!r->closing) receiver_close(r);
+  receiver_release(r);
+}
+
+static void receiver_readable(uv_poll_t *h, int status, int events) {
+  receiver *r = (receiver *)h->data;
+  if (r->closing || !r->polling) return;
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  for (int round = 0; round < RECV_ROUNDS && r->polling && !r->closing; round++) {
+    for (uint32_t i = 0; i < r->max; i++) {
+      r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+      r->msgs[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(r->fd, r->msgs, r->max, MSG_DONTWAIT, NULL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EAGAIN: drained; another error was the socket's pending one, now cleared
+    for (int i = 0; i < n; i++) {
+      uint32_t *m = r->meta + (size_t)i * RECV_META;
+      const struct msghdr *mh = &r->msgs[i].msg_hdr;
+      const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->from[i];
+      m[0] = r->msgs[i].msg_len;
+      if (a4->sin_family == AF_INET) {
+        m[1] = ntohl(a4->sin_addr.s_addr);
+        m[2] = ntohs(a4->sin_port);
+      } else {
+        m[1] = 0;
+        m[2] = a4->sin_family == AF_INET6 ? ntohs(r->from[i].sin6_port) : 0;
+      }
+      m[3] = (mh->msg_flags & MSG_TRUNC) ? RECV_TRUNCATED : 0;
+    }
+    napi_value cb, recv, argv[1], result;
+    if (napi_get_reference_value(env, r->cb, &cb) != napi_ok || cb == NULL) break;
+    napi_get_global(env, &recv);  // MakeCallback wants an object as `this`
+    napi_create_uint32(env, (uint32_t)n, &argv[0]);
+    napi_status st = napi_make_callback(env, r->actx, recv, cb, 1, argv, &result);
+    if (st != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);  // as a throw in any other I/O callback: 'uncaughtException'
+      }
+      break;
+    }
+    if ((uint32_t)n < r->max) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static receiver *get_receiver(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  bool ok = false;
+  if (napi_check_object_type_tag(env, v, &kRecvTag, &ok) != napi_ok || !ok) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return (receiver *)p;
+}
+#endif
+
+static napi_value RecvOpen(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "recvOpen(fd, buf, slot, meta, max, onBatch)");
+  int32_t fd;
+  uint32_t slot, max;
+  uint8_t *buf;
+  size_t cap, mlen;
+  uint32_t *meta;
+  napi_valuetype t;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_type(env, "fd must be a non-negative int (a bound dgram socket's)");
+  if (!get_buffer(env, argv[1], &buf, &cap)) return throw_type(env, "buf must be a Buffer");
+  if (napi_get_value_uint32(env, argv[2], &slot) != napi_ok || napi_get_value_uint32(env, argv[4], &max) != napi_ok)
+    return throw_type(env, "slot and max must be uint32");
+  if (!get_u32_array(env, argv[3], &meta, &mlen)) return throw_type(env, "meta must be a Uint32Array");
+  CHECK(env, napi_typeof(env, argv[5], &t));
+  if (t != napi_function) return throw_type(env, "onBatch must be a function");
+  if (slot < 1 || max < 1 || max > 1024) return throw_range(env, "slot ≥ 1 and 1 ≤ max ≤ 1024");
+  if ((size_t)slot * max > cap || (size_t)max * RECV_META > mlen) return throw_range(env, "buf or meta is smaller than max datagrams");
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) return throw_type(env, "fd is not a datagram socket");
+
+  receiver *r = (receiver *)calloc(1, sizeof *r);
+  if (!r) return throw_range(env, "out of memory");
+  r->msgs = (struct mmsghdr *)calloc(max, sizeof *r->msgs);
+  r->iov = (struct iovec *)calloc(max, sizeof *r->iov);
+  r->from = (struct sockaddr_in6 *)calloc(max, sizeof *r->from);
+  r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (!r->msgs || !r->iov || !r->from || r->fd < 0) {
+    if (r->fd >= 0) close(r->fd);
+    free(r->msgs);
+    free(r->iov);
+    free(r->from);
+    free(r);
+    return throw_range(env, "recvOpen: out of memory or file descriptors");
+  }
+  r->env = env;
+  r->buf = buf;
+  r->slot = slot;
+  r->meta = meta;
+  r->max = max;
+  for (uint32_t i = 0; i < max; i++) {
+    r->iov[i].iov_base = buf + (size_t)i * slot;
+    r->iov[i].iov_len = slot;
+    r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+    r->msgs[i].msg_hdr.msg_iovlen = 1;
+    r->msgs[i].msg_hdr.msg_name = &r->from[i];
+  }
+  uv_loop_t *loop = NULL;
+  napi_value keep, name, resource, ext = NULL;
+  bool ok = napi_get_uv_event_loop(env, &loop) == napi_ok && loop && uv_poll_init(loop, &r->poll, r->fd) == 0;
+  if (!ok) {
+    close(r->fd);
+    free(r->msgs);
+    free(r->iov);
+    free(r->from);
+    free(r);
+    return throw_range(env, "recvOpen: cannot poll the socket");
+  }
+  r->poll.data = r;
+  r->owners = 2;
+  // From here on the handle exists: failures go through receiver_close.
+  if (napi_create_array_with_length(env, 2, &keep) != napi_ok || napi_set_element(env, keep, 0, argv[1]) != napi_ok ||
+      napi_set_element(env, keep, 1, argv[3]) != napi_ok || napi_create_reference(env, keep, 1, &r->keep) != napi_ok ||
+      napi_create_reference(env, argv[5], 1, &r->cb) != napi_ok ||
+      napi_create_string_utf8(env, "drake:udp-recv", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_object(env, &resource) != napi_ok || napi_async_init(env, resource, name, &r->actx) != napi_ok ||
+      napi_add_async_cleanup_hook(env, receiver_teardown, r, &r->cleanup) != napi_ok ||
+      napi_create_external(env, r, receiver_finalize, NULL, &ext) != napi_ok || napi_type_tag_object(env, ext, &kRecvTag) != napi_ok) {
+    receiver_close(r);
+    if (!ext) r->owners--;  // no external will finalize it
+    return throw_last(env);
+  }
+  if (uv_poll_start(&r->poll, UV_READABLE, receiver_readable) != 0) {
+    receiver_close(r);
+    return throw_range(env, "recvOpen: uv_poll_start failed");
+  }
+  r->polling = true;
+  return ext;
+#else
+  return throw_type(env, "recvOpen: recvmmsg path is Linux-only");
+#endif
+}
+
+// recvSet(receiver, on: boolean) → undefined: pauses (datagrams wait in the socket buffer) or resumes polling.
+static napi_value RecvSet(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  receiver *r = argc >= 1 ? get_receiver(env, argv[0]) : NULL;
+  bool on = false;
+  if (!r || argc < 2 || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "recvSet(receiver, on)");
+  if (r->closing || r->polling == on) return NULL;
+  if (on ? uv_poll_start(&r->poll, UV_READABLE, receiver_readable) != 0 : uv_poll_stop(&r->poll) != 0)
+    return throw_range(env, "recvSet: uv_poll failed");
+  r->polling = on;
+  return NULL;
+#else
+  return throw_type(env, "recvSet: Linux-only");
+#endif
+}
+
+// recvClose(receiver) → undefined: for good (idempotent). The socket's port is free once its own fd closes too.
+static napi_value RecvClose(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  receiver *r = argc >= 1 ? get_receiver(env, argv[0]) : NULL;
+  if (!r) return throw_type(env, "recvClose(receiver)");
+  receiver_close(r);
+  return NULL;
+#else
+  return throw_type(env, "recvClose: Linux-only");
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------- module
 
 NAPI_MODULE_INIT() {
@@ -1163,6 +1430,9 @@ NAPI_MODULE_INIT() {
       {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lastSendError", NULL, LastSendError, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNoChecksum", NULL, SetNoChecksum, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvOpen", NULL, RecvOpen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvSet", NULL, RecvSet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvClose", NULL, RecvClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value v;

@@ -146,6 +146,7 @@ export function collectMetrics(
   m.describe('drake_whep_plis_ignored_total', 'counter', 'PLI/FIR answered without a burst (viewer had the keyframe and lost nothing since, or over its repair budget)', ['process']);
   m.describe('drake_whep_gop_cache_packets', 'gauge', 'Packets in the GOP cache', ['process']);
   m.describe('drake_whep_port_datagrams_total', 'counter', 'datagrams that reached the shared viewer ports (kind: received, dropped = no viewer or an unauthenticated STUN request)', ['process', 'kind']);
+  m.describe('drake_whep_port_reads_total', 'counter', 'read callbacks of the shared viewer ports (reader: recvmmsg = one per batch of datagrams, dgram = one per datagram)', ['process', 'reader']);
   m.describe('drake_whep_stun_total', 'counter', 'STUN on the shared viewer ports (kind: answered = ICE-lite binding requests the port answered, sent = requests werift sent with full ICE)', ['process', 'kind']);
   m.describe('drake_whep_send_syscalls_total', 'counter', 'sendmmsg calls of batched sends on the shared port (kind: live fan-out, burst = join/PLI bursts and NACK answers)', ['process', 'kind']);
   m.describe('drake_whep_send_packets_total', 'counter', 'Packets the kernel took from batched sends on the shared port', ['process', 'kind']);
@@ -205,6 +206,7 @@ export function collectMetrics(
     if (w.port) {
       m.add('drake_whep_port_datagrams_total', { process, kind: 'received' }, w.port.received);
       m.add('drake_whep_port_datagrams_total', { process, kind: 'dropped' }, w.port.dropped);
+      m.add('drake_whep_port_reads_total', { process, reader: w.port.reader }, w.port.reads);
       m.add('drake_whep_stun_total', { process, kind: 'answered' }, w.port.stunAnswered);
       m.add('drake_whep_stun_total', { process, kind: 'sent' }, w.port.stunRequestsSent);
     }

@@ -145,11 +145,12 @@ export interface WhepStatsDto {
   /** The UDP port all of this stream's viewers share (webrtc.shared_port), null when each has its own. */
   sharedPort: number | null;
   /**
-   * Shared port: datagrams that reached it, those dropped (no viewer's address, or a STUN request without a
-   * known ufrag or valid integrity), ICE-lite binding requests the port answered, STUN requests werift sent
-   * from it (full ICE). null elsewhere.
+   * Shared port: datagrams that reached it, the read callbacks they came in (reader recvmmsg: one per batch;
+   * dgram: one per datagram), those dropped (no viewer's address, or a STUN request without a known ufrag or
+   * valid integrity), ICE-lite binding requests the port answered, STUN requests werift sent from it (full
+   * ICE). null elsewhere.
    */
-  port?: { received: number; dropped: number; stunAnswered: number; stunRequestsSent: number } | null;
+  port?: { received: number; reads: number; reader: 'recvmmsg' | 'dgram'; dropped: number; stunAnswered: number; stunRequestsSent: number } | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;
   /** Viewer-packets that left in batches (shared port: one protect + one sendmmsg per live packet, one sendmmsg per pacer tick of bursts or per NACK). */

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { alive, freePort, testProcess, waitFor } from '../helpers/drake.ts';
+import { tempDir } from '../helpers/tempDir.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
 /** Runs `tsx src/main.ts` as npm start does, with its own dirs and a free port. */
 function runDrake(env: Record<string, string>) {
-  const dir = mkdtempSync(join(tmpdir(), 'drake-cli-'));
+  const dir = tempDir('drake-cli-');
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { ...process.env, DRAKE_API_PORT: '0', DRAKE_DB_DIR: join(dir, 'config'), DRAKE_STORAGE_DISK_DIR: join(dir, 'data'), ...env },
@@ -122,7 +121,7 @@ test('PUT /api/v3/config then /api/v3/config/reload restarts drake in place; pro
 });
 
 test('Ctrl-C on `npm start` (SIGINT to the whole process group, relayed by npm and tsx) stops gracefully', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'drake-npm-'));
+  const dir = tempDir('drake-npm-');
   const child = spawn('npm', ['start', '--silent'], {
     cwd: root,
     detached: true,

@@ -2,9 +2,6 @@
 // are written as a heartbeat writes them, with loads chosen by the test so the rules can be checked
 // exactly; the last test places through real ClusterNode members.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { ClusterNode } from '../../src/actors/cluster/ClusterNode.ts';
@@ -13,6 +10,7 @@ import { configSchema } from '../../src/shared/config.ts';
 import type { NodeLoad, NodeRecord } from '../../src/shared/cluster.ts';
 import { waitFor } from '../helpers/drake.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { tempDir } from '../helpers/tempDir.ts';
 
 const KEYS: PlacementKeys = { nodes: 't:nodes', place: 't:place', epoch: 't:epoch', leasePrefix: 't:alive:' };
 
@@ -104,7 +102,7 @@ describe('placement script', () => {
     const member = (id: string, processes: number) =>
       ClusterNode.start({
         cluster: { ...config, node_id: id },
-        dbDir: mkdtempSync(join(tmpdir(), 'drake-place-')),
+        dbDir: tempDir('drake-place-'),
         name: id,
         version: 't',
         apiUrl: `http://127.0.0.1:1`,

@@ -1,8 +1,8 @@
 // Starts a real drake in-process on 127.0.0.1 with a random port and throw-away directories.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './tempDir.ts';
 import { createDrake, type Drake } from '../../src/app.ts';
 import { configSchema, type DrakeConfigInput } from '../../src/shared/config.ts';
 import type { ProcessConfigInput } from '../../src/shared/processConfig.ts';
@@ -14,7 +14,7 @@ export interface TestDrake extends Drake {
   stop(cleanup?: boolean): Promise<void>;
 }
 
-export async function startDrake(overrides: DrakeConfigInput = {}, dir = mkdtempSync(join(tmpdir(), 'drake-test-'))): Promise<TestDrake> {
+export async function startDrake(overrides: DrakeConfigInput = {}, dir = tempDir('drake-test-')): Promise<TestDrake> {
   const config = configSchema.parse({
     demo: false,
     ...overrides,

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveNodeId } from '../../src/actors/cluster/nodeId.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { ValidationError } from '../../src/shared/errors.ts';
+import { tempDir } from '../helpers/tempDir.ts';
 
 test('loadConfig() gives working defaults with no file and no environment', () => {
   const { config, file, overrides } = loadConfig({ env: {} });
@@ -18,7 +18,7 @@ test('loadConfig() gives working defaults with no file and no environment', () =
 });
 
 test('loadConfig() applies DRAKE_* overrides over the file, with types', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'drake-cfg-'));
+  const dir = tempDir('drake-cfg-');
   const file = join(dir, 'drake.json');
   writeFileSync(file, JSON.stringify({ api: { port: 9000, host: '127.0.0.2' }, ffmpeg: { max_processes: 3 } }));
   const { config, overrides } = loadConfig({
@@ -39,7 +39,7 @@ test('loadConfig() rejects bad values with the field path', () => {
     () => loadConfig({ env: { DRAKE_API_PORT: '70000' } }),
     (e: unknown) => e instanceof ValidationError && e.details.some((d) => d.startsWith('api.port:')),
   );
-  const dir = mkdtempSync(join(tmpdir(), 'drake-cfg-'));
+  const dir = tempDir('drake-cfg-');
   const file = join(dir, 'broken.json');
   writeFileSync(file, '{ nope');
   assert.throws(() => loadConfig({ file, env: {} }), /is not valid JSON/);
@@ -92,14 +92,14 @@ test('cluster settings: off by default, every key from the environment, bad valu
 });
 
 test('cluster node id: generated once and kept in db.dir, the configured one wins, a damaged file is an error', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'drake-nodeid-'));
+  const dir = tempDir('drake-nodeid-');
   const first = resolveNodeId(dir, '');
   assert.equal(first.source, 'generated');
   assert.match(first.id, /^node-[0-9a-f]{12}$/);
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')), { node_id: first.id });
   assert.deepEqual(resolveNodeId(dir, ''), { id: first.id, source: 'kept' });
   assert.deepEqual(resolveNodeId(dir, 'mine'), { id: 'mine', source: 'config' });
-  assert.notEqual(resolveNodeId(mkdtempSync(join(tmpdir(), 'drake-nodeid-')), '').id, first.id);
+  assert.notEqual(resolveNodeId(tempDir('drake-nodeid-'), '').id, first.id);
   writeFileSync(join(dir, 'cluster.json'), '{"node_id": "a b"}');
   assert.throws(() => resolveNodeId(dir, ''), (e: unknown) => e instanceof ValidationError && /cluster\.json does not hold a valid/.test(e.message));
 });

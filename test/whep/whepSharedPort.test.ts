@@ -12,7 +12,7 @@ import { startDrake, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { addLiveProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
 import { dropDefaultStun } from '../../src/actors/peer/PeerSession.ts';
-import { gsoEnabled } from '../../src/shared/srtp/index.ts';
+import { gsoEnabled, nativeRecvEnabled } from '../../src/shared/srtp/index.ts';
 
 function candidatePorts(answer: string): number[] {
   return [...answer.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)].map((m) => Number(m[1]));
@@ -177,6 +177,10 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       assert.ok(live.syscalls * 4 < live.packets, `${live.syscalls} sendmmsg calls for ${live.packets} live viewer-packets`);
       if (gsoEnabled) assert.ok(live.gsoPackets > 0 && live.gsoMessages * 2 <= live.gsoPackets, JSON.stringify(live));
       else assert.equal(live.gsoPackets, 0);
+      // The port is read with recvmmsg where the addon runs (node's dgram otherwise), and every datagram counted.
+      assert.equal(stats.port!.reader, nativeRecvEnabled ? 'recvmmsg' : 'dgram');
+      assert.ok(stats.port!.reads > 0 && stats.port!.reads <= stats.port!.received, JSON.stringify(stats.port));
+      if (!nativeRecvEnabled) assert.equal(stats.port!.reads, stats.port!.received);
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {

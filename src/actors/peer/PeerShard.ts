@@ -428,7 +428,7 @@ export class PeerShard {
       viewers: this.#sessions.size,
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxOpen?.port || null,
-      port: this.#muxOpen ? { ...this.#muxOpen.counters } : null,
+      port: this.#muxOpen ? { ...this.#muxOpen.counters, reader: this.#muxOpen.reader } : null,
       batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0) + (this.#live?.drops ?? 0),
       batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0) + (this.#live?.sent ?? 0),
       send:

@@ -13,7 +13,7 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { UdpTransport } from 'werift';
 import { Logger } from '../../shared/log.ts';
-import { setReceiving } from '../../shared/srtp/index.ts';
+import { BatchReceiver, ipv4Number, ipv4Text, setReceiving } from '../../shared/srtp/index.ts';
 import { looksLikeRtcp } from './rtcpReader.ts';
 import {
   ATTR_ICE_CONTROLLED,
@@ -34,6 +34,9 @@ const log = new Logger('UdpMux');
 const MAX_PENDING = 8192;
 
 type Address = [string, number];
+/** Natively read datagrams (BatchReceiver): slot size (a WebRTC datagram stays under the path MTU; longer ones are cut and dropped) and batch. */
+const RECV_SLOT = 8192;
+const RECV_BATCH = 32;
 /**
  * The part of werift's ICE Connection the mux reads: its current local ufrag and password (both change on
  * ICE restart) and the passwords of earlier ufrags, which werift still answers with.
@@ -121,6 +124,8 @@ function installHook(): void {
 
 export interface MuxCounters {
   received: number;
+  /** Read callbacks: a recvmmsg batch each (reader 'recvmmsg'), or a 'message' per datagram ('dgram'). */
+  reads: number;
   /** Datagrams from an address no viewer owns that were not a STUN request with a known ufrag. */
   dropped: number;
   /** Binding requests of ICE-lite viewers answered by the mux (success and 487 responses). */
@@ -131,12 +136,15 @@ export interface MuxCounters {
 
 export class UdpMux {
   readonly socket: Socket;
+  /** The socket read with recvmmsg (null: node's 'message' per datagram). */
+  #reader: BatchReceiver | null = null;
   readonly address: string;
-  readonly counters: MuxCounters = { received: 0, dropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
+  readonly counters: MuxCounters = { received: 0, reads: 0, dropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
   closed = false;
   #port = 0;
   readonly #transports = new Set<MuxTransport>();
-  readonly #byRemote = new Map<string, MuxTransport>();
+  /** By remote address: IPv4 as a number × 65536 + port. */
+  readonly #byRemote = new Map<number, MuxTransport>();
   readonly #pending = new Map<string, MuxTransport>();
   /** Reads paced by the media (see `paced`). */
   #paced = false;
@@ -194,7 +202,8 @@ export class UdpMux {
 
   #setReceiving(on: boolean): void {
     if (this.#receiving === on) return;
-    if (!setReceiving(this.socket, on)) {
+    if (this.#reader) this.#reader.setReceiving(on);
+    else if (!setReceiving(this.socket, on)) {
       // This Node's dgram handle cannot pause: read as datagrams come.
       this.#paced = false;
       if (this.#fallback) clearInterval(this.#fallback);
@@ -231,7 +240,8 @@ export class UdpMux {
       }
       const mux = new UdpMux(socket, address);
       mux.#port = socket.address().port;
-      socket.on('message', (data, rinfo) => mux.#receive(data, rinfo));
+      mux.#reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => mux.#receiveBatch(count));
+      if (!mux.#reader) socket.on('message', (data, rinfo) => mux.#receiveMessage(data, rinfo));
       socket.on('error', (err) => log.warn(`shared port ${mux.#port}: ${err.message}`));
       muxes.set(mux.#port, mux);
       return mux;
@@ -241,6 +251,11 @@ export class UdpMux {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** How the port is read: recvmmsg batches through the addon, or node's dgram, one 'message' per datagram. */
+  get reader(): 'recvmmsg' | 'dgram' {
+    return this.#reader ? 'recvmmsg' : 'dgram';
   }
 
   /** The icePortRange that makes a werift peer in this thread gather on this mux. */
@@ -300,10 +315,32 @@ export class UdpMux {
     for (const [k, v] of this.#pending) if (v === t) this.#pending.delete(k);
   }
 
-  #receive(data: Buffer, rinfo: RemoteInfo): void {
+  #receiveMessage(data: Buffer, rinfo: RemoteInfo): void {
+    this.counters.reads++;
+    this.#receive(data, ipv4Number(rinfo.address), rinfo.port, rinfo.address, false);
+  }
+
+  #receiveBatch(count: number): void {
+    const r = this.#reader!;
+    this.counters.reads++;
+    for (let i = 0; i < count && !this.closed; i++) {
+      if (r.truncated(i) || r.ip(i) === 0) {
+        this.counters.received++;
+        this.counters.dropped++;
+        continue;
+      }
+      this.#receive(r.view(i), r.ip(i), r.port(i), null, true);
+    }
+  }
+
+  /**
+   * One datagram from ip:port (`address`: its text when known). `inPlace`: `data` is a reader slot that the next
+   * batch overwrites, so what werift keeps gets a copy.
+   */
+  #receive(data: Buffer, ip: number, port: number, address: string | null, inPlace: boolean): void {
     this.counters.received++;
     this.#readInWindow++;
-    const key = `${rinfo.address}:${rinfo.port}`;
+    const key = ip * 65536 + port;
     let t: MuxTransport | undefined;
     if (isStun(data)) {
       const cls = data.readUInt16BE(0) & CLASS_MASK;
@@ -324,7 +361,7 @@ export class UdpMux {
         t = target;
         // The latest authenticated request decides where an address goes.
         if (owner) this.#byRemote.set(key, t);
-        if (t.lite && !this.#answer(t.lite, ufrag, data, rinfo)) return;
+        if (t.lite && !this.#answer(t.lite, ufrag, data, (address ??= ipv4Text(ip)), port)) return;
       }
     }
     t ??= this.#byRemote.get(key);
@@ -334,7 +371,7 @@ export class UdpMux {
     }
     try {
       if (t.rtcp !== null && looksLikeRtcp(data)) t.rtcp(data);
-      else t.onData(data, [rinfo.address, rinfo.port]);
+      else t.onData(inPlace ? Buffer.from(data) : data, [address ?? ipv4Text(ip), port]);
     } catch (err) {
       log.debug(`viewer transport threw: ${String(err)}`);
     }
@@ -347,7 +384,7 @@ export class UdpMux {
    * controlling viewer moved its selection: RFC 8445 leaves that to it, and an authenticated request
    * cannot come from anyone else). Everything else, consent checks above all, ends here.
    */
-  #answer(viewer: LiteViewer, ufrag: string, data: Buffer, rinfo: RemoteInfo): boolean {
+  #answer(viewer: LiteViewer, ufrag: string, data: Buffer, address: string, port: number): boolean {
     if (data.readUInt16BE(0) !== BINDING_REQUEST) {
       this.counters.dropped++;
       return false;
@@ -361,15 +398,15 @@ export class UdpMux {
     this.counters.stunAnswered++;
     // A lite agent is always controlled (RFC 8445 §6.1.1): a peer that thinks so too must switch (§7.3.1.1).
     if (hasAttribute(data, ATTR_ICE_CONTROLLED)) {
-      this.socket.send(bindingError(data, 487, 'Role Conflict', password), rinfo.port, rinfo.address);
+      this.socket.send(bindingError(data, 487, 'Role Conflict', password), port, address);
       return false;
     }
-    const response = bindingSuccess(data, rinfo.address, rinfo.port, password);
-    if (response) this.socket.send(response, rinfo.port, rinfo.address);
+    const response = bindingSuccess(data, address, port, password);
+    if (response) this.socket.send(response, port, address);
     if (ufrag !== agent.localUsername || !hasAttribute(data, ATTR_USE_CANDIDATE)) return false;
     const selected = agent.nominated?.remoteCandidate;
     if (!selected) return true;
-    if (selected.host === rinfo.address && selected.port === rinfo.port) return false;
+    if (selected.host === address && selected.port === port) return false;
     agent.resetNominatedPair();
     return true;
   }
@@ -390,6 +427,7 @@ export class UdpMux {
     this.#transports.clear();
     this.#byRemote.clear();
     this.#pending.clear();
+    this.#reader?.close();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

@@ -5,7 +5,8 @@
 // nothing measurable at stream rates, and the viewers' own NACKs are still answered from the edge.
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { rtpPayloadOffset, rtpSeq } from '../../shared/h264.ts';
+import { ownCopy, rtpPayloadOffset, rtpSeq } from '../../shared/h264.ts';
+import { BatchReceiver } from '../../shared/srtp/index.ts';
 import { RELAY_HEADER, RELAY_TOKEN_BYTES, relayKind, relayStamp } from '../../shared/relayFrame.ts';
 import type { RelayInDto } from '../../shared/protocol.ts';
 import { LatencyHistogram } from '../../shared/latencyHistogram.ts';
@@ -16,10 +17,14 @@ type Kind = 'video' | 'audio';
 const RESET_GAP = 1000;
 /** An owner stamp further from this clock than this is not trusted for latency (other machine, no NTP). */
 const STAMP_SANE_MS = 2000;
+/** Natively read frames (BatchReceiver): a relay frame is RELAY_HEADER + one RTP packet of ≤ 1200 bytes. */
+const RECV_SLOT = 2048;
+const RECV_BATCH = 64;
 
 export class RelayIn {
   readonly token = randomBytes(RELAY_TOKEN_BYTES);
   #socket: Socket | null = null;
+  #reader: BatchReceiver | null = null;
   readonly #deliver: (kind: Kind, pkt: Buffer, arrivedAt: number) => void;
   readonly #onNewSource: () => void;
   /** The video SSRC seen last: another one is another FFmpeg run (or owner) whose GOP replaces the cached one. */
@@ -41,7 +46,6 @@ export class RelayIn {
 
   async open(host: string): Promise<number> {
     const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-    socket.on('message', (msg) => this.#receive(msg));
     socket.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -51,17 +55,26 @@ export class RelayIn {
       });
     });
     this.#socket = socket;
+    const reader = (this.#reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => {
+      const now = performance.now();
+      for (let i = 0; i < count; i++) {
+        if (reader!.truncated(i)) this.dropped++;
+        else this.#receive(reader!.view(i), now, true);
+      }
+    }));
+    if (!reader) socket.on('message', (msg) => this.#receive(msg, performance.now(), false));
     return socket.address().port;
   }
 
-  #receive(frame: Buffer): void {
-    const now = performance.now();
+  /** `inPlace`: `frame` is a reader slot the next batch overwrites (the packet kept is then a copy). */
+  #receive(frame: Buffer, now: number, inPlace: boolean): void {
     const k = relayKind(frame, this.token);
-    const pkt = k < 0 ? null : frame.subarray(RELAY_HEADER);
-    if (!pkt || pkt[0]! >> 6 !== 2 || rtpPayloadOffset(pkt) < 0) {
+    const rtp = k < 0 ? null : frame.subarray(RELAY_HEADER);
+    if (!rtp || rtp[0]! >> 6 !== 2 || rtpPayloadOffset(rtp) < 0) {
       this.dropped++;
       return;
     }
+    const pkt = inPlace ? ownCopy(rtp) : rtp;
     const kind: Kind = k === 0 ? 'video' : 'audio';
     const c = this.counters[kind];
     if (kind === 'video') {
@@ -101,6 +114,8 @@ export class RelayIn {
   }
 
   close(): void {
+    this.#reader?.close();
+    this.#reader = null;
     try {
       this.#socket?.close();
     } catch {

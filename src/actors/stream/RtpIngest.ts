@@ -1,8 +1,14 @@
 // The stream actor's RTP sockets on 127.0.0.1: FFmpeg's WebRTC legs send here. One socket per
 // medium; RTCP sender reports (which FFmpeg sends to the same port with udp://) and anything that
 // is not RTP v2 are dropped and counted, never parsed further.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { rtpPayloadOffset } from '../../shared/h264.ts';
+import { createSocket, type Socket } from 'node:dgram';
+import { ownCopy, rtpPayloadOffset } from '../../shared/h264.ts';
+import { BatchReceiver, ipv4Number } from '../../shared/srtp/index.ts';
+
+/** Natively read datagrams (BatchReceiver): FFmpeg's RTP is ≤ its pkt_size (1200 here); longer ones are cut and dropped. */
+const RECV_SLOT = 2048;
+const RECV_BATCH = 64;
+const LOOPBACK = ipv4Number('127.0.0.1');
 
 export interface IngestCounters {
   packets: number;
@@ -17,6 +23,7 @@ export type MediaKind = 'video' | 'audio';
 
 export class RtpIngest {
   readonly #sockets = new Map<MediaKind, Socket>();
+  readonly #readers: BatchReceiver[] = [];
   readonly counters: Record<MediaKind, IngestCounters> = {
     video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
     audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
@@ -35,7 +42,6 @@ export class RtpIngest {
     const ports = {} as Record<MediaKind, number>;
     for (const kind of ['video', 'audio'] as const) {
       const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-      socket.on('message', (msg, rinfo) => this.#receive(kind, msg, rinfo));
       socket.on('error', () => undefined);
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
@@ -45,26 +51,38 @@ export class RtpIngest {
         });
       });
       this.#sockets.set(kind, socket);
+      const reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => this.#receiveBatch(kind, reader!, count));
+      if (reader) this.#readers.push(reader);
+      else socket.on('message', (msg, rinfo) => this.#receive(kind, msg, ipv4Number(rinfo.address), rinfo.port, performance.now()));
       ports[kind] = socket.address().port;
     }
     return ports;
   }
 
-  #receive(kind: MediaKind, msg: Buffer, rinfo: RemoteInfo): void {
+  #receiveBatch(kind: MediaKind, reader: BatchReceiver, count: number): void {
     const arrivedAt = performance.now();
+    for (let i = 0; i < count; i++) {
+      if (reader.truncated(i)) this.counters[kind].dropped++;
+      // A copy: the slot is reused by the next batch, and the ring's readers, the GOP cache and the viewers'
+      // NACK history keep the packet.
+      else this.#receive(kind, ownCopy(reader.view(i)), reader.ip(i), reader.port(i), arrivedAt);
+    }
+  }
+
+  #receive(kind: MediaKind, msg: Buffer, ip: number, port: number, arrivedAt: number): void {
     const c = this.counters[kind];
     const pt = msg.length >= 2 ? msg[1]! & 0x7f : 0;
     // Any local process can write to these ports. A header whose CSRC list, extension or padding runs
     // past the datagram would make the batch SRTP step throw for every viewer and end the stream worker.
-    if (rinfo.address !== '127.0.0.1' || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76) || rtpPayloadOffset(msg) < 0) {
+    if (ip !== LOOPBACK || msg.length < 12 || msg[0]! >> 6 !== 2 || (pt >= 72 && pt <= 76) || rtpPayloadOffset(msg) < 0) {
       c.dropped++;
       return;
     }
     // One FFmpeg leg per socket and run: another local process writing to the port must not splice
     // its packets into the viewers' stream.
     const from = this.#sender[kind];
-    if (from === 0) this.#sender[kind] = rinfo.port;
-    else if (from !== rinfo.port) {
+    if (from === 0) this.#sender[kind] = port;
+    else if (from !== port) {
       c.dropped++;
       c.foreign++;
       return;
@@ -82,6 +100,8 @@ export class RtpIngest {
   }
 
   close(): void {
+    for (const r of this.#readers) r.close();
+    this.#readers.length = 0;
     for (const s of this.#sockets.values()) {
       try {
         s.close();

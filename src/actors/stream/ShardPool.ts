@@ -221,7 +221,11 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
     }
     if (p.port) {
       if (!out.port) out.port = { ...p.port };
-      else for (const k of Object.keys(p.port) as Array<keyof typeof p.port>) out.port[k] += p.port[k];
+      else {
+        for (const k of ['received', 'reads', 'dropped', 'stunAnswered', 'stunRequestsSent'] as const) out.port[k] += p.port[k];
+        // Every shard reads its port the same way (one addon, one switch); 'dgram' if any one does not.
+        if (p.port.reader === 'dgram') out.port.reader = 'dgram';
+      }
     }
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);
     if (p.latency) {

@@ -19,6 +19,11 @@
 // A socket whose kernel or route refuses a train (no UDP_SEGMENT, no checksum offload, IPsec) loses nothing:
 // the train goes again plain in the same call, and that socket sends plain from then on.
 //
+// Batched receive (BatchReceiver, native backend on Linux): a socket's datagrams are read with recvmmsg into one
+// reused buffer and handed over in one call per readiness, instead of node's dgram 'message' per datagram (a
+// malloc'd buffer and an rinfo object each).
+//   DRAKE_NATIVE_RECV=0  node's dgram reading everywhere (to compare, or to rule the native reading out)
+//
 // Report `srtpBackendInfo` at start so a missing build is visible (the install script does not fail npm
 // install when the compiler is missing; it warns and the JS path runs ≈ 5× slower per packet).
 import type { Socket } from 'node:dgram';
@@ -229,4 +234,100 @@ export function gsoActive(socket: Socket): boolean {
 /** errno of the last failed packet of this thread's last native sendBatch (0: all went, or JS backend). */
 export function lastSendError(): number {
   return srtpBackend === 'native' && addon ? addon.lastSendError() : 0;
+}
+
+// ------------------------------------------------------------------------------------------ batched receive
+
+/** BatchReceiver's flags: the datagram was longer than a slot and was cut (drop it). */
+export const RECV_TRUNCATED = 1;
+const RECV_META = 4;
+/** Native batched receive is used (native backend, Linux, DRAKE_NATIVE_RECV not 0). */
+export const nativeRecvEnabled: boolean = srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_NATIVE_RECV !== '0';
+
+/**
+ * A bound udp4 dgram socket read natively: when it is readable, up to `max` datagrams are read in one recvmmsg
+ * into `buf` (datagram i at i·slot, see view/ip/port) and `onBatch(count)` runs once for them. The slots are
+ * reused by the next batch: copy what must outlive the call. Node's own reading of the socket is stopped; it
+ * still sends. close() before closing the socket (the receiver holds a duplicate of its fd).
+ */
+export class BatchReceiver {
+  readonly buf: Buffer;
+  readonly slot: number;
+  readonly #meta: Uint32Array;
+  readonly #handle: unknown;
+  #closed = false;
+
+  private constructor(socket: Socket, slot: number, max: number, onBatch: (count: number) => void) {
+    this.slot = slot;
+    this.buf = Buffer.alloc(slot * max);
+    this.#meta = new Uint32Array(max * RECV_META);
+    this.#handle = addon!.recvOpen(socketFd(socket), this.buf, slot, this.#meta, max, onBatch);
+  }
+
+  /**
+   * A receiver for `socket` (bound, udp4), or null where native reading is not available (JS backend,
+   * not Linux, DRAKE_NATIVE_RECV=0, a Node whose dgram handle cannot stop reading): then keep using 'message'.
+   */
+  static open(socket: Socket, slot: number, max: number, onBatch: (count: number) => void): BatchReceiver | null {
+    if (!nativeRecvEnabled || !addon || socket.address().family !== 'IPv4') return null;
+    if (!setReceiving(socket, false)) return null;
+    try {
+      return new BatchReceiver(socket, slot, max, onBatch);
+    } catch (err) {
+      setReceiving(socket, true);
+      throw err;
+    }
+  }
+
+  length(i: number): number {
+    return this.#meta[i * RECV_META]!;
+  }
+
+  /** Sender's IPv4 address as a 32-bit number (0: not IPv4). */
+  ip(i: number): number {
+    return this.#meta[i * RECV_META + 1]!;
+  }
+
+  port(i: number): number {
+    return this.#meta[i * RECV_META + 2]!;
+  }
+
+  truncated(i: number): boolean {
+    return (this.#meta[i * RECV_META + 3]! & RECV_TRUNCATED) !== 0;
+  }
+
+  /** Datagram i in place (valid until the next batch). */
+  view(i: number): Buffer {
+    const at = i * this.slot;
+    return this.buf.subarray(at, at + this.length(i));
+  }
+
+  /** Pauses (datagrams wait in the socket's buffer) or resumes reading. */
+  setReceiving(on: boolean): void {
+    if (!this.#closed) addon!.recvSet(this.#handle, on);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    addon!.recvClose(this.#handle);
+  }
+}
+
+/** Dotted-quad text of an IPv4 address held as a 32-bit number. */
+export function ipv4Text(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+/** An IPv4 dotted quad as a 32-bit number, -1 for anything else. */
+export function ipv4Number(text: string): number {
+  const parts = text.split('.');
+  if (parts.length !== 4) return -1;
+  let ip = 0;
+  for (const p of parts) {
+    const n = Number(p);
+    if (!/^\d{1,3}$/.test(p) || n > 255) return -1;
+    ip = ip * 256 + n;
+  }
+  return ip;
 }

@@ -25,6 +25,14 @@ export interface SrtpAddon {
   setNoChecksum(fd: number, on: boolean): void;
   /** errno of the last failed message in this thread's last sendBatch, 0 when all went. */
   lastSendError(): number;
+  /**
+   * Reads a bound UDP socket (through a dup of `fd`) with recvmmsg whenever it is readable: up to `max` datagrams
+   * into buf slots of `slot` bytes, meta[4i..] = length, IPv4 address (host order; 0: not IPv4), port, flags
+   * (RECV_TRUNCATED), then onBatch(count). Linux only.
+   */
+  recvOpen(fd: number, buf: Buffer, slot: number, meta: Uint32Array, max: number, onBatch: (count: number) => void): unknown;
+  recvSet(receiver: unknown, on: boolean): void;
+  recvClose(receiver: unknown): void;
   /** OpenSSL version string of the running node, which the addon links against. */
   readonly openssl: string;
 }
