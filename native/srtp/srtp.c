@@ -1152,13 +1152,19 @@ static napi_value LastSendError(napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------------------------------------- batched receive
 
-// recvOpen(fd, buf: Buffer, slot, meta: Uint32Array, max, onBatch: (count) => void) → receiver
+// recvOpen(fd, buf: Buffer, slot, meta: Uint32Array, max, onBatch: (count) => void[, arrivals: Float64Array]) → receiver
 // Reads a bound UDP socket with recvmmsg instead of node's dgram: node reads one datagram per callback, mallocs a
 // buffer for it and builds an rinfo object (address string, family, port, size) through V8's slow property path;
 // for a viewer's RTCP or FFmpeg's RTP that is most of the cost of receiving. Here, when the socket is readable,
 // up to `max` datagrams land in `buf` (datagram i at i·slot) with meta[4i..4i+3] = length, IPv4 address (host
 // order, 0 when the sender is not IPv4), port, flags (RECV_TRUNCATED: longer than slot, cut), and onBatch(count)
-// runs once for all of them. The slots are reused by the next batch: copy what must live longer.
+// runs once for all of them. The slots are reused by the next batch: copy what must live longer. With
+// `arrivals`, the kernel stamps each datagram as it reaches the socket (SO_TIMESTAMPNS) and arrivals[i] is that
+// time in ms since the epoch (Date.now()'s scale; 0 when the kernel gave none): a reader that waits before
+// reading (paced reads) still knows when a report arrived, e.g. for round-trip times. (The kernel turns stamping
+// on a moment after the first socket of the system asks; until then the time of the read is reported.)
+// recvDrain(receiver) → count: reads one batch now, without polling (paced reads), and returns how many
+// datagrams it holds (0: none waited); onBatch is not called.
 // The socket is polled through a dup() of its fd (libuv keys watchers by fd; the dgram handle keeps the
 // original, and must not read it: the caller stops its receiving). recvSet(receiver, false/true) pauses and
 // resumes; recvClose(receiver) stops for good and closes the duplicate: call it before closing the socket, or
@@ -1184,7 +1190,9 @@ typedef struct {
   uint8_t *buf;
   uint32_t slot;
   uint32_t *meta;
+  double *arrivals;  // NULL: no kernel timestamps asked for
   uint32_t max;
+  uint8_t *ctl;  // per message, room for one SCM_TIMESTAMPNS (arrivals only)
   struct mmsghdr *msgs;
   struct iovec *iov;
   struct sockaddr_in6 *from;
@@ -1195,6 +1203,7 @@ static void receiver_release(receiver *r) {
   free(r->msgs);
   free(r->iov);
   free(r->from);
+  free(r->ctl);
   free(r);
 }
 
@@ -1234,6 +1243,52 @@ static void receiver_finalize(napi_env env, void *data, void *hint) {
   receiver_release(r);
 }
 
+#define RECV_CTL CMSG_SPACE(sizeof(struct timespec))
+
+// One recvmmsg into the slots, meta (and arrivals) filled; returns the count, 0 when nothing waits (EAGAIN) or
+// the socket reported its pending error (read and cleared by the call).
+static int receiver_read(receiver *r) {
+  for (uint32_t i = 0; i < r->max; i++) {
+    struct msghdr *mh = &r->msgs[i].msg_hdr;
+    mh->msg_namelen = sizeof(struct sockaddr_in6);
+    mh->msg_flags = 0;
+    if (r->ctl) {
+      mh->msg_control = r->ctl + (size_t)i * RECV_CTL;
+      mh->msg_controllen = RECV_CTL;
+    }
+  }
+  int n;
+  do n = recvmmsg(r->fd, r->msgs, r->max, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t *m = r->meta + (size_t)i * RECV_META;
+    const struct msghdr *mh = &r->msgs[i].msg_hdr;
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->from[i];
+    m[0] = r->msgs[i].msg_len;
+    if (a4->sin_family == AF_INET) {
+      m[1] = ntohl(a4->sin_addr.s_addr);
+      m[2] = ntohs(a4->sin_port);
+    } else {
+      m[1] = 0;
+      m[2] = a4->sin_family == AF_INET6 ? ntohs(r->from[i].sin6_port) : 0;
+    }
+    m[3] = (mh->msg_flags & MSG_TRUNC) ? RECV_TRUNCATED : 0;
+    if (r->arrivals) {
+      double at = 0;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+          struct timespec ts;
+          memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          at = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+        }
+      }
+      r->arrivals[i] = at;
+    }
+  }
+  return n;
+}
+
 static void receiver_readable(uv_poll_t *h, int status, int events) {
   receiver *r = (receiver *)h->data;
   if (r->closing || !r->polling) return;
@@ -1241,27 +1296,8 @@ static void receiver_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   for (int round = 0; round < RECV_ROUNDS && r->polling && !r->closing; round++) {
-    for (uint32_t i = 0; i < r->max; i++) {
-      r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-      r->msgs[i].msg_hdr.msg_flags = 0;
-    }
-    int n = recvmmsg(r->fd, r->msgs, r->max, MSG_DONTWAIT, NULL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EAGAIN: drained; another error was the socket's pending one, now cleared
-    for (int i = 0; i < n; i++) {
-      uint32_t *m = r->meta + (size_t)i * RECV_META;
-      const struct msghdr *mh = &r->msgs[i].msg_hdr;
-      const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->from[i];
-      m[0] = r->msgs[i].msg_len;
-      if (a4->sin_family == AF_INET) {
-        m[1] = ntohl(a4->sin_addr.s_addr);
-        m[2] = ntohs(a4->sin_port);
-      } else {
-        m[1] = 0;
-        m[2] = a4->sin_family == AF_INET6 ? ntohs(r->from[i].sin6_port) : 0;
-      }
-      m[3] = (mh->msg_flags & MSG_TRUNC) ? RECV_TRUNCATED : 0;
-    }
+    int n = receiver_read(r);
+    if (n == 0) break;
     napi_value cb, recv, argv[1], result;
     if (napi_get_reference_value(env, r->cb, &cb) != napi_ok || cb == NULL) break;
     napi_get_global(env, &recv);  // MakeCallback wants an object as `this`
@@ -1295,10 +1331,10 @@ static receiver *get_receiver(napi_env env, napi_value v) {
 
 static napi_value RecvOpen(napi_env env, napi_callback_info info) {
 #ifdef __linux__
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) return throw_type(env, "recvOpen(fd, buf, slot, meta, max, onBatch)");
+  if (argc < 6) return throw_type(env, "recvOpen(fd, buf, slot, meta, max, onBatch[, arrivals])");
   int32_t fd;
   uint32_t slot, max;
   uint8_t *buf;
@@ -1314,21 +1350,33 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
   if (t != napi_function) return throw_type(env, "onBatch must be a function");
   if (slot < 1 || max < 1 || max > 1024) return throw_range(env, "slot ≥ 1 and 1 ≤ max ≤ 1024");
   if ((size_t)slot * max > cap || (size_t)max * RECV_META > mlen) return throw_range(env, "buf or meta is smaller than max datagrams");
+  double *arrivals = NULL;
+  napi_valuetype at_type = napi_undefined;
+  if (argc >= 7) CHECK(env, napi_typeof(env, argv[6], &at_type));
+  if (at_type != napi_undefined) {
+    size_t alen = 0;
+    if (!get_typed_array(env, argv[6], napi_float64_array, (void **)&arrivals, &alen)) return throw_type(env, "arrivals must be a Float64Array");
+    if (alen < max) return throw_range(env, "arrivals is shorter than max");
+  }
   int type = 0;
   socklen_t tl = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) return throw_type(env, "fd is not a datagram socket");
+  int one = 1;
+  if (arrivals && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) return throw_range(env, "recvOpen: SO_TIMESTAMPNS refused");
 
   receiver *r = (receiver *)calloc(1, sizeof *r);
   if (!r) return throw_range(env, "out of memory");
   r->msgs = (struct mmsghdr *)calloc(max, sizeof *r->msgs);
   r->iov = (struct iovec *)calloc(max, sizeof *r->iov);
   r->from = (struct sockaddr_in6 *)calloc(max, sizeof *r->from);
+  r->ctl = arrivals ? (uint8_t *)calloc(max, RECV_CTL) : NULL;
   r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (!r->msgs || !r->iov || !r->from || r->fd < 0) {
+  if (!r->msgs || !r->iov || !r->from || (arrivals && !r->ctl) || r->fd < 0) {
     if (r->fd >= 0) close(r->fd);
     free(r->msgs);
     free(r->iov);
     free(r->from);
+    free(r->ctl);
     free(r);
     return throw_range(env, "recvOpen: out of memory or file descriptors");
   }
@@ -1336,6 +1384,7 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
   r->buf = buf;
   r->slot = slot;
   r->meta = meta;
+  r->arrivals = arrivals;
   r->max = max;
   for (uint32_t i = 0; i < max; i++) {
     r->iov[i].iov_base = buf + (size_t)i * slot;
@@ -1352,14 +1401,16 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
     free(r->msgs);
     free(r->iov);
     free(r->from);
+    free(r->ctl);
     free(r);
     return throw_range(env, "recvOpen: cannot poll the socket");
   }
   r->poll.data = r;
   r->owners = 2;
   // From here on the handle exists: failures go through receiver_close.
-  if (napi_create_array_with_length(env, 2, &keep) != napi_ok || napi_set_element(env, keep, 0, argv[1]) != napi_ok ||
-      napi_set_element(env, keep, 1, argv[3]) != napi_ok || napi_create_reference(env, keep, 1, &r->keep) != napi_ok ||
+  if (napi_create_array_with_length(env, 3, &keep) != napi_ok || napi_set_element(env, keep, 0, argv[1]) != napi_ok ||
+      napi_set_element(env, keep, 1, argv[3]) != napi_ok || (arrivals && napi_set_element(env, keep, 2, argv[6]) != napi_ok) ||
+      napi_create_reference(env, keep, 1, &r->keep) != napi_ok ||
       napi_create_reference(env, argv[5], 1, &r->cb) != napi_ok ||
       napi_create_string_utf8(env, "drake:udp-recv", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_object(env, &resource) != napi_ok || napi_async_init(env, resource, name, &r->actx) != napi_ok ||
@@ -1399,6 +1450,19 @@ static napi_value RecvSet(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value RecvDrain(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  receiver *r = argc >= 1 ? get_receiver(env, argv[0]) : NULL;
+  if (!r) return throw_type(env, "recvDrain(receiver)");
+  return make_u32(env, r->closing ? 0 : (uint32_t)receiver_read(r));
+#else
+  return throw_type(env, "recvDrain: Linux-only");
+#endif
+}
+
 // recvClose(receiver) → undefined: for good (idempotent). The socket's port is free once its own fd closes too.
 static napi_value RecvClose(napi_env env, napi_callback_info info) {
 #ifdef __linux__
@@ -1433,6 +1497,7 @@ NAPI_MODULE_INIT() {
       {"recvOpen", NULL, RecvOpen, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvSet", NULL, RecvSet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvClose", NULL, RecvClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvDrain", NULL, RecvDrain, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value v;

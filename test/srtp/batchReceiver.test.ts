@@ -92,6 +92,35 @@ describe('BatchReceiver (native, Linux)', { skip: !nativeRecvEnabled && 'native 
     await close(tx);
   });
 
+  test('drain() reads what waits without polling; with timestamps, arrivedAt is when the kernel took each datagram, not when it was read', async () => {
+    const rx = await bound();
+    const tx = await bound();
+    let polled = 0;
+    const reader = BatchReceiver.open(rx, SLOT, 8, (count) => (polled += count), true)!;
+    reader.setReceiving(false);
+    assert.equal(reader.drain(), 0, 'nothing waits');
+    // The kernel turns its receive stamping on a moment after the first socket asks (a deferred static key).
+    await new Promise((r) => setTimeout(r, 50));
+    const sentAt = Date.now();
+    await sendAll(tx, rx.address().port, Array.from({ length: 12 }, (_, i) => Buffer.from(`d${i}`)));
+    await new Promise((r) => setTimeout(r, 120));
+    const readAt = Date.now();
+    const first = reader.drain();
+    assert.equal(first, 8, 'one batch of max');
+    const seen = Array.from({ length: first }, (_, i) => [reader.view(i).toString(), reader.arrivedAt(i)] as const);
+    const second = reader.drain();
+    assert.equal(second, 4);
+    for (let i = 0; i < second; i++) seen.push([reader.view(i).toString(), reader.arrivedAt(i)]);
+    assert.equal(reader.drain(), 0);
+    assert.deepEqual(seen.map(([d]) => d), Array.from({ length: 12 }, (_, i) => `d${i}`));
+    for (const [, at] of seen) assert.ok(at >= sentAt - 5 && at <= readAt - 80, `arrived ${at - sentAt} ms after the send, read ${readAt - sentAt} ms after`);
+    assert.equal(polled, 0, 'drain does not call onBatch');
+    reader.close();
+    assert.equal(reader.drain(), 0, 'closed: nothing');
+    await close(rx);
+    await close(tx);
+  });
+
   test('bad arguments are refused before anything is opened', async () => {
     const rx = await bound();
     const { addon } = await import('../../src/shared/srtp/nativeBackend.ts').then((m) => m.loadAddon());
@@ -102,6 +131,9 @@ describe('BatchReceiver (native, Linux)', { skip: !nativeRecvEnabled && 'native 
     assert.throws(() => addon!.recvOpen(3, Buffer.alloc(63), 16, meta, 4, noop), RangeError);
     assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, new Uint32Array(15), 4, noop), RangeError);
     assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, meta, 4, 'x' as never), TypeError);
+    assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, meta, 4, noop, new Float32Array(4) as never), TypeError);
+    assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, meta, 4, noop, new Float64Array(3)), RangeError);
+    assert.throws(() => addon!.recvDrain(null), TypeError);
     assert.throws(() => addon!.recvSet({}, true), TypeError);
     assert.throws(() => addon!.recvClose(Buffer.alloc(1)), TypeError);
     await close(rx);

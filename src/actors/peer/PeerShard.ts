@@ -175,20 +175,13 @@ export class PeerShard {
       // Each viewer's share in one native call (protectRun); copies per packet follow from the kinds taken.
       let videoCopies = 0;
       let audioCopies = 0;
-      let connecting = false;
       for (const s of this.#sessions.values()) {
-        if (!s.connected) connecting = true;
         const took = s.sendLive(stage, live);
         if (took & RUN_VIDEO) videoCopies++;
         if (took & RUN_AUDIO) audioCopies++;
       }
       for (let i = 0; i < n; i++) copies[i] = isVideo[i] ? videoCopies : audioCopies;
       stage.clear();
-      const mux = this.#muxOpen;
-      if (mux && RTCP_PACED) {
-        mux.setPaced(!connecting && this.#pending === 0);
-        mux.readWindow();
-      }
     } else {
       for (const s of this.#sessions.values()) {
         for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
@@ -198,6 +191,14 @@ export class PeerShard {
     live?.flush();
     const now = performance.now();
     for (let i = 0; i < n; i++) if (copies[i]! > 0) this.#latency.record((now - at[i]!) * 1000, copies[i]!);
+    const mux = this.#muxOpen;
+    if (mux && RTCP_PACED) {
+      // After the send (and its latency): the viewers' RTCP is read while the thread is awake, and never holds up live media.
+      let connecting = this.#pending > 0;
+      for (const s of this.#sessions.values()) if (!s.connected) connecting = true;
+      mux.setPaced(!connecting);
+      mux.readWindow();
+    }
     this.#liveQueue.limit = LIVE_MAX_COPIES / Math.max(1, this.#sessions.size);
   }
 

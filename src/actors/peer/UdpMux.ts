@@ -37,6 +37,8 @@ type Address = [string, number];
 /** Natively read datagrams (BatchReceiver): slot size (a WebRTC datagram stays under the path MTU; longer ones are cut and dropped) and batch. */
 const RECV_SLOT = 8192;
 const RECV_BATCH = 32;
+/** Paced reads with the native reader: batches read after a flush at most (the rest waits for the next one). */
+const PACED_DRAIN_BATCHES = 4;
 /**
  * The part of werift's ICE Connection the mux reads: its current local ufrag and password (both change on
  * ICE restart) and the passwords of earlier ufrags, which werift still answers with.
@@ -71,8 +73,11 @@ export class MuxTransport {
   closed = false;
   /** The ICE agent this transport belongs to, set by UdpMux.claim once gathering is done. */
   owner: IceAgent | null = null;
-  /** The viewer's SRTCP, taken before werift sees it (set by its PeerSession once SRTP keys exist). */
-  rtcp: ((data: Buffer) => void) | null = null;
+  /**
+   * The viewer's SRTCP, taken before werift sees it (set by its PeerSession once SRTP keys exist); `at`: when
+   * it reached the port (ms since the epoch: the kernel's stamp where the port is read natively).
+   */
+  rtcp: ((data: Buffer, at: number) => void) | null = null;
   /** Set when the agent is ICE-lite: the mux answers its checks. Shared by the agent's transports. */
   lite: LiteViewer | null = null;
   onData: (data: Buffer, addr: Address) => void = () => undefined;
@@ -192,9 +197,23 @@ export class UdpMux {
     return this.#paced;
   }
 
-  /** Paced: reads what waits now (in the loop's next poll), then stops again. */
+  /**
+   * Paced: reads what waits now, then stops again: at once with the native reader (recvmmsg without polling),
+   * else by letting node's dgram read in the loop's next poll.
+   */
   readWindow(): void {
-    if (!this.#paced || this.#receiving || this.closed) return;
+    if (!this.#paced || this.closed) return;
+    const r = this.#reader;
+    if (r) {
+      this.#fallback?.refresh();
+      for (let b = 0; b < PACED_DRAIN_BATCHES && !this.closed; b++) {
+        const n = r.drain();
+        if (n > 0) this.#receiveBatch(n);
+        if (n < r.max) break;
+      }
+      return;
+    }
+    if (this.#receiving) return;
     this.#setReceiving(true);
     this.#fallback?.refresh();
     setImmediate(this.#endWindow);
@@ -240,7 +259,7 @@ export class UdpMux {
       }
       const mux = new UdpMux(socket, address);
       mux.#port = socket.address().port;
-      mux.#reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => mux.#receiveBatch(count));
+      mux.#reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => mux.#receiveBatch(count), true);
       if (!mux.#reader) socket.on('message', (data, rinfo) => mux.#receiveMessage(data, rinfo));
       socket.on('error', (err) => log.warn(`shared port ${mux.#port}: ${err.message}`));
       muxes.set(mux.#port, mux);
@@ -290,7 +309,7 @@ export class UdpMux {
   }
 
   /** Routes the SRTCP that reaches `connection`'s transports to `handler` instead of werift (null: back to werift). */
-  takeRtcp(connection: IceAgent, handler: ((data: Buffer) => void) | null): void {
+  takeRtcp(connection: IceAgent, handler: ((data: Buffer, at: number) => void) | null): void {
     for (const t of this.#transports) if (t.owner === connection) t.rtcp = handler;
   }
 
@@ -317,7 +336,7 @@ export class UdpMux {
 
   #receiveMessage(data: Buffer, rinfo: RemoteInfo): void {
     this.counters.reads++;
-    this.#receive(data, ipv4Number(rinfo.address), rinfo.port, rinfo.address, false);
+    this.#receive(data, ipv4Number(rinfo.address), rinfo.port, rinfo.address, false, Date.now());
   }
 
   #receiveBatch(count: number): void {
@@ -329,15 +348,15 @@ export class UdpMux {
         this.counters.dropped++;
         continue;
       }
-      this.#receive(r.view(i), r.ip(i), r.port(i), null, true);
+      this.#receive(r.view(i), r.ip(i), r.port(i), null, true, r.arrivedAt(i));
     }
   }
 
   /**
    * One datagram from ip:port (`address`: its text when known). `inPlace`: `data` is a reader slot that the next
-   * batch overwrites, so what werift keeps gets a copy.
+   * batch overwrites, so what werift keeps gets a copy. `at`: when it reached the port (ms since the epoch).
    */
-  #receive(data: Buffer, ip: number, port: number, address: string | null, inPlace: boolean): void {
+  #receive(data: Buffer, ip: number, port: number, address: string | null, inPlace: boolean, at: number): void {
     this.counters.received++;
     this.#readInWindow++;
     const key = ip * 65536 + port;
@@ -370,7 +389,7 @@ export class UdpMux {
       return;
     }
     try {
-      if (t.rtcp !== null && looksLikeRtcp(data)) t.rtcp(data);
+      if (t.rtcp !== null && looksLikeRtcp(data)) t.rtcp(data, at);
       else t.onData(inPlace ? Buffer.from(data) : data, [address ?? ipv4Text(ip), port]);
     } catch (err) {
       log.debug(`viewer transport threw: ${String(err)}`);

@@ -44,6 +44,8 @@ export class ViewerRtcp implements RtcpSink {
   readonly #video: SrClock;
   readonly #target: ViewerRtcpTarget;
   readonly #plain = Buffer.allocUnsafe(MTU);
+  /** Arrival time of the datagram being read (ms since the epoch). */
+  #at = 0;
 
   constructor(ctx: SrtpContext, video: SrClock, target: ViewerRtcpTarget) {
     this.#ctx = ctx;
@@ -51,19 +53,24 @@ export class ViewerRtcp implements RtcpSink {
     this.#target = target;
   }
 
-  /** One SRTCP datagram from the viewer (the mux calls this; never throws on bad input). */
-  receive = (data: Buffer): void => {
+  /**
+   * One SRTCP datagram from the viewer that reached the port at `at` (ms since the epoch; the mux calls this,
+   * never throws on bad input). With paced reads it is read up to a flush interval later: reports are timed by
+   * `at`, not by when they are read.
+   */
+  receive = (data: Buffer, at: number = Date.now()): void => {
     if (data.length > MTU + 64) {
       this.counters.dropped++;
       return;
     }
     const n = unprotectRtcp(this.#ctx, data, this.#plain);
+    this.#at = at;
     if (n < 0 || readRtcp(this.#plain, n, this) < 0) {
       this.counters.dropped++;
       return;
     }
     this.counters.packets++;
-    this.lastAt = Date.now();
+    this.lastAt = at;
   };
 
   report(ssrc: number, fractionLost: number, lsr: number, dlsr: number): void {
@@ -72,7 +79,7 @@ export class ViewerRtcp implements RtcpSink {
     this.fractionLost = fractionLost / 256;
     // Only against the SR sent last, whose send time is kept (an RR echoing an older one is skipped).
     if (lsr === 0 || lsr !== v.lastSRtimestamp || !v.lastSentSRTimestamp) return;
-    const rtt = (Date.now() / 1000 - v.lastSentSRTimestamp - dlsr / 65536) * 1000;
+    const rtt = (this.#at / 1000 - v.lastSentSRTimestamp - dlsr / 65536) * 1000;
     if (rtt < 0 || rtt > 60_000) return;
     this.rttMs = this.rttMs < 0 ? rtt : RTT_ALPHA * this.rttMs + (1 - RTT_ALPHA) * rtt;
   }

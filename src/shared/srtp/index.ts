@@ -253,26 +253,31 @@ export const nativeRecvEnabled: boolean = srtpBackend === 'native' && process.pl
 export class BatchReceiver {
   readonly buf: Buffer;
   readonly slot: number;
+  readonly max: number;
   readonly #meta: Uint32Array;
+  readonly #arrivals: Float64Array | null;
   readonly #handle: unknown;
   #closed = false;
 
-  private constructor(socket: Socket, slot: number, max: number, onBatch: (count: number) => void) {
+  private constructor(socket: Socket, slot: number, max: number, onBatch: (count: number) => void, timestamps: boolean) {
     this.slot = slot;
+    this.max = max;
     this.buf = Buffer.alloc(slot * max);
     this.#meta = new Uint32Array(max * RECV_META);
-    this.#handle = addon!.recvOpen(socketFd(socket), this.buf, slot, this.#meta, max, onBatch);
+    this.#arrivals = timestamps ? new Float64Array(max) : null;
+    this.#handle = addon!.recvOpen(socketFd(socket), this.buf, slot, this.#meta, max, onBatch, this.#arrivals ?? undefined);
   }
 
   /**
    * A receiver for `socket` (bound, udp4), or null where native reading is not available (JS backend,
    * not Linux, DRAKE_NATIVE_RECV=0, a Node whose dgram handle cannot stop reading): then keep using 'message'.
+   * `timestamps`: the kernel stamps each datagram on arrival (arrivedAt).
    */
-  static open(socket: Socket, slot: number, max: number, onBatch: (count: number) => void): BatchReceiver | null {
+  static open(socket: Socket, slot: number, max: number, onBatch: (count: number) => void, timestamps = false): BatchReceiver | null {
     if (!nativeRecvEnabled || !addon || socket.address().family !== 'IPv4') return null;
     if (!setReceiving(socket, false)) return null;
     try {
-      return new BatchReceiver(socket, slot, max, onBatch);
+      return new BatchReceiver(socket, slot, max, onBatch, timestamps);
     } catch (err) {
       setReceiving(socket, true);
       throw err;
@@ -294,6 +299,17 @@ export class BatchReceiver {
 
   truncated(i: number): boolean {
     return (this.#meta[i * RECV_META + 3]! & RECV_TRUNCATED) !== 0;
+  }
+
+  /** When datagram i reached the socket (ms since the epoch, the kernel's stamp); now where there is none. */
+  arrivedAt(i: number): number {
+    const at = this.#arrivals ? this.#arrivals[i]! : 0;
+    return at > 0 ? at : Date.now();
+  }
+
+  /** Reads one batch now, without waiting for the loop's poll (paced reads); onBatch is not called. Returns its size. */
+  drain(): number {
+    return this.#closed ? 0 : addon!.recvDrain(this.#handle);
   }
 
   /** Datagram i in place (valid until the next batch). */

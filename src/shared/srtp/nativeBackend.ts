@@ -28,9 +28,12 @@ export interface SrtpAddon {
   /**
    * Reads a bound UDP socket (through a dup of `fd`) with recvmmsg whenever it is readable: up to `max` datagrams
    * into buf slots of `slot` bytes, meta[4i..] = length, IPv4 address (host order; 0: not IPv4), port, flags
-   * (RECV_TRUNCATED), then onBatch(count). Linux only.
+   * (RECV_TRUNCATED), then onBatch(count); with `arrivals`, each datagram's kernel arrival time (ms since the
+   * epoch, 0: none). Linux only.
    */
-  recvOpen(fd: number, buf: Buffer, slot: number, meta: Uint32Array, max: number, onBatch: (count: number) => void): unknown;
+  recvOpen(fd: number, buf: Buffer, slot: number, meta: Uint32Array, max: number, onBatch: (count: number) => void, arrivals?: Float64Array): unknown;
+  /** One batch read now, without polling (onBatch not called): how many datagrams it holds. */
+  recvDrain(receiver: unknown): number;
   recvSet(receiver: unknown, on: boolean): void;
   recvClose(receiver: unknown): void;
   /** OpenSSL version string of the running node, which the addon links against. */
