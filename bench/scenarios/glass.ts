@@ -443,7 +443,7 @@ interface Cell {
 /** drake's webrtc config for a bench path ('lean-solo': the lean path with webrtc.shared_port off; 'lean-nogso': lean, started with DRAKE_GSO=0). */
 function webrtcFor(path: string): Record<string, unknown> {
   if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
-  return { send_path: path === 'lean-nogso' || path === 'lean-packet' || path === 'lean-frame' || path === 'lean-paced' ? 'lean' : path };
+  return { send_path: path.startsWith('lean-') ? 'lean' : path };
 }
 const colorOf = (path: string) => (COLORS as Record<string, string>)[path] ?? COLORS.grey;
 

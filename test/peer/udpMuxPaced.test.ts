@@ -1,4 +1,4 @@
-// UdpMux's paced reads (DRAKE_RTCP_PACED): while paced the shared port is not read as datagrams arrive; they
+// UdpMux's paced reads (the default; DRAKE_RTCP_PACED=0 turns them off): while paced the shared port is not read as datagrams arrive; they
 // wait in the socket buffer until readWindow(), which reads all of them (more than one libuv batch of 32), and
 // turning pacing off reads as they come again. Real sockets on 127.0.0.1.
 import assert from 'node:assert/strict';

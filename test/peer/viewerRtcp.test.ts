@@ -1,5 +1,5 @@
 // ViewerRtcp times a viewer's receiver reports by when they reached the port, not by when they were read: with
-// paced reads (DRAKE_RTCP_PACED) a report waits in the socket buffer for up to a flush interval, which would
+// paced reads (the default) a report waits in the socket buffer for up to a flush interval, which would
 // otherwise add to every round-trip time.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

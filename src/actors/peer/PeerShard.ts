@@ -44,12 +44,14 @@ const SESSION_BURST_PER_TICK = 30;
  *   DRAKE_LIVE_BATCH=frame   also hold a video frame's packets until its last one (RTP marker, ≤ 3 ms): for
  *                            sources that pace a frame's packets over several passes (bench: lean-frame)
  *   DRAKE_LIVE_BATCH=packet  each live packet to every viewer as it arrives (bench: lean-packet)
- *   DRAKE_RTCP_PACED=1       read the shared port after each live flush (UdpMux.setPaced) while every viewer
- *                            is connected: their RTCP waits for the awake thread instead of waking it (bench: lean-paced)
+ * While every viewer of the shard is connected, the shared port is read right after each live flush
+ * (UdpMux.setPaced): the viewers' RTCP and consent checks wait for the awake thread instead of each waking it;
+ * reports are timed by their kernel arrival stamp, so round-trip times are not biased by the wait.
+ *   DRAKE_RTCP_PACED=0       read the shared port as datagrams arrive (bench: lean-unpaced)
  */
 const LIVE_BATCH = process.env.DRAKE_LIVE_BATCH === 'packet' ? 'packet' : process.env.DRAKE_LIVE_BATCH === 'frame' ? 'frame' : 'pass';
 const LIVE_FRAME_WAIT_MS = 3;
-const RTCP_PACED = process.env.DRAKE_RTCP_PACED === '1';
+const RTCP_PACED = process.env.DRAKE_RTCP_PACED !== '0';
 const LIVE_MAX = 64;
 const LIVE_MAX_COPIES = 256;
 
