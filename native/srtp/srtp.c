@@ -1198,13 +1198,16 @@ typedef struct {
   struct sockaddr_in6 *from;
 } receiver;
 
-static void receiver_release(receiver *r) {
-  if (--r->owners > 0) return;
+static void receiver_free(receiver *r) {
   free(r->msgs);
   free(r->iov);
   free(r->from);
   free(r->ctl);
   free(r);
+}
+
+static void receiver_release(receiver *r) {
+  if (--r->owners == 0) receiver_free(r);
 }
 
 static void receiver_closed(uv_handle_t *h) {
@@ -1292,6 +1295,15 @@ static int receiver_read(receiver *r) {
 static void receiver_readable(uv_poll_t *h, int status, int events) {
   receiver *r = (receiver *)h->data;
   if (r->closing || !r->polling) return;
+  if (status < 0) {
+    // POLLERR: libuv has stopped the handle. Clear the socket's pending error and poll again (an unconnected UDP
+    // socket without IP_RECVERR does not get here; anything else would stop reading for good).
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (uv_poll_start(&r->poll, UV_READABLE, receiver_readable) != 0) r->polling = false;
+    return;
+  }
   napi_env env = r->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -1316,6 +1328,18 @@ static void receiver_readable(uv_poll_t *h, int status, int events) {
     if ((uint32_t)n < r->max) break;
   }
   napi_close_handle_scope(env, scope);
+}
+
+static receiver *get_receiver(napi_env env, napi_value v);
+
+// The receiver that is a call's only argument, or NULL with a TypeError thrown (`usage`).
+static receiver *receiver_only_arg(napi_env env, napi_callback_info info, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  receiver *r = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) r = get_receiver(env, argv[0]);
+  if (!r) throw_type(env, usage);
+  return r;
 }
 
 static receiver *get_receiver(napi_env env, napi_value v) {
@@ -1373,11 +1397,7 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
   r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (!r->msgs || !r->iov || !r->from || (arrivals && !r->ctl) || r->fd < 0) {
     if (r->fd >= 0) close(r->fd);
-    free(r->msgs);
-    free(r->iov);
-    free(r->from);
-    free(r->ctl);
-    free(r);
+    receiver_free(r);
     return throw_range(env, "recvOpen: out of memory or file descriptors");
   }
   r->env = env;
@@ -1398,11 +1418,7 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
   bool ok = napi_get_uv_event_loop(env, &loop) == napi_ok && loop && uv_poll_init(loop, &r->poll, r->fd) == 0;
   if (!ok) {
     close(r->fd);
-    free(r->msgs);
-    free(r->iov);
-    free(r->from);
-    free(r->ctl);
-    free(r);
+    receiver_free(r);
     return throw_range(env, "recvOpen: cannot poll the socket");
   }
   r->poll.data = r;
@@ -1416,9 +1432,17 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
       napi_create_object(env, &resource) != napi_ok || napi_async_init(env, resource, name, &r->actx) != napi_ok ||
       napi_add_async_cleanup_hook(env, receiver_teardown, r, &r->cleanup) != napi_ok ||
       napi_create_external(env, r, receiver_finalize, NULL, &ext) != napi_ok || napi_type_tag_object(env, ext, &kRecvTag) != napi_ok) {
+    // The failed call's message, before receiver_close's own calls replace it.
+    const napi_extended_error_info *einfo = NULL;
+    char why[160];
+    napi_get_last_error_info(env, &einfo);
+    snprintf(why, sizeof why, "recvOpen: %s", einfo && einfo->error_message ? einfo->error_message : "napi call failed");
     receiver_close(r);
     if (!ext) r->owners--;  // no external will finalize it
-    return throw_last(env);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, NULL, why);
+    return NULL;
   }
   if (uv_poll_start(&r->poll, UV_READABLE, receiver_readable) != 0) {
     receiver_close(r);
@@ -1452,11 +1476,8 @@ static napi_value RecvSet(napi_env env, napi_callback_info info) {
 
 static napi_value RecvDrain(napi_env env, napi_callback_info info) {
 #ifdef __linux__
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  receiver *r = argc >= 1 ? get_receiver(env, argv[0]) : NULL;
-  if (!r) return throw_type(env, "recvDrain(receiver)");
+  receiver *r = receiver_only_arg(env, info, "recvDrain(receiver)");
+  if (!r) return NULL;
   return make_u32(env, r->closing ? 0 : (uint32_t)receiver_read(r));
 #else
   return throw_type(env, "recvDrain: Linux-only");
@@ -1466,11 +1487,8 @@ static napi_value RecvDrain(napi_env env, napi_callback_info info) {
 // recvClose(receiver) → undefined: for good (idempotent). The socket's port is free once its own fd closes too.
 static napi_value RecvClose(napi_env env, napi_callback_info info) {
 #ifdef __linux__
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  receiver *r = argc >= 1 ? get_receiver(env, argv[0]) : NULL;
-  if (!r) return throw_type(env, "recvClose(receiver)");
+  receiver *r = receiver_only_arg(env, info, "recvClose(receiver)");
+  if (!r) return NULL;
   receiver_close(r);
   return NULL;
 #else

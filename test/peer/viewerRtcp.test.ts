@@ -13,7 +13,8 @@ test('RTT from a receiver report uses its arrival time; lastAt is the arrival to
   const salt = randomBytes(14);
   const viewer = createContext('AES_CM_128_HMAC_SHA1_80', key, salt);
   const drake = createContext('AES_CM_128_HMAC_SHA1_80', key, salt);
-  const sentAt = Date.now() / 1000 - 5; // the SR went out 5 s ago
+  // The SR went out 5.040 s ago (on the sender-report clock), the report arrived 10 ms ago (wall clock).
+  const sentAt = (performance.timeOrigin + performance.now()) / 1000 - 5.04;
   const clock: SrClock = { ssrc: 0x1234, lastSRtimestamp: 0xabcd0000, lastSentSRTimestamp: sentAt };
   const asks: string[] = [];
   const rtcp = new ViewerRtcp(drake, clock, { keyframeRequest: () => asks.push('key'), nack: () => asks.push('nack') });
@@ -25,8 +26,8 @@ test('RTT from a receiver report uses its arrival time; lastAt is the arrival to
     const out = Buffer.alloc(rr.length + 64);
     return out.subarray(0, protectRtcp(viewer, rr, out));
   };
-  // Arrived 5.030 s after the SR with a DLSR of 5 s: 30 ms round trip, though it is read now (seconds later).
-  const arrived = sentAt * 1000 + 5030;
+  // Arrived 5.030 s after the SR with a DLSR of 5 s: 30 ms round trip, though it is read 10 ms later.
+  const arrived = Date.now() - 10;
   rtcp.receive(report(5), arrived);
   assert.equal(rtcp.counters.packets, 1);
   assert.ok(Math.abs(rtcp.rttMs - 30) < 1, `rtt ${rtcp.rttMs}`);

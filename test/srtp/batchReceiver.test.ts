@@ -164,10 +164,12 @@ describe('BatchReceiver (native, Linux)', { skip: !nativeRecvEnabled && 'native 
       const w = new Worker(code, { eval: true, workerData: { base, addon: addonPath, throwIt } });
       const [first] = (await once(w, 'message')) as [{ port: number }];
       const errored = once(w, 'error');
+      const exited = new Promise((resolve) => w.once('exit', resolve)); // events.once would reject on 'error'
       await sendAll(tx, first.port, [Buffer.from('a')]);
       if (throwIt) {
         const [err] = (await errored) as [Error];
         assert.match(err.message, /onBatch threw 1/);
+        await exited; // 'error' comes before the thread has torn down its handles
       } else {
         assert.deepEqual((await once(w, 'message'))[0], { got: 1 });
         await w.terminate();

@@ -47,6 +47,7 @@ const SESSION_BURST_PER_TICK = 30;
  * While every viewer of the shard is connected, the shared port is read right after each live flush
  * (UdpMux.setPaced): the viewers' RTCP and consent checks wait for the awake thread instead of each waking it;
  * reports are timed by their kernel arrival stamp, so round-trip times are not biased by the wait.
+ * Only where the port is read natively (its reads carry the stamps).
  *   DRAKE_RTCP_PACED=0       read the shared port as datagrams arrive (bench: lean-unpaced)
  */
 const LIVE_BATCH = process.env.DRAKE_LIVE_BATCH === 'packet' ? 'packet' : process.env.DRAKE_LIVE_BATCH === 'frame' ? 'frame' : 'pass';
@@ -194,7 +195,8 @@ export class PeerShard {
     const now = performance.now();
     for (let i = 0; i < n; i++) if (copies[i]! > 0) this.#latency.record((now - at[i]!) * 1000, copies[i]!);
     const mux = this.#muxOpen;
-    if (mux && RTCP_PACED) {
+    // Paced only where the port is read natively: its kernel arrival stamps keep the wait out of the RTT.
+    if (mux && RTCP_PACED && mux.reader === 'recvmmsg') {
       // After the send (and its latency): the viewers' RTCP is read while the thread is awake, and never holds up live media.
       let connecting = this.#pending > 0;
       for (const s of this.#sessions.values()) if (!s.connected) connecting = true;

@@ -143,6 +143,8 @@ export class UdpMux {
   readonly socket: Socket;
   /** The socket read with recvmmsg (null: node's 'message' per datagram). */
   #reader: BatchReceiver | null = null;
+  /** A batch of the reader is being handled (its slots are in use). */
+  #inBatch = false;
   readonly address: string;
   readonly counters: MuxCounters = { received: 0, reads: 0, dropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
   closed = false;
@@ -206,6 +208,8 @@ export class UdpMux {
     const r = this.#reader;
     if (r) {
       this.#fallback?.refresh();
+      // Not from inside a batch: drain() reuses the slots that batch is still reading.
+      if (this.#inBatch) return;
       for (let b = 0; b < PACED_DRAIN_BATCHES && !this.closed; b++) {
         const n = r.drain();
         if (n > 0) this.#receiveBatch(n);
@@ -342,13 +346,18 @@ export class UdpMux {
   #receiveBatch(count: number): void {
     const r = this.#reader!;
     this.counters.reads++;
-    for (let i = 0; i < count && !this.closed; i++) {
-      if (r.truncated(i) || r.ip(i) === 0) {
-        this.counters.received++;
-        this.counters.dropped++;
-        continue;
+    this.#inBatch = true;
+    try {
+      for (let i = 0; i < count && !this.closed; i++) {
+        if (r.truncated(i) || r.ip(i) === 0) {
+          this.counters.received++;
+          this.counters.dropped++;
+          continue;
+        }
+        this.#receive(r.view(i), r.ip(i), r.port(i), null, true, r.arrivedAt(i));
       }
-      this.#receive(r.view(i), r.ip(i), r.port(i), null, true, r.arrivedAt(i));
+    } finally {
+      this.#inBatch = false;
     }
   }
 

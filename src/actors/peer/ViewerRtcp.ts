@@ -44,7 +44,11 @@ export class ViewerRtcp implements RtcpSink {
   readonly #video: SrClock;
   readonly #target: ViewerRtcpTarget;
   readonly #plain = Buffer.allocUnsafe(MTU);
-  /** Arrival time of the datagram being read (ms since the epoch). */
+  /**
+   * Arrival time of the datagram being read on the clock the sender reports are stamped with
+   * (performance.timeOrigin + performance.now(), ms): the wall-clock age of the arrival stamp applied to it,
+   * so a step of the wall clock does not land in the round-trip time.
+   */
   #at = 0;
 
   constructor(ctx: SrtpContext, video: SrClock, target: ViewerRtcpTarget) {
@@ -64,7 +68,7 @@ export class ViewerRtcp implements RtcpSink {
       return;
     }
     const n = unprotectRtcp(this.#ctx, data, this.#plain);
-    this.#at = at;
+    this.#at = performance.timeOrigin + performance.now() - Math.max(0, Date.now() - at);
     if (n < 0 || readRtcp(this.#plain, n, this) < 0) {
       this.counters.dropped++;
       return;

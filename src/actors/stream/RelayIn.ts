@@ -57,7 +57,7 @@ export class RelayIn {
     this.#socket = socket;
     const reader = (this.#reader = BatchReceiver.open(socket, RECV_SLOT, RECV_BATCH, (count) => {
       const now = performance.now();
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < count && this.#reader; i++) {
         if (reader!.truncated(i)) this.dropped++;
         else this.#receive(reader!.view(i), now, true);
       }

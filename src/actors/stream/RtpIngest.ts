@@ -61,7 +61,7 @@ export class RtpIngest {
 
   #receiveBatch(kind: MediaKind, reader: BatchReceiver, count: number): void {
     const arrivedAt = performance.now();
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && this.#sockets.size > 0; i++) {
       if (reader.truncated(i)) this.counters[kind].dropped++;
       // A copy: the slot is reused by the next batch, and the ring's readers, the GOP cache and the viewers'
       // NACK history keep the packet.

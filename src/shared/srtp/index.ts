@@ -238,11 +238,14 @@ export function lastSendError(): number {
 
 // ------------------------------------------------------------------------------------------ batched receive
 
+let recvOpenFailed = false;
+
 /** BatchReceiver's flags: the datagram was longer than a slot and was cut (drop it). */
 export const RECV_TRUNCATED = 1;
 const RECV_META = 4;
 /** Native batched receive is used (native backend, Linux, DRAKE_NATIVE_RECV not 0). */
-export const nativeRecvEnabled: boolean = srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_NATIVE_RECV !== '0';
+export const nativeRecvEnabled: boolean =
+  srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_NATIVE_RECV !== '0' && typeof addon?.recvOpen === 'function';
 
 /**
  * A bound udp4 dgram socket read natively: when it is readable, up to `max` datagrams are read in one recvmmsg
@@ -271,7 +274,8 @@ export class BatchReceiver {
   /**
    * A receiver for `socket` (bound, udp4), or null where native reading is not available (JS backend,
    * not Linux, DRAKE_NATIVE_RECV=0, a Node whose dgram handle cannot stop reading): then keep using 'message'.
-   * `timestamps`: the kernel stamps each datagram on arrival (arrivedAt).
+   * `timestamps`: the kernel stamps each datagram on arrival (arrivedAt). A receiver the addon cannot open (no
+   * descriptor left, a poll that fails) is null too, with a warning once: node's reading goes on.
    */
   static open(socket: Socket, slot: number, max: number, onBatch: (count: number) => void, timestamps = false): BatchReceiver | null {
     if (!nativeRecvEnabled || !addon || socket.address().family !== 'IPv4') return null;
@@ -280,7 +284,9 @@ export class BatchReceiver {
       return new BatchReceiver(socket, slot, max, onBatch, timestamps);
     } catch (err) {
       setReceiving(socket, true);
-      throw err;
+      if (!recvOpenFailed) process.emitWarning(`native UDP receive not available, node's dgram reads instead: ${(err as Error).message}`, 'DrakeWarning');
+      recvOpenFailed = true;
+      return null;
     }
   }
 
