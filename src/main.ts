@@ -38,7 +38,7 @@ async function boot(previous?: Drake): Promise<Drake> {
   log.info(`config: ${loaded.file ?? '(built-in defaults)'}${loaded.overrides.length ? `, overridden by ${loaded.overrides.join(', ')}` : ''}`);
   log.info(`FFmpeg ${d.ffmpeg.version} at ${d.ffmpeg.path} (from ${d.ffmpeg.source})`);
   const srtpInfo = srtpBackendInfo;
-  if (srtpInfo.backend === 'native') log.info(`SRTP: native addon (${srtpInfo.openssl}); UDP GSO for bursts ${srtpInfo.gso ? 'on' : 'off'}`);
+  if (srtpInfo.backend === 'native') log.info(`SRTP: native addon (${srtpInfo.openssl}); UDP GSO for bursts ${srtpInfo.gso ? 'on' : 'off'}; media sockets read with ${srtpInfo.recv}`);
   else log.warn(`SRTP: pure-JS fallback (${srtpInfo.reason}); run npm install with a C compiler for the native addon`);
   log.info(`store: ${d.supervisor.storeFile}; disk filesystem: ${d.config.storage.disk.dir}`);
   log.info(`listening on ${d.url}  (API: ${d.url}/api/v3/process)`);

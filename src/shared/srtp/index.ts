@@ -49,12 +49,16 @@ export const srtp: SrtpBackend = nativeSrtp ?? jsBackend;
 export const srtpBackend: 'native' | 'js' = srtp.name;
 /** sendBatch asks for UDP GSO trains (native backend, Linux, DRAKE_GSO not 0). The kernel may still refuse. */
 export const gsoEnabled: boolean = srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_GSO !== '0';
+/** Native batched receive is used (native backend, Linux, DRAKE_NATIVE_RECV not 0, an addon that has it). */
+export const nativeRecvEnabled: boolean =
+  srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_NATIVE_RECV !== '0' && typeof addon?.recvOpen === 'function';
 /** For the start-up log line: which backend, its OpenSSL, and why not native when it is not. */
-export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: string | null; reason: string | null; gso: boolean }> = Object.freeze({
+export const srtpBackendInfo: Readonly<{ backend: 'native' | 'js'; openssl: string | null; reason: string | null; gso: boolean; recv: 'recvmmsg' | 'dgram' }> = Object.freeze({
   backend: srtpBackend,
   openssl: addon?.openssl ?? null,
   reason: loaded.error,
   gso: gsoEnabled,
+  recv: nativeRecvEnabled ? 'recvmmsg' : 'dgram',
 });
 
 export const createContext = srtp.createContext;
@@ -243,9 +247,6 @@ let recvOpenFailed = false;
 /** BatchReceiver's flags: the datagram was longer than a slot and was cut (drop it). */
 export const RECV_TRUNCATED = 1;
 const RECV_META = 4;
-/** Native batched receive is used (native backend, Linux, DRAKE_NATIVE_RECV not 0). */
-export const nativeRecvEnabled: boolean =
-  srtpBackend === 'native' && process.platform === 'linux' && process.env.DRAKE_NATIVE_RECV !== '0' && typeof addon?.recvOpen === 'function';
 
 /**
  * A bound udp4 dgram socket read natively: when it is readable, up to `max` datagrams are read in one recvmmsg
