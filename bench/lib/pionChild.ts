@@ -161,8 +161,8 @@ export class PionChild {
       batched: 0,
       latency: null,
       ingest: {
-        video: { packets: s.ingest.video, bytes: 0, dropped: 0, lastAt: this.#lastAt.video, foreign: 0 },
-        audio: { packets: s.ingest.audio, bytes: 0, dropped: 0, lastAt: this.#lastAt.audio, foreign: 0 },
+        video: { packets: s.ingest.video, bytes: 0, dropped: 0, lastAt: this.#lastAt.video, foreign: 0, kernelDropped: 0 },
+        audio: { packets: s.ingest.audio, bytes: 0, dropped: 0, lastAt: this.#lastAt.audio, foreign: 0, kernelDropped: 0 },
       },
     };
   }

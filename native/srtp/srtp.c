@@ -1163,6 +1163,9 @@ static napi_value LastSendError(napi_env env, napi_callback_info info) {
 // time in ms since the epoch (Date.now()'s scale; 0 when the kernel gave none): a reader that waits before
 // reading (paced reads) still knows when a report arrived, e.g. for round-trip times. (The kernel turns stamping
 // on a moment after the first socket of the system asks; until then the time of the read is reported.)
+// recvDropped(receiver) → count: datagrams the kernel dropped at this socket because its receive buffer was full
+// (SO_RXQ_OVFL: each datagram carries the socket's drop count when it was queued, so drops show with the next
+// datagram that gets through).
 // recvDrain(receiver) → count: reads one batch now, without polling (paced reads), and returns how many
 // datagrams it holds (0: none waited); onBatch is not called.
 // The socket is polled through a dup() of its fd (libuv keys watchers by fd; the dgram handle keeps the
@@ -1192,7 +1195,8 @@ typedef struct {
   uint32_t *meta;
   double *arrivals;  // NULL: no kernel timestamps asked for
   uint32_t max;
-  uint8_t *ctl;  // per message, room for one SCM_TIMESTAMPNS (arrivals only)
+  uint8_t *ctl;  // per message, room for an SO_RXQ_OVFL and an SCM_TIMESTAMPNS
+  uint32_t dropped;  // the socket's drop count, as the last datagram read carried it
   struct mmsghdr *msgs;
   struct iovec *iov;
   struct sockaddr_in6 *from;
@@ -1246,7 +1250,7 @@ static void receiver_finalize(napi_env env, void *data, void *hint) {
   receiver_release(r);
 }
 
-#define RECV_CTL CMSG_SPACE(sizeof(struct timespec))
+#define RECV_CTL (CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t)))
 
 // One recvmmsg into the slots, meta (and arrivals) filled; returns the count, 0 when nothing waits (EAGAIN) or
 // the socket reported its pending error (read and cleared by the call).
@@ -1255,10 +1259,8 @@ static int receiver_read(receiver *r) {
     struct msghdr *mh = &r->msgs[i].msg_hdr;
     mh->msg_namelen = sizeof(struct sockaddr_in6);
     mh->msg_flags = 0;
-    if (r->ctl) {
-      mh->msg_control = r->ctl + (size_t)i * RECV_CTL;
-      mh->msg_controllen = RECV_CTL;
-    }
+    mh->msg_control = r->ctl + (size_t)i * RECV_CTL;
+    mh->msg_controllen = RECV_CTL;
   }
   int n;
   do n = recvmmsg(r->fd, r->msgs, r->max, MSG_DONTWAIT, NULL);
@@ -1277,17 +1279,20 @@ static int receiver_read(receiver *r) {
       m[2] = a4->sin_family == AF_INET6 ? ntohs(r->from[i].sin6_port) : 0;
     }
     m[3] = (mh->msg_flags & MSG_TRUNC) ? RECV_TRUNCATED : 0;
-    if (r->arrivals) {
-      double at = 0;
-      for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-          struct timespec ts;
-          memcpy(&ts, CMSG_DATA(c), sizeof ts);
-          at = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-        }
+    double at = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        at = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+      } else if (c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+        uint32_t d;
+        memcpy(&d, CMSG_DATA(c), sizeof d);
+        r->dropped = d;
       }
-      r->arrivals[i] = at;
     }
+    if (r->arrivals) r->arrivals[i] = at;
   }
   return n;
 }
@@ -1387,15 +1392,16 @@ static napi_value RecvOpen(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) return throw_type(env, "fd is not a datagram socket");
   int one = 1;
   if (arrivals && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) return throw_range(env, "recvOpen: SO_TIMESTAMPNS refused");
+  if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0) return throw_range(env, "recvOpen: SO_RXQ_OVFL refused");
 
   receiver *r = (receiver *)calloc(1, sizeof *r);
   if (!r) return throw_range(env, "out of memory");
   r->msgs = (struct mmsghdr *)calloc(max, sizeof *r->msgs);
   r->iov = (struct iovec *)calloc(max, sizeof *r->iov);
   r->from = (struct sockaddr_in6 *)calloc(max, sizeof *r->from);
-  r->ctl = arrivals ? (uint8_t *)calloc(max, RECV_CTL) : NULL;
+  r->ctl = (uint8_t *)calloc(max, RECV_CTL);
   r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (!r->msgs || !r->iov || !r->from || (arrivals && !r->ctl) || r->fd < 0) {
+  if (!r->msgs || !r->iov || !r->from || !r->ctl || r->fd < 0) {
     if (r->fd >= 0) close(r->fd);
     receiver_free(r);
     return throw_range(env, "recvOpen: out of memory or file descriptors");
@@ -1474,6 +1480,15 @@ static napi_value RecvSet(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value RecvDropped(napi_env env, napi_callback_info info) {
+#ifdef __linux__
+  receiver *r = receiver_only_arg(env, info, "recvDropped(receiver)");
+  return r ? make_u32(env, r->dropped) : NULL;
+#else
+  return throw_type(env, "recvDropped: Linux-only");
+#endif
+}
+
 static napi_value RecvDrain(napi_env env, napi_callback_info info) {
 #ifdef __linux__
   receiver *r = receiver_only_arg(env, info, "recvDrain(receiver)");
@@ -1516,6 +1531,7 @@ NAPI_MODULE_INIT() {
       {"recvSet", NULL, RecvSet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvClose", NULL, RecvClose, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvDrain", NULL, RecvDrain, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvDropped", NULL, RecvDropped, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value v;

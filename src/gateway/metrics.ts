@@ -145,7 +145,7 @@ export function collectMetrics(
   m.describe('drake_whep_bursts_total', 'counter', 'Keyframe bursts sent (joins and PLIs)', ['process']);
   m.describe('drake_whep_plis_ignored_total', 'counter', 'PLI/FIR answered without a burst (viewer had the keyframe and lost nothing since, or over its repair budget)', ['process']);
   m.describe('drake_whep_gop_cache_packets', 'gauge', 'Packets in the GOP cache', ['process']);
-  m.describe('drake_whep_port_datagrams_total', 'counter', 'datagrams that reached the shared viewer ports (kind: received, dropped = no viewer or an unauthenticated STUN request)', ['process', 'kind']);
+  m.describe('drake_whep_port_datagrams_total', 'counter', 'datagrams that arrived at the shared viewer ports (kind: received, dropped = no viewer or an unauthenticated STUN request, kernel_dropped = the port\'s receive buffer was full)', ['process', 'kind']);
   m.describe('drake_whep_port_reads_total', 'counter', 'read callbacks of the shared viewer ports (reader: recvmmsg = one per batch of datagrams, dgram = one per datagram)', ['process', 'reader']);
   m.describe('drake_whep_stun_total', 'counter', 'STUN on the shared viewer ports (kind: answered = ICE-lite binding requests the port answered, sent = requests werift sent with full ICE)', ['process', 'kind']);
   m.describe('drake_whep_send_syscalls_total', 'counter', 'sendmmsg calls of batched sends on the shared port (kind: live fan-out, burst = join/PLI bursts and NACK answers)', ['process', 'kind']);
@@ -153,6 +153,7 @@ export function collectMetrics(
   m.describe('drake_whep_send_gso_packets_total', 'counter', 'Of those, packets that left in UDP GSO trains', ['process', 'kind']);
   m.describe('drake_rtp_ingest_packets_total', 'counter', 'RTP packets FFmpeg sent to drake', ['process', 'media']);
   m.describe('drake_rtp_ingest_dropped_total', 'counter', 'Packets on the RTP sockets that were not RTP (RTCP, garbage)', ['process', 'media']);
+  m.describe('drake_rtp_ingest_kernel_dropped_total', 'counter', "Datagrams to the RTP sockets the kernel dropped because a socket's receive buffer was full (drake did not read fast enough)", ['process', 'media']);
   m.describe('drake_http_requests_total', 'counter', 'HTTP requests by route and status', ['method', 'route', 'code']);
   m.describe('drake_http_request_seconds_total', 'counter', 'Time spent answering, by route and status', ['method', 'route', 'code']);
 
@@ -206,6 +207,7 @@ export function collectMetrics(
     if (w.port) {
       m.add('drake_whep_port_datagrams_total', { process, kind: 'received' }, w.port.received);
       m.add('drake_whep_port_datagrams_total', { process, kind: 'dropped' }, w.port.dropped);
+      m.add('drake_whep_port_datagrams_total', { process, kind: 'kernel_dropped' }, w.port.kernelDropped);
       m.add('drake_whep_port_reads_total', { process, reader: w.port.reader }, w.port.reads);
       m.add('drake_whep_stun_total', { process, kind: 'answered' }, w.port.stunAnswered);
       m.add('drake_whep_stun_total', { process, kind: 'sent' }, w.port.stunRequestsSent);
@@ -222,6 +224,7 @@ export function collectMetrics(
       if (!c) continue;
       m.add('drake_rtp_ingest_packets_total', { process, media }, c.packets);
       m.add('drake_rtp_ingest_dropped_total', { process, media }, c.dropped);
+      m.add('drake_rtp_ingest_kernel_dropped_total', { process, media }, c.kernelDropped);
     }
   }
   for (const c of http) {

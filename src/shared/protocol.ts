@@ -147,10 +147,10 @@ export interface WhepStatsDto {
   /**
    * Shared port: datagrams that reached it, the read callbacks they came in (reader recvmmsg: one per batch;
    * dgram: one per datagram), those dropped (no viewer's address, or a STUN request without a known ufrag or
-   * valid integrity), ICE-lite binding requests the port answered, STUN requests werift sent from it (full
-   * ICE). null elsewhere.
+   * valid integrity), those the kernel dropped for a full receive buffer (recvmmsg reader only), ICE-lite
+   * binding requests the port answered, STUN requests werift sent from it (full ICE). null elsewhere.
    */
-  port?: { received: number; reads: number; reader: 'recvmmsg' | 'dgram'; dropped: number; stunAnswered: number; stunRequestsSent: number } | null;
+  port?: { received: number; reads: number; reader: 'recvmmsg' | 'dgram'; dropped: number; kernelDropped: number; stunAnswered: number; stunRequestsSent: number } | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;
   /** Viewer-packets that left in batches (shared port: one protect + one sendmmsg per live packet, one sendmmsg per pacer tick of bursts or per NACK). */
@@ -167,7 +167,7 @@ export interface WhepStatsDto {
   /** Server-added latency per viewer-packet (arrival at drake → hand-off to the viewer's socket), cumulative. */
   latency: LatencySnapshot | null;
   /** What FFmpeg's WebRTC legs delivered to the stream actor (null before the first start). */
-  ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number; foreign: number }> | null;
+  ingest?: Record<'video' | 'audio', { packets: number; bytes: number; dropped: number; lastAt: number; foreign: number; kernelDropped: number }> | null;
   /** Cluster: the relays this stream's owner sends to edges (out), or, on an edge, the relay it reads (in). */
   relay?: { out: RelayOutDto[]; in: RelayInDto | null };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { nativeRecvEnabled } from '../../src/shared/srtp/index.ts';
 import { startDrake, testProcess, waitFor, type TestDrake } from '../helpers/drake.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 import { videoCount, whepView, type WhepViewer } from '../helpers/whepClient.ts';
@@ -43,6 +44,10 @@ describe('metrics, sessions and log', () => {
     assert.equal(value('drake_whep_viewers', { process: 'cam' }), 1);
     assert.ok(value('drake_whep_sent_packets_total', { process: 'cam' }) > 20);
     assert.ok(value('drake_rtp_ingest_packets_total', { process: 'cam', media: 'video' }) > 20);
+    // Kernel drops at the sockets are exported (their value depends on the machine's load: not asserted).
+    assert.ok(value('drake_rtp_ingest_kernel_dropped_total', { process: 'cam', media: 'video' }) >= 0);
+    assert.ok(value('drake_whep_port_datagrams_total', { process: 'cam', kind: 'kernel_dropped' }) >= 0);
+    assert.ok(value('drake_whep_port_reads_total', { process: 'cam', reader: nativeRecvEnabled ? 'recvmmsg' : 'dgram' }) > 0);
     assert.equal(get('drake_whep_sent_packets_total')?.type, 'COUNTER');
     assert.ok(value('drake_http_requests_total', { route: '/whep/:id', method: 'post', code: '201' }) >= 1);
   });

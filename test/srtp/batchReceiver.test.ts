@@ -121,6 +121,29 @@ describe('BatchReceiver (native, Linux)', { skip: !nativeRecvEnabled && 'native 
     await close(tx);
   });
 
+  test('datagrams the kernel drops for a full receive buffer are counted (with the next one that gets through)', async () => {
+    const rx = dgram.createSocket({ type: 'udp4', recvBufferSize: 4096 });
+    await new Promise<void>((resolve) => rx.bind(0, '127.0.0.1', resolve));
+    const tx = await bound();
+    let got = 0;
+    const reader = BatchReceiver.open(rx, 2048, 16, (count) => (got += count))!;
+    reader.setReceiving(false);
+    assert.equal(reader.kernelDropped, 0);
+    const burst = 200;
+    await sendAll(tx, rx.address().port, Array.from({ length: burst }, () => Buffer.alloc(1000, 1)));
+    await new Promise((r) => setTimeout(r, 50));
+    let kept = 0;
+    for (let n = reader.drain(); n > 0; n = reader.drain()) kept += n;
+    assert.ok(kept > 0 && kept < burst, `a ${rx.getRecvBufferSize()}-byte buffer kept ${kept} of ${burst}`);
+    reader.setReceiving(true);
+    await sendAll(tx, rx.address().port, [Buffer.from('after')]);
+    while (got < 1) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(reader.kernelDropped, burst - kept);
+    reader.close();
+    await close(rx);
+    await close(tx);
+  });
+
   test('bad arguments are refused before anything is opened', async () => {
     const rx = await bound();
     const { addon } = await import('../../src/shared/srtp/nativeBackend.ts').then((m) => m.loadAddon());
@@ -134,6 +157,7 @@ describe('BatchReceiver (native, Linux)', { skip: !nativeRecvEnabled && 'native 
     assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, meta, 4, noop, new Float32Array(4) as never), TypeError);
     assert.throws(() => addon!.recvOpen(3, Buffer.alloc(64), 16, meta, 4, noop, new Float64Array(3)), RangeError);
     assert.throws(() => addon!.recvDrain(null), TypeError);
+    assert.throws(() => addon!.recvDropped(undefined), TypeError);
     assert.throws(() => addon!.recvSet({}, true), TypeError);
     assert.throws(() => addon!.recvClose(Buffer.alloc(1)), TypeError);
     await close(rx);

@@ -181,6 +181,7 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       assert.equal(stats.port!.reader, nativeRecvEnabled ? 'recvmmsg' : 'dgram');
       assert.ok(stats.port!.reads > 0 && stats.port!.reads <= stats.port!.received, JSON.stringify(stats.port));
       if (!nativeRecvEnabled) assert.equal(stats.port!.reads, stats.port!.received);
+      assert.equal(typeof stats.port!.kernelDropped, 'number');
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {

@@ -133,6 +133,8 @@ export interface MuxCounters {
   reads: number;
   /** Datagrams from an address no viewer owns that were not a STUN request with a known ufrag. */
   dropped: number;
+  /** Datagrams the kernel dropped because the port's receive buffer was full (native reader only; 0 otherwise). */
+  kernelDropped: number;
   /** Binding requests of ICE-lite viewers answered by the mux (success and 487 responses). */
   stunAnswered: number;
   /** STUN requests werift sent from this port (full ICE: checks and consent; ICE-lite: none). */
@@ -146,7 +148,7 @@ export class UdpMux {
   /** A batch of the reader is being handled (its slots are in use). */
   #inBatch = false;
   readonly address: string;
-  readonly counters: MuxCounters = { received: 0, reads: 0, dropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
+  readonly counters: MuxCounters = { received: 0, reads: 0, dropped: 0, kernelDropped: 0, stunAnswered: 0, stunRequestsSent: 0 };
   closed = false;
   #port = 0;
   readonly #transports = new Set<MuxTransport>();
@@ -359,6 +361,7 @@ export class UdpMux {
     } finally {
       this.#inBatch = false;
     }
+    this.counters.kernelDropped = r.kernelDropped;
   }
 
   /**

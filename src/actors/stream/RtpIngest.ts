@@ -17,6 +17,8 @@ export interface IngestCounters {
   lastAt: number;
   /** Datagrams from another source port than the FFmpeg run's (a stray or hostile local sender). */
   foreign: number;
+  /** Datagrams the kernel dropped because the socket's receive buffer was full (native reader only; 0 otherwise). */
+  kernelDropped: number;
 }
 
 export type MediaKind = 'video' | 'audio';
@@ -25,8 +27,8 @@ export class RtpIngest {
   readonly #sockets = new Map<MediaKind, Socket>();
   readonly #readers: BatchReceiver[] = [];
   readonly counters: Record<MediaKind, IngestCounters> = {
-    video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
-    audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0 },
+    video: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0, kernelDropped: 0 },
+    audio: { packets: 0, bytes: 0, dropped: 0, lastAt: 0, foreign: 0, kernelDropped: 0 },
   };
   /** Per medium, the source port of this run's FFmpeg leg: its first valid RTP packet sets it. */
   readonly #sender: Record<MediaKind, number> = { video: 0, audio: 0 };
@@ -67,6 +69,7 @@ export class RtpIngest {
       // NACK history keep the packet.
       else this.#receive(kind, ownCopy(reader.view(i)), reader.ip(i), reader.port(i), arrivedAt);
     }
+    this.counters[kind].kernelDropped = reader.kernelDropped;
   }
 
   #receive(kind: MediaKind, msg: Buffer, ip: number, port: number, arrivedAt: number): void {

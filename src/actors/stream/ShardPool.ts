@@ -222,7 +222,7 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
     if (p.port) {
       if (!out.port) out.port = { ...p.port };
       else {
-        for (const k of ['received', 'reads', 'dropped', 'stunAnswered', 'stunRequestsSent'] as const) out.port[k] += p.port[k];
+        for (const k of ['received', 'reads', 'dropped', 'kernelDropped', 'stunAnswered', 'stunRequestsSent'] as const) out.port[k] += p.port[k];
         // Every shard reads its port the same way (one addon, one switch); 'dgram' if any one does not.
         if (p.port.reader === 'dgram') out.port.reader = 'dgram';
       }

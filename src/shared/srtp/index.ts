@@ -314,6 +314,14 @@ export class BatchReceiver {
     return at > 0 ? at : Date.now();
   }
 
+  /**
+   * Datagrams the kernel dropped at this socket because its receive buffer was full (SO_RXQ_OVFL). Drops show
+   * with the next datagram that gets through.
+   */
+  get kernelDropped(): number {
+    return this.#closed ? 0 : addon!.recvDropped(this.#handle);
+  }
+
   /** Reads one batch now, without waiting for the loop's poll (paced reads); onBatch is not called. Returns its size. */
   drain(): number {
     return this.#closed ? 0 : addon!.recvDrain(this.#handle);

@@ -34,6 +34,8 @@ export interface SrtpAddon {
   recvOpen(fd: number, buf: Buffer, slot: number, meta: Uint32Array, max: number, onBatch: (count: number) => void, arrivals?: Float64Array): unknown;
   /** One batch read now, without polling (onBatch not called): how many datagrams it holds. */
   recvDrain(receiver: unknown): number;
+  /** Datagrams the kernel dropped at the socket (receive buffer full), as the last datagram read reported it. */
+  recvDropped(receiver: unknown): number;
   recvSet(receiver: unknown, on: boolean): void;
   recvClose(receiver: unknown): void;
   /** OpenSSL version string of the running node, which the addon links against. */
