@@ -174,11 +174,13 @@ export class PeerShard {
     if (this.#opts.gopCache) for (let i = 0; i < n; i++) if (isVideo[i]) this.#gop.push(pkts[i]!);
     const live = this.#live;
     const stage = this.#stage;
+    let connecting = this.#pending > 0;
     if (live && stage.fill(pkts, isVideo, n)) {
       // Each viewer's share in one native call (protectRun); copies per packet follow from the kinds taken.
       let videoCopies = 0;
       let audioCopies = 0;
       for (const s of this.#sessions.values()) {
+        if (!s.connected) connecting = true;
         const took = s.sendLive(stage, live);
         if (took & RUN_VIDEO) videoCopies++;
         if (took & RUN_AUDIO) audioCopies++;
@@ -187,6 +189,7 @@ export class PeerShard {
       stage.clear();
     } else {
       for (const s of this.#sessions.values()) {
+        if (!s.connected) connecting = true;
         for (let i = 0; i < n; i++) if (isVideo[i] && s.sendVideo(pkts[i]!, null, live)) copies[i]++;
         for (let i = 0; i < n; i++) if (!isVideo[i] && s.sendAudio(pkts[i]!, null, live)) copies[i]++;
       }
@@ -198,8 +201,6 @@ export class PeerShard {
     // Paced only where the port is read natively: its kernel arrival stamps keep the wait out of the RTT.
     if (mux && RTCP_PACED && mux.reader === 'recvmmsg') {
       // After the send (and its latency): the viewers' RTCP is read while the thread is awake, and never holds up live media.
-      let connecting = this.#pending > 0;
-      for (const s of this.#sessions.values()) if (!s.connected) connecting = true;
       mux.setPaced(!connecting);
       mux.readWindow();
     }

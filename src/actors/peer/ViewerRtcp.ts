@@ -44,11 +44,7 @@ export class ViewerRtcp implements RtcpSink {
   readonly #video: SrClock;
   readonly #target: ViewerRtcpTarget;
   readonly #plain = Buffer.allocUnsafe(MTU);
-  /**
-   * Arrival time of the datagram being read on the clock the sender reports are stamped with
-   * (performance.timeOrigin + performance.now(), ms): the wall-clock age of the arrival stamp applied to it,
-   * so a step of the wall clock does not land in the round-trip time.
-   */
+  /** Arrival time of the datagram being read (ms since the epoch). */
   #at = 0;
 
   constructor(ctx: SrtpContext, video: SrClock, target: ViewerRtcpTarget) {
@@ -68,7 +64,7 @@ export class ViewerRtcp implements RtcpSink {
       return;
     }
     const n = unprotectRtcp(this.#ctx, data, this.#plain);
-    this.#at = performance.timeOrigin + performance.now() - Math.max(0, Date.now() - at);
+    this.#at = at;
     if (n < 0 || readRtcp(this.#plain, n, this) < 0) {
       this.counters.dropped++;
       return;
@@ -83,7 +79,10 @@ export class ViewerRtcp implements RtcpSink {
     this.fractionLost = fractionLost / 256;
     // Only against the SR sent last, whose send time is kept (an RR echoing an older one is skipped).
     if (lsr === 0 || lsr !== v.lastSRtimestamp || !v.lastSentSRTimestamp) return;
-    const rtt = (this.#at / 1000 - v.lastSentSRTimestamp - dlsr / 65536) * 1000;
+    // The arrival on the clock the sender reports are stamped with (performance.timeOrigin + performance.now()):
+    // the wall-clock age of the stamp applied to it, so a step of the wall clock does not land in the RTT.
+    const arrived = performance.timeOrigin + performance.now() - Math.max(0, Date.now() - this.#at);
+    const rtt = (arrived / 1000 - v.lastSentSRTimestamp - dlsr / 65536) * 1000;
     if (rtt < 0 || rtt > 60_000) return;
     this.rttMs = this.rttMs < 0 ? rtt : RTT_ALPHA * this.rttMs + (1 - RTT_ALPHA) * rtt;
   }
