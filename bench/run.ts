@@ -48,6 +48,7 @@ const { values } = parseArgs({
     levels: { type: 'string' },
     window: { type: 'string' },
     settle: { type: 'string' },
+    warmup: { type: 'string' },
     workers: { type: 'string' },
     'storm-viewers': { type: 'string' },
     'storm-rounds': { type: 'string' },
@@ -76,7 +77,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server,whip] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--cluster-edge-viewers n] [--cluster-edge-window s] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
+    'npm run bench -- [--scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui] [--paths drake,lean,werift] [--viewers werift,libwebrtc] [--full] [--levels 0,10,25,50] [--window s] [--settle s] [--warmup s] [--workers n] [--storm-viewers k] [--storm-rounds r] [--ttff-joins j] [--glass-levels 0,20] [--glass-window s] [--glass-ingest rtp,srt,rtmp,rtmp-server,srt-server,whip] [--pli-viewers n] [--pli-flooders n] [--pli-every ms] [--fuzz-rounds n] [--minutes m] [--fuzz-seed s] [--soak-viewers k] [--cluster-joins n] [--cluster-edge-viewers n] [--cluster-edge-window s] [--record] [--shots dir] [--timeout s] [--cpu-prof]',
   );
   process.exit(0);
 }
@@ -108,6 +109,9 @@ const settings = {
   levels,
   windowMs: int('window', values.window, full ? 20 : 10, 1) * 1000,
   settleMs: int('settle', values.settle, 3) * 1000,
+  // JIT warm-up before anything is measured: V8 compiles the viewer path's functions over ≈ 20 s of viewers
+  // at these packet rates (--trace-opt); a shorter warm-up leaves that compiling in the first level's window.
+  warmupMs: int('warmup', values.warmup, 20) * 1000,
   workers: int('workers', values.workers, Math.max(1, Math.min(4, os.cpus().length)), 1),
   joinConcurrency: 2,
   stormViewers: int('storm-viewers', values['storm-viewers'], 20, 1),
@@ -138,6 +142,7 @@ for (const i of settings.glassIngests) if (!ALL_INGESTS.includes(i)) throw new E
 // Whole-run guard: a rough upper bound of the profile, times two.
 const estimateS =
   30 +
+  (settings.warmupMs / 1000 + 15) * (SEND_PATHS.length + 1) * viewerKinds.length +
   (scenarios.includes('micro') ? 40 : 0) +
   (scenarios.includes('cpu-per-viewer')
     ? viewerKinds.length * ((levels.length + (levels.includes(0) ? 2 : 0)) * (SEND_PATHS.length + 1) * (settings.windowMs / 1000 + settings.settleMs / 1000 + 12) + levels.reduce((s, n) => s + n, 0) * 0.3)
@@ -284,15 +289,15 @@ try {
         log(viewerNote);
       }
     }
-    // Warm-up (not reported): JIT of both send paths, the worker pool, the first DTLS handshakes.
-    log('warm-up: 2 viewers per drake and viewer kind for 3 s');
+    // Warm-up (not reported): JIT of the send paths, the worker pool, the first DTLS handshakes.
+    log(`warm-up: 2 viewers per server and viewer kind for ${settings.warmupMs / 1000} s`);
     for (const g of [gen, lw]) {
       if (!g) continue;
       for (const p of cpuPaths) {
         await activate(drakes, p);
-        const s = g.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: 60_000, joinConcurrency: 2 });
+        const s = g.join(drakes[p]!.whepUrl, 2, { joinTimeoutMs: 15_000, maxMs: settings.warmupMs + 60_000, joinConcurrency: 2 });
         await s.joined(30_000);
-        await new Promise((r) => setTimeout(r, 3000));
+        await new Promise((r) => setTimeout(r, settings.warmupMs));
         await s.leave();
         await waitNoViewers(drakes[p]!);
       }
@@ -319,7 +324,7 @@ try {
     out(`## cpu-per-viewer\n`);
     out(
       `Source: ${SOURCE.video}; ${SOURCE.audio}. ${SEND_PATHS.length} drakes side by side (one per send path: ${SEND_PATHS.join(', ')}); only the measured one runs its FFmpeg (the other's process is stopped), ` +
-        `levels ${levels.join(', ')}; paths interleaved per level, order alternating. Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
+        `levels ${levels.join(', ')}; paths interleaved per level, order alternating, after a ${settings.warmupMs / 1000} s warm-up with 2 viewers per server (JIT). Window ${settings.windowMs / 1000} s after all viewers have video + ${settings.settleMs / 1000} s settle. ` +
         `CPU in % of ONE core from /proc (drake = its node process, all threads; FFmpeg separately). ` +
         `Viewer kinds, one after the other: ${gens.map((g) => g.kind).join(', ')}. werift viewers (gentle: RTCP RR and NACKs) = ${settings.workers} piscina workers in this process (decrypting every packet until their first keyframe, then 1 in 32; the rest counted from the clear RTP header), generator CPU = this process; ` +
         `libwebrtc viewers (like a browser that cannot decode: RR, NACKs and PLI ≈ 5/s each) = ${settings.workers} child processes of @roamhq/wrtc, generator CPU = this process + those children.${viewerNote ? ` ${viewerNote}` : ''} ` +

@@ -124,6 +124,22 @@ function identitySuite(label: string, backend: () => SrtpBackend): void {
       }
     });
 
+    test(`${label} ${profile}: empty payloads and payloads past 2 KiB equal werift`, () => {
+      const b = backend();
+      const k = keysFor(profile, profile);
+      const ctx = b.createContext(profile, k.key, k.salt);
+      const ref = wSession(profile, k);
+      const out = Buffer.alloc(10_000);
+      [0, 15, 2047, 2048, 2049, 4111, 9000].forEach((len, i) => {
+        const hdr = header({ seq: 100 + i, ts: 3000 * i, ssrc: 0x1234abcd, pt: 96, marker: false });
+        const payload = Buffer.alloc(len);
+        for (let j = 0; j < len; j++) payload[j] = (j * 13 + len) & 0xff;
+        const want = ref.encrypt(payload, hdr);
+        const n = b.protect(ctx, new RtpPacket(hdr, payload).serialize(), out);
+        assert.deepEqual(out.subarray(0, n), want, `payload of ${len} bytes`);
+      });
+    });
+
     test(`${label} ${profile}: werift rejects a protected packet with one bit flipped`, () => {
       const b = backend();
       const k = keysFor(profile, `flip:${profile}`);
