@@ -185,8 +185,27 @@ describe('shared UDP port per shard (send_path lean, shared_port on)', () => {
       const sessions = (await drake.supervisor.snapshot()).find((p) => p.id === 'cam')!.sessions;
       assert.equal(new Set(sessions.map((s) => s.remote)).size, 4, 'four distinct viewer addresses behind one port');
     } finally {
+      await Promise.all(viewers.map((v) => fetch(`${drake.url}${v.location}`, { method: 'DELETE' }).catch(() => undefined)));
       await Promise.all(viewers.map((v) => v.close()));
     }
+  });
+
+  test('the port is read paced while viewers watch, and as datagrams come once the last one left', async () => {
+    // Paced reads are on where the addon reads the port and DRAKE_RTCP_PACED is not 0 (whepDgramFallback runs this file with node's reading).
+    const pacedWhileWatching = nativeRecvEnabled && process.env.DRAKE_RTCP_PACED !== '0';
+    // Alone on the shard: a session an earlier test left without DELETE ends by the viewer timeout (10 s).
+    await waitFor('no viewer before', async () => (await drake.supervisor.whepStats('cam')).viewers === 0, 25_000);
+    const v = await whepView(`${drake.url}/whep/cam`);
+    try {
+      await waitFor('media', async () => videoCount(v) > 30, 15_000);
+      await waitFor('paced once connected', async () => (await drake.supervisor.whepStats('cam')).port!.paced === pacedWhileWatching, 5000);
+    } finally {
+      await fetch(`${drake.url}${v.location}`, { method: 'DELETE' });
+      await v.close();
+    }
+    await waitFor('no viewer', async () => (await drake.supervisor.whepStats('cam')).viewers === 0, 10_000);
+    // Paced without a viewer would keep a 20 ms fallback timer reading an idle port for as long as the stream runs.
+    assert.equal((await drake.supervisor.whepStats('cam')).port!.paced, false);
   });
 
   test('a NACK of a batched packet is answered with the same bytes for that viewer only', async () => {

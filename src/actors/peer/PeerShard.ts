@@ -201,7 +201,7 @@ export class PeerShard {
     // Paced only where the port is read natively: its kernel arrival stamps keep the wait out of the RTT.
     if (mux && RTCP_PACED && mux.reader === 'recvmmsg') {
       // After the send (and its latency): the viewers' RTCP is read while the thread is awake, and never holds up live media.
-      mux.setPaced(!connecting);
+      mux.setPaced(!connecting && this.#sessions.size > 0);
       mux.readWindow();
     }
     this.#liveQueue.limit = LIVE_MAX_COPIES / Math.max(1, this.#sessions.size);
@@ -382,6 +382,9 @@ export class PeerShard {
     if (this.#sessions.get(s.id) !== s) return;
     this.#sessions.delete(s.id);
     this.#bursting.delete(s);
+    // No viewer left: no flush reads the port, and the paced fallback would wake the thread 50 times a
+    // second for nothing; read as datagrams come (none, until the next viewer joins).
+    if (this.#sessions.size === 0) this.#muxOpen?.setPaced(false);
     const c = s.counters;
     this.#past.packets += c.videoPackets + c.audioPackets;
     this.#past.bytes += c.bytes;
@@ -434,7 +437,7 @@ export class PeerShard {
       viewers: this.#sessions.size,
       gopPackets: this.#gop.packets().length,
       sharedPort: this.#muxOpen?.port || null,
-      port: this.#muxOpen ? { ...this.#muxOpen.counters, reader: this.#muxOpen.reader } : null,
+      port: this.#muxOpen ? { ...this.#muxOpen.counters, reader: this.#muxOpen.reader, paced: this.#muxOpen.paced } : null,
       batchDrops: (this.#batch?.drops ?? 0) + (this.#burst?.drops ?? 0) + (this.#live?.drops ?? 0),
       batched: (this.#batch?.sent ?? 0) + (this.#burst?.sent ?? 0) + (this.#live?.sent ?? 0),
       send:

@@ -225,6 +225,7 @@ export function mergeStats(parts: WhepStatsDto[]): WhepStatsDto {
         for (const k of ['received', 'reads', 'dropped', 'kernelDropped', 'stunAnswered', 'stunRequestsSent'] as const) out.port[k] += p.port[k];
         // Every shard reads its port the same way (one addon, one switch); 'dgram' if any one does not.
         if (p.port.reader === 'dgram') out.port.reader = 'dgram';
+        out.port.paced ||= p.port.paced;
       }
     }
     out.ringMissed = (out.ringMissed ?? 0) + (p.ringMissed ?? 0);
