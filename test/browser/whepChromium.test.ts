@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WhepStatsDto } from '../../src/shared/protocol.ts';
-import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
+import { chromiumPath, launchChromium, playerConnection } from '../helpers/chromium.ts';
 import { startDrake, waitFor } from '../helpers/drake.ts';
 
 interface InboundSample {
@@ -90,7 +90,7 @@ for (const sendPath of ['drake', 'lean'] as const) test(
       assert.equal(await page.title(), 'drake · demo');
       await page.waitForFunction(`window.drakePlayer?.state === 'playing'`, null, { timeout: 15_000 }).catch(async (err: unknown) => {
         const p = await page.evaluate(`(({ state, statusText, lastError, posts }) => ({ state, statusText, lastError, posts }))(window.drakePlayer)`);
-        throw new Error(`player did not reach 'playing': ${JSON.stringify(p)} (${String(err)})`);
+        throw new Error(`player did not reach 'playing': ${JSON.stringify(p)}; Chromium: ${JSON.stringify(await playerConnection(page))} (${String(err)})`);
       });
 
       const player = (await page.evaluate(`(({ state, ttffMs, sessionUrl }) => ({ state, ttffMs, sessionUrl,

@@ -2,7 +2,7 @@
 // it shows "stream offline" when drake's FFmpeg dies and rejoins by itself when the process runs again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromiumPath, launchChromium } from '../helpers/chromium.ts';
+import { chromiumPath, launchChromium, playerConnection } from '../helpers/chromium.ts';
 import { startDrake, waitFor } from '../helpers/drake.ts';
 import { webrtcProcess } from '../helpers/webrtcProcess.ts';
 
@@ -36,7 +36,7 @@ test(
       const player = async () => (await page.evaluate(PLAYER)) as PlayerState;
       const until = async (what: string, cond: string, ms = 15_000) =>
         page.waitForFunction(cond, null, { timeout: ms }).catch(async (err: unknown) => {
-          throw new Error(`${what}: ${JSON.stringify(await player())} (${String(err)})`);
+          throw new Error(`${what}: ${JSON.stringify(await player())}; Chromium: ${JSON.stringify(await playerConnection(page))} (${String(err)})`);
         });
       await until('playing', `window.drakePlayer?.state === 'playing'`);
       await until('active and the viewer count over SSE', `window.drakePlayer.events.includes('active') && window.drakePlayer.viewers === 1`, 5000);

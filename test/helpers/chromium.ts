@@ -44,3 +44,28 @@ export async function playerFramesDecoded(page: Page): Promise<number> {
     return frames;
   })()`)) as number;
 }
+
+/**
+ * The player page's peer connection as Chromium sees it (ICE and DTLS state, candidate pairs with their
+ * checks, the video's receive/decode counters, the <video> element), for a failure message: tells a stalled
+ * ICE or DTLS handshake from media that arrives but is not decoded or not shown.
+ */
+export async function playerConnection(page: Page): Promise<unknown> {
+  return page
+    .evaluate(`(async () => {
+      const pc = window.drakePlayer && window.drakePlayer.pc;
+      if (!pc) return null;
+      const out = { ice: pc.iceConnectionState, connection: pc.connectionState, transport: null, pairs: [], video: null,
+        element: { readyState: document.getElementById('video')?.readyState, paused: document.getElementById('video')?.paused, width: document.getElementById('video')?.videoWidth } };
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === 'transport') out.transport = { dtls: r.dtlsState, ice: r.iceState, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived };
+        if (r.type === 'candidate-pair') out.pairs.push({ state: r.state, nominated: r.nominated, requestsSent: r.requestsSent, responsesReceived: r.responsesReceived });
+        if (r.type === 'inbound-rtp' && (r.kind ?? r.mediaType) === 'video') {
+          out.video = { packetsReceived: r.packetsReceived, packetsLost: r.packetsLost, framesReceived: r.framesReceived, framesDecoded: r.framesDecoded,
+            keyFramesDecoded: r.keyFramesDecoded, framesDropped: r.framesDropped, pliCount: r.pliCount, nackCount: r.nackCount, frameWidth: r.frameWidth };
+        }
+      });
+      return out;
+    })()`)
+    .catch((err: unknown) => `getStats failed: ${String(err)}`);
+}
