@@ -55,8 +55,9 @@ export async function playerConnection(page: Page): Promise<unknown> {
     .evaluate(`(async () => {
       const pc = window.drakePlayer && window.drakePlayer.pc;
       if (!pc) return null;
+      const el = document.getElementById('video');
       const out = { ice: pc.iceConnectionState, connection: pc.connectionState, transport: null, pairs: [], video: null,
-        element: { readyState: document.getElementById('video')?.readyState, paused: document.getElementById('video')?.paused, width: document.getElementById('video')?.videoWidth } };
+        element: el && { readyState: el.readyState, paused: el.paused, width: el.videoWidth } };
       (await pc.getStats()).forEach((r) => {
         if (r.type === 'transport') out.transport = { dtls: r.dtlsState, ice: r.iceState, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived };
         if (r.type === 'candidate-pair') out.pairs.push({ state: r.state, nominated: r.nominated, requestsSent: r.requestsSent, responsesReceived: r.responsesReceived });
