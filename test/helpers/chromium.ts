@@ -25,13 +25,19 @@ export function chromiumPath(): string | null {
 }
 
 /**
+ * DRAKE_CHROMIUM_LOG=1 makes Chromium log WebRTC's SRTP, RTP demux and channel decisions to stderr; run
+ * with DEBUG=pw:browser to see them (e.g. "Failed to unprotect SRTP packet, err=7": keys that differ).
+ */
+const LOG_ARGS = process.env.DRAKE_CHROMIUM_LOG ? ['--enable-logging=stderr', '--v=0', '--vmodule=*srtp*=3,*rtp_transport*=3,*demux*=3,*channel*=1'] : [];
+
+/**
  * Launches headless Chromium. Playwright gives every launch a fresh temporary user-data-dir
  * (it refuses a --user-data-dir argument for launch()) and removes it in browser.close().
  */
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error('Chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM_PATH');
-  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...LOG_ARGS, ...extraArgs], timeout: 30_000 });
 }
 
 /** Video frames the player page (/player/:id, window.drakePlayer) has decoded so far, from its getStats(). */

@@ -5,7 +5,7 @@
 // DTLS; the sender reports are drake's too (senderReport(): native SRTCP, no werift timer per sender).
 import type { Socket } from 'node:dgram';
 import type { RTCRtpSender } from 'werift';
-import { createContext, Destinations, MAX_SRTCP_OVERHEAD, protect, protectRtcp, SALT_LENGTH, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
+import { createContext, Destinations, MAX_SRTCP_OVERHEAD, protect, protectRtcp, sendBatch, type SrtpContext, type SrtpProfile } from '../../shared/srtp/index.ts';
 import type { BatchSend } from './BatchSend.ts';
 import type { BurstBatch } from './BurstBatch.ts';
 
@@ -17,10 +17,13 @@ const NTP_UNIX_OFFSET = 2_208_988_800;
 const SR_LENGTH = 28;
 
 interface DtlsInternals {
-  dtls?: {
-    srtp: { srtpProfile?: number };
-    extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer };
-  };
+  /**
+   * werift's own SRTP session, keyed from the DTLS exporter at the moment the handshake completed: the
+   * keys the viewer has too. dtls.extractSessionKeys() is not: werift's DTLS client runs flight 5 again
+   * when a retransmitted flight 4 arrives after it connected (a browser resends it when the answer was
+   * slow) and derives a new master secret the viewer never sees.
+   */
+  srtp?: { config: { profile: number; keys: { localMasterKey: Buffer; localMasterSalt: Buffer; remoteMasterKey: Buffer; remoteMasterSalt: Buffer } } };
   iceTransport: { connection: IceConnectionInternals };
 }
 
@@ -40,15 +43,20 @@ interface SenderInternals {
 /**
  * SRTP contexts per DTLS transport: with BUNDLE, audio and video of a viewer share them (the ROC is per
  * SSRC). `send` protects drake's packets with the local keys; `receive` unprotects the viewer's SRTCP
- * with the remote ones.
+ * with the remote ones. null before werift started SRTP or for a profile drake's addon does not do.
  */
 export function srtpContextsFor(sender: RTCRtpSender): { send: SrtpContext; receive: SrtpContext } | null {
-  const dtls = (sender.dtlsTransport as unknown as DtlsInternals).dtls;
-  const profileId = dtls?.srtp.srtpProfile;
-  if (!dtls || (profileId !== 1 && profileId !== 7)) return null;
+  const config = (sender.dtlsTransport as unknown as DtlsInternals).srtp?.config;
+  const profileId = config?.profile;
+  if (!config || (profileId !== 1 && profileId !== 7)) return null;
   const profile: SrtpProfile = profileId === 7 ? 'AEAD_AES_128_GCM' : 'AES_CM_128_HMAC_SHA1_80';
-  const { localKey, localSalt, remoteKey, remoteSalt } = dtls.extractSessionKeys(16, SALT_LENGTH[profile]);
-  return { send: createContext(profile, localKey, localSalt), receive: createContext(profile, remoteKey, remoteSalt) };
+  const k = config.keys;
+  if (process.env.DRAKE_DBG) {
+    const d = (sender.dtlsTransport as any).dtls;
+    const x = d.extractSessionKeys(16, profileId === 7 ? 12 : 14);
+    console.error(`DBG keys same=${Buffer.compare(x.localKey, k.localMasterKey) === 0} flight=${d.dtls.flight} session=${d.dtls.sessionId}`);
+  }
+  return { send: createContext(profile, k.localMasterKey, k.localMasterSalt), receive: createContext(profile, k.remoteMasterKey, k.remoteMasterSalt) };
 }
 
 export class LeanSender {

@@ -21,6 +21,7 @@ import { RUN_AUDIO, RUN_PARAM, RUN_PARAMS, RUN_VIDEO } from '../../shared/srtp/i
 import type { BurstBatch } from './BurstBatch.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
 import type { LiveStage } from './LiveStage.ts';
+import { ignoreLateServerFlights } from './dtlsLateFlight.ts';
 import { forEachNacked } from './rtcpReader.ts';
 import { ViewerRtcp } from './ViewerRtcp.ts';
 import type { LiteViewer, UdpMux } from './UdpMux.ts';
@@ -275,6 +276,7 @@ export class PeerSession {
         this.#disconnectTimer = null;
         if (!this.#connected) {
           this.#connected = true;
+          ignoreLateServerFlights(this.#pc);
           if (this.#opts.sendPath === 'lean') this.#setupLean();
           if (this.#opts.sendPath !== 'werift') this.#startBurst(this.#opts.keyframeBurst(), 'join');
           this.#opts.keyframeWanted?.();
