@@ -3,7 +3,7 @@
 // RTP forwards of the processes that read it. The path to viewers has no FFmpeg: the publisher's RTP,
 // decrypted by werift, is rewritten once (plain 12-byte header, drake's payload types) and fanned out.
 import { randomBytes } from 'node:crypto';
-import { RTCPeerConnection, RTCRtpCodecParameters, type RTCRtpTransceiver, type RtpPacket, useAbsSendTime, useSdesMid, useTransportWideCC } from 'werift';
+import { RTCPeerConnection, RTCRtpCodecParameters, type RTCRtpTransceiver, type RtpPacket, useSdesMid } from 'werift';
 import { ConflictError, NotAcceptableError, NotFoundError, NotReadyError, PreconditionFailedError, PreconditionRequiredError, TimeoutError, ValidationError } from '../../shared/errors.ts';
 import { extractParameterSets, rtpSeq } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
@@ -82,8 +82,12 @@ export class PublishActor {
       ...(ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: ice.interfaceAddress } } : {}),
       ...(ice.portRange ? { icePortRange: ice.portRange } : {}),
       codecs: { video: [codecOf('video/H264', h264)], audio: opus ? [codecOf('audio/opus', opus)] : [] },
-      // mid for BUNDLE demux; transport-cc/abs-send-time so the publisher's bandwidth estimation has feedback.
-      headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()], audio: [useSdesMid()] },
+      // mid for BUNDLE demux. No transport-cc: werift's feedback is cut short on the wire (its RTCP length
+      // drops the last deltas) and stamped with event-loop arrival times, and Chromium's delay-based
+      // estimator then held a loopback publisher at 30–440 kbit/s and 320–960 px. Without it Chromium's
+      // loss-based estimate ramps up steadily (1.8 Mbit/s target, 1280 px, 24 s after the start, on loopback).
+      // No abs-send-time either: drake has no receive-side estimator (REMB) that would read it.
+      headerExtensions: { video: [useSdesMid()], audio: [useSdesMid()] },
     });
     this.#pc = pc;
     this.#remoteUfrag = parsed.iceUfrag;
@@ -290,7 +294,7 @@ function codecOf(mimeType: string, c: OfferCodec): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
     mimeType,
     clockRate: c.clockRate,
-    ...(mimeType === 'audio/opus' ? { channels: 2 } : { rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'transport-cc' }] }),
+    ...(mimeType === 'audio/opus' ? { channels: 2 } : { rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }] }),
     ...(fmtp ? { parameters: fmtp } : {}),
   });
 }
