@@ -134,6 +134,11 @@ test('ignoreLateServerFlights: a flight 4 after the handshake leaves werift\'s D
   try {
     ignoreLateServerFlights(pair.server);
     ignoreLateServerFlights(pair.server);
+    // The viewer's side is a DTLS server: left alone (werift's server answers a repeated flight 5 itself).
+    const viewerDtls = (pair.viewer.dtlsTransports[0] as unknown as { dtls: { onHandleHandshakes: unknown } }).dtls;
+    const viewerHandler = viewerDtls.onHandleHandshakes;
+    ignoreLateServerFlights(pair.viewer);
+    assert.equal(viewerDtls.onHandleHandshakes, viewerHandler, 'a DTLS server is not wrapped');
     await pair.repeatFlight4();
     const dtls = (pair.sender.dtlsTransport as unknown as TransportInternals).dtls.dtls;
     assert.equal(pair.serverHandshakesAfter.length, 0, 'no flight 5 sent again');

@@ -9,7 +9,11 @@ import type { RTCPeerConnection } from 'werift';
 /** ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone. */
 const FLIGHT_4 = new Set([2, 11, 12, 13, 14]);
 
+/** werift's SessionType.CLIENT (dtls/src/cipher/suites/abstract). */
+const CLIENT = 1;
+
 interface DtlsClientInternals {
+  sessionType?: number;
   connected?: boolean;
   onHandleHandshakes?: (assembled: Array<{ msg_type: number }>) => Promise<void>;
 }
@@ -24,7 +28,8 @@ export function ignoreLateServerFlights(pc: RTCPeerConnection): void {
   for (const transport of pc.dtlsTransports) {
     const client = (transport as unknown as { dtls?: DtlsClientInternals }).dtls;
     const handle = client?.onHandleHandshakes;
-    if (!client || !handle || guarded.has(client)) continue;
+    // Only the client: werift's server answers a repeated flight 5 with its flight 6 again, as it should.
+    if (!client || client.sessionType !== CLIENT || !handle || guarded.has(client)) continue;
     guarded.add(client);
     client.onHandleHandshakes = (assembled) => {
       if (client.connected && assembled.some((h) => FLIGHT_4.has(h.msg_type))) return Promise.resolve();
