@@ -65,7 +65,11 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
       assert.ok(v.sessionUrl!.startsWith(`${b.url}/whep/cam/`), `session ${v.sessionUrl}`);
       assert.ok(!(v.headers.get('link') ?? '').includes('server-sent-events'), 'an edge session offers no SSE extension');
     }
-    await waitFor('media on all three', async () => viewers.every((v) => videoCount(v) > 60 && v.audio > 20), 20_000);
+    await waitFor('media on all three', async () => viewers.every((v) => videoCount(v) > 60 && v.audio > 20), 20_000).catch(async (err: Error) => {
+      const sessions = await b.api('GET', '/api/v3/session/active?collectors=whep');
+      throw new Error(`${err.message}: video ${viewers.map((v) => videoCount(v)).join(', ')}, audio ${viewers.map((v) => v.audio).join(', ')}, ` +
+        `connected ${viewers.map((v) => v.connectedAt !== null).join(', ')}; B's sessions ${JSON.stringify(sessions.body)}\n${b.output().slice(-3000)}`);
+    });
     for (const v of viewers) {
       assert.ok(v.video.some((p) => h264NalTypesStarting(p).includes(NAL.IDR)), 'a keyframe arrived');
       assert.ok(v.video.every((p) => p.readUInt32BE(8) === v.video[0]!.readUInt32BE(8)), 'one video SSRC per viewer');
@@ -93,7 +97,12 @@ describe('cluster: WHEP on a node that does not run the stream (edge relay)', ()
     const sentToViewers = metric(mB1, 'drake_whep_sent_packets_total', { process: 'cam' });
     assert.ok(ingested > 50, `A ingested ${ingested} packets in 2 s`);
     assert.ok(Math.abs(relayed - ingested) <= ingested * 0.1 + 5, `A relayed ${relayed} packets for ${ingested} ingested: one copy each, not one per viewer`);
-    assert.ok(received > 0 && received <= relayed + 5, `B received ${received} of ${relayed}`);
+    assert.ok(received > 0, `B received ${received} packets in 2 s`);
+    // The two nodes' counters are read one after the other, so the windows differ by the scrape time;
+    // the totals do not: B (read first) never has more than A sent.
+    const receivedTotal = metric(await metrics(b), 'drake_edge_relay_packets_total', { process: 'cam' });
+    const relayedTotal = metric(await metrics(a), 'drake_relay_out_packets_total', { process: 'cam', edge: 'node-b' });
+    assert.ok(receivedTotal <= relayedTotal, `B received ${receivedTotal} of the ${relayedTotal} packets A relayed`);
     assert.equal(sentToViewers, 0, 'B has no process of its own named cam: its viewers are edge viewers');
     assert.equal(metric(mB1, 'drake_edge_relay_lost_total', { process: 'cam' }), 0, 'no relay loss on loopback');
 

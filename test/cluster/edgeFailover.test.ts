@@ -60,7 +60,11 @@ describe('cluster: an edge re-attaches to the new owner after a failover', () =>
     await a.kill();
     const killedAt = Date.now();
     await waitFor('cam placed on C', async () => (await placements(redis.url)).cam?.node === 'node-c', 15_000);
-    await waitFor('B relays from C', async () => metric(await metrics(b), 'drake_edge_viewers', { process: 'cam', owner: 'node-c' }) === 2, 20_000);
+    await waitFor('B relays from C', async () => metric(await metrics(b), 'drake_edge_viewers', { process: 'cam', owner: 'node-c' }) === 2, 20_000).catch(async (err: Error) => {
+      const m = await metrics(b);
+      throw new Error(`${err.message}: ${m.split('\n').filter((l) => l.startsWith('drake_edge')).join('; ')}; ` +
+        `connected ${viewers.map((v) => v.connectedAt !== null).join(', ')}\n${b.output().slice(-3000)}`);
+    });
     const counts = viewers.map((v) => videoCount(v));
     await waitFor('media again on both viewers', async () => viewers.every((v, i) => videoCount(v) > counts[i]! + 30), 20_000);
     assert.equal(metric(await metrics(c), 'drake_relay_out_edges', { process: 'cam' }), 1, 'C relays to B once');

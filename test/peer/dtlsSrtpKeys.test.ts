@@ -3,11 +3,12 @@
 // Chromium repeats flight 4 whenever drake's flight 5 is slow (a loaded box). Keys exported after that
 // reached no viewer: the page stayed black with ICE and DTLS "connected". Here a werift viewer repeats
 // its flight 4 on purpose: the lean path's keys must still be the viewer's, and drake's guard must keep
-// werift's DTLS state as the handshake left it.
+// werift's DTLS state as the handshake left it. The same client fails the session outright on a second
+// HelloVerifyRequest (a viewer whose DTLS server saw drake's ClientHello twice): the guard drops it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, type RTCRtpSender } from 'werift';
-import { ignoreLateServerFlights } from '../../src/actors/peer/dtlsLateFlight.ts';
+import { guardDtlsClients } from '../../src/actors/peer/dtlsClientGuard.ts';
 import { srtpContextsFor } from '../../src/actors/peer/LeanSender.ts';
 import { protect } from '../../src/shared/srtp/index.ts';
 import { waitFor } from '../helpers/waitFor.ts';
@@ -27,6 +28,7 @@ function handshakeOf(datagram: Buffer, types: number[]): boolean {
 }
 /** ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone. */
 const FLIGHT_4 = [2, 11, 12, 13, 14];
+const HELLO_VERIFY_REQUEST = 3;
 
 interface Pair {
   viewer: RTCPeerConnection;
@@ -41,7 +43,14 @@ interface Pair {
   close(): Promise<void>;
 }
 
-async function connectedPair(): Promise<Pair> {
+interface PairOptions {
+  /** Guard drake's side before ICE starts, as PeerSession does. */
+  guard?: boolean;
+  /** The viewer sends each HelloVerifyRequest twice, as its DTLS server does for a repeated ClientHello. */
+  doubleHelloVerify?: boolean;
+}
+
+async function connectedPair(opts: PairOptions = {}): Promise<Pair> {
   const viewer = viewerPeer();
   const server = new RTCPeerConnection({
     bundlePolicy: 'max-bundle',
@@ -61,14 +70,16 @@ async function connectedPair(): Promise<Pair> {
   await viewer.setLocalDescription(await viewer.createOffer());
   const sender = server.addTransceiver(new MediaStreamTrack({ kind: 'video' }), { direction: 'sendonly' }).sender;
   await server.setRemoteDescription(viewer.localDescription!);
+  if (opts.guard) guardDtlsClients(server);
   await server.setLocalDescription(await server.createAnswer());
   assert.match(server.localDescription!.sdp, /a=setup:active/, 'the server side is the DTLS client, as drake is');
 
   const flight4: Buffer[] = [];
   const viewerConn = (viewer.dtlsTransports[0] as unknown as TransportInternals).iceTransport.connection;
   const viewerSend = viewerConn.send.bind(viewerConn);
-  viewerConn.send = (data: Buffer) => {
+  viewerConn.send = async (data: Buffer) => {
     if (handshakeOf(data, FLIGHT_4)) flight4.push(Buffer.from(data));
+    if (opts.doubleHelloVerify && handshakeOf(data, [HELLO_VERIFY_REQUEST])) await viewerSend(Buffer.from(data));
     return viewerSend(data);
   };
   const serverHandshakesAfter: Buffer[] = [];
@@ -79,7 +90,13 @@ async function connectedPair(): Promise<Pair> {
     return serverSend(data);
   };
   await viewer.setRemoteDescription(server.localDescription!);
-  await waitFor('both sides connected', async () => server.connectionState === 'connected' && viewer.connectionState === 'connected', 15_000);
+  await waitFor('both sides connected', async () => {
+    if (server.connectionState === 'failed') throw new Error(`drake's side failed (DTLS ${sender.dtlsTransport.state})`);
+    return server.connectionState === 'connected' && viewer.connectionState === 'connected';
+  }, 15_000).catch(async (err: unknown) => {
+    await Promise.allSettled([viewer.close(), server.close()]);
+    throw err;
+  });
   assert.ok(flight4.length > 0, 'the viewer sent its flight 4');
   const dtls = (sender.dtlsTransport as unknown as TransportInternals).dtls.dtls;
   return {
@@ -129,20 +146,34 @@ test('lean SRTP keys are the viewer\'s even after werift re-ran flight 5 on a re
   }
 });
 
-test('ignoreLateServerFlights: a flight 4 after the handshake leaves werift\'s DTLS client as it was', { timeout: 30_000 }, async () => {
+test('guardDtlsClients: a flight 4 after the handshake leaves werift\'s DTLS client as it was', { timeout: 30_000 }, async () => {
   const pair = await connectedPair();
   try {
-    ignoreLateServerFlights(pair.server);
-    ignoreLateServerFlights(pair.server);
+    guardDtlsClients(pair.server);
+    guardDtlsClients(pair.server);
     // The viewer's side is a DTLS server: left alone (werift's server answers a repeated flight 5 itself).
     const viewerDtls = (pair.viewer.dtlsTransports[0] as unknown as { dtls: { onHandleHandshakes: unknown } }).dtls;
     const viewerHandler = viewerDtls.onHandleHandshakes;
-    ignoreLateServerFlights(pair.viewer);
+    guardDtlsClients(pair.viewer);
     assert.equal(viewerDtls.onHandleHandshakes, viewerHandler, 'a DTLS server is not wrapped');
     await pair.repeatFlight4();
     const dtls = (pair.sender.dtlsTransport as unknown as TransportInternals).dtls.dtls;
     assert.equal(pair.serverHandshakesAfter.length, 0, 'no flight 5 sent again');
     assert.equal(dtls.flight, 7, 'the client stays finished');
+  } finally {
+    await pair.close();
+  }
+});
+
+test('guardDtlsClients: a repeated HelloVerifyRequest no longer fails the session (werift alone fails it)', { timeout: 40_000 }, async () => {
+  // Unguarded, werift's client throws on the second HelloVerifyRequest. If this starts to connect, werift
+  // fixed it upstream and the guard's HelloVerifyRequest half can go.
+  await assert.rejects(connectedPair({ doubleHelloVerify: true }), /drake's side failed/);
+  const pair = await connectedPair({ doubleHelloVerify: true, guard: true });
+  try {
+    await pair.repeatFlight4();
+    assert.equal(pair.serverHandshakesAfter.length, 0, 'no flight 5 sent again');
+    assert.ok(srtpContextsFor(pair.sender), 'SRTP contexts for the sender');
   } finally {
     await pair.close();
   }

@@ -21,7 +21,7 @@ import { RUN_AUDIO, RUN_PARAM, RUN_PARAMS, RUN_VIDEO } from '../../shared/srtp/i
 import type { BurstBatch } from './BurstBatch.ts';
 import { LeanSender, srtpContextsFor } from './LeanSender.ts';
 import type { LiveStage } from './LiveStage.ts';
-import { ignoreLateServerFlights } from './dtlsLateFlight.ts';
+import { guardDtlsClients } from './dtlsClientGuard.ts';
 import { forEachNacked } from './rtcpReader.ts';
 import { ViewerRtcp } from './ViewerRtcp.ts';
 import type { LiteViewer, UdpMux } from './UdpMux.ts';
@@ -221,6 +221,7 @@ export class PeerSession {
       // The offer's candidates stay: werift's parse of them is what rejects a malformed one (400). A lite
       // agent never checks them; the viewer's own checks tell the mux where it is.
       await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: opts.offer }));
+      guardDtlsClients(pc);
       if (opts.ice.iceServers.length === 0) dropDefaultStun(pc);
       // werift keeps every H264 variant of the offer; send on exactly the one drake chose.
       pinCodec(vt, h264.pt);
@@ -276,13 +277,13 @@ export class PeerSession {
         this.#disconnectTimer = null;
         if (!this.#connected) {
           this.#connected = true;
-          ignoreLateServerFlights(this.#pc);
           if (this.#opts.sendPath === 'lean') this.#setupLean();
           if (this.#opts.sendPath !== 'werift') this.#startBurst(this.#opts.keyframeBurst(), 'join');
           this.#opts.keyframeWanted?.();
         }
       } else if (state === 'failed' || state === 'closed') {
-        void this.close(`connection ${state}`);
+        const dtls = this.#pc.dtlsTransports.map((t) => t.state).join('/');
+        void this.close(`connection ${state} (ICE ${this.#pc.iceConnectionState}, DTLS ${dtls || 'none'})`);
       } else if (state === 'disconnected' && !this.#disconnectTimer) {
         this.#disconnectTimer = setTimeout(() => void this.close('connection lost (consent freshness)'), DISCONNECTED_GRACE_MS);
       }
@@ -313,6 +314,11 @@ export class PeerSession {
 
   get connected(): boolean {
     return this.#connected && !this.#closed;
+  }
+
+  /** Whether ICE and DTLS ever completed (a session that never did is worth telling the operator). */
+  get everConnected(): boolean {
+    return this.#connected;
   }
 
   get bursting(): boolean {

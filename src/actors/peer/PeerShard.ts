@@ -393,7 +393,8 @@ export class PeerShard {
     this.#past.plis += c.plis;
     this.#past.bursts += c.bursts;
     this.#past.plisIgnored += c.plisIgnored;
-    log.debug(`session ${s.id} closed: ${reason}`);
+    if (s.everConnected) log.debug(`session ${s.id} closed: ${reason}`);
+    else log.info(`session ${s.id} closed before it connected: ${reason}`);
     this.#opts.onClosed?.(s.id);
     if (this.#sessions.size === 0 && this.#sweeper) {
       clearInterval(this.#sweeper);

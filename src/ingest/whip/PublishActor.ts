@@ -9,7 +9,7 @@ import { extractParameterSets, rtpSeq } from '../../shared/h264.ts';
 import { Logger } from '../../shared/log.ts';
 import type { PublishEvent, PublishInit, WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto, WhipPublishedDto, WhipPublisherDto } from '../../shared/protocol.ts';
 import { PacketRing, type MediaKind } from '../../shared/ring.ts';
-import { ignoreLateServerFlights } from '../../actors/peer/dtlsLateFlight.ts';
+import { guardDtlsClients } from '../../actors/peer/dtlsClientGuard.ts';
 import { dropDefaultStun } from '../../actors/peer/PeerSession.ts';
 import { ifMatchAllows, PeerShard } from '../../actors/peer/PeerShard.ts';
 import { parseSdpFrag, SdpError, type OfferCodec } from '../../actors/peer/sdp.ts';
@@ -96,6 +96,8 @@ export class PublishActor {
     try {
       pc.onRemoteTransceiverAdded.subscribe((t) => this.#wireTransceiver(t));
       await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: offer }));
+      // drake is the DTLS client here too.
+      guardDtlsClients(pc);
       if (ice.iceServers.length === 0) dropDefaultStun(pc);
       for (const t of pc.getTransceivers()) {
         // werift keeps every H264 variant of the offer: receive exactly the one drake picked.
@@ -187,8 +189,6 @@ export class PublishActor {
       this.#disconnectTimer = null;
       if (!this.#connected) log.info(`${this.#init.name}: publisher connected`);
       this.#connected = true;
-      // drake is the DTLS client here too: keep werift's DTLS state as the handshake left it.
-      if (this.#pc) ignoreLateServerFlights(this.#pc);
     } else if (state === 'failed' || state === 'closed') {
       void this.close(`publisher connection ${state}`);
     } else if (state === 'disconnected' && !this.#disconnectTimer) {
