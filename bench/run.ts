@@ -4,7 +4,7 @@
 //   --scenario micro|cpu-per-viewer|join-storm|ttff|glass|pli-flood|fuzz|soak|cluster|restreamer-ui   run one (default: all but fuzz, soak, cluster, restreamer-ui)
 //   --pli-viewers 10 --pli-flooders 2 --pli-every 250   pli-flood: quiet viewers, PLI-flooding ones, ms between PLIs
 //   --full                                       longer profile: levels 0..200, 20 s windows, 3 storm rounds, 8 ttff joins
-//   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, lean-packet = lean with DRAKE_LIVE_BATCH=packet, lean-frame = DRAKE_LIVE_BATCH=frame, lean-avhold = DRAKE_LIVE_AUDIO_WAIT_MS=40, lean-unpaced = DRAKE_RTCP_PACED=0, lean-dgram = DRAKE_NATIVE_RECV=0, werift; werift is the ratios' baseline)
+//   --paths drake,lean,werift                    send paths to compare (drake, lean, lean-solo, lean-nogso = lean with DRAKE_GSO=0, lean-packet = lean with DRAKE_LIVE_BATCH=packet, lean-frame = DRAKE_LIVE_BATCH=frame, lean-unpaced = DRAKE_RTCP_PACED=0, lean-dgram = DRAKE_NATIVE_RECV=0, werift; werift is the ratios' baseline)
 //   --viewers werift,libwebrtc                   cpu-per-viewer's load viewers: werift (gentle) and/or libwebrtc (browser-like, PLI ≈ 5/s); default both
 //   --levels 0,10,25,50   --window 10   --settle 3   --workers 2   --storm-viewers 20   --storm-rounds 1
 //   --ttff-joins 3   --timeout <s> (whole run)

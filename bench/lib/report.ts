@@ -156,4 +156,4 @@ export function lineChart(opts: { title: string; subtitle?: string; xLabel: stri
   return `${out.join('\n')}\n`;
 }
 
-export const COLORS = { drake: '#1f6fd1', lean: '#7a3fc4', 'lean-solo': '#c43f9a', 'lean-nogso': '#2a6f4a', 'lean-packet': '#8a7a1f', 'lean-frame': '#b0662a', 'lean-avhold': '#3f8fc4', 'lean-unpaced': '#5a8f1f', 'lean-dgram': '#6f6f2a', werift: '#d1551f', pion: '#0d8f8f', extra: '#2a9d4a', grey: '#888888' };
+export const COLORS = { drake: '#1f6fd1', lean: '#7a3fc4', 'lean-solo': '#c43f9a', 'lean-nogso': '#2a6f4a', 'lean-packet': '#8a7a1f', 'lean-frame': '#b0662a', 'lean-unpaced': '#5a8f1f', 'lean-dgram': '#6f6f2a', werift: '#d1551f', pion: '#0d8f8f', extra: '#2a9d4a', grey: '#888888' };

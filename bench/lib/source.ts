@@ -11,7 +11,6 @@ export const PROCESS_ID = 'bench';
  * lean-nogso: lean with DRAKE_GSO=0 (bursts and NACK answers batched, but no UDP GSO trains), to compare.
  * lean-packet: lean with DRAKE_LIVE_BATCH=packet (each live packet flushed to every viewer on arrival, the
  * path before live packets were coalesced per viewer into GSO trains), to compare.
- * lean-avhold: lean with DRAKE_LIVE_AUDIO_WAIT_MS=40 (audio held for the next video packet: one flush for both).
  * lean-frame: lean with DRAKE_LIVE_BATCH=frame (a video frame's live packets also held until its last one,
  * the RTP marker), to compare.
  * lean-unpaced: lean with DRAKE_RTCP_PACED=0 (the shared port read as datagrams arrive, not after each live flush).
@@ -19,8 +18,8 @@ export const PROCESS_ID = 'bench';
  * 'message' per datagram, instead of recvmmsg batches), to compare.
  * drake: drake's send state on werift's sender.sendRtp. werift: werift's stock track path, the baseline.
  */
-export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'lean-packet' | 'lean-frame' | 'lean-avhold' | 'lean-unpaced' | 'lean-dgram' | 'werift' | 'pion';
-export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'lean-packet', 'lean-frame', 'lean-avhold', 'lean-unpaced', 'lean-dgram', 'werift'];
+export type SendPath = 'drake' | 'lean' | 'lean-solo' | 'lean-nogso' | 'lean-packet' | 'lean-frame' | 'lean-unpaced' | 'lean-dgram' | 'werift' | 'pion';
+export const ALL_PATHS: readonly SendPath[] = ['drake', 'lean', 'lean-solo', 'lean-nogso', 'lean-packet', 'lean-frame', 'lean-unpaced', 'lean-dgram', 'werift'];
 /** Pion v3's stock fan-out (bench/pion, built when Go and Debian's Pion sources are there): cpu-per-viewer only. */
 export const PION_PATH: SendPath = 'pion';
 /** The send paths this run compares (`--paths`); werift's stock path is the baseline of the ratios. */
@@ -30,7 +29,7 @@ export const SEND_PATHS: SendPath[] = ['lean', 'lean-solo', 'werift'];
 export function pathConfig(path: SendPath): { send_path: 'drake' | 'lean' | 'werift'; shared_port: boolean } {
   if (path === 'pion') throw new Error('pion is not a drake send path');
   if (path === 'lean-solo') return { send_path: 'lean', shared_port: false };
-  if (path === 'lean-nogso' || path === 'lean-packet' || path === 'lean-frame' || path === 'lean-avhold' || path === 'lean-unpaced' || path === 'lean-dgram') return { send_path: 'lean', shared_port: true };
+  if (path === 'lean-nogso' || path === 'lean-packet' || path === 'lean-frame' || path === 'lean-unpaced' || path === 'lean-dgram') return { send_path: 'lean', shared_port: true };
   return { send_path: path, shared_port: path === 'lean' };
 }
 /** Environment a bench path's drake child starts with. */
@@ -38,7 +37,6 @@ export function pathEnv(path: SendPath): Record<string, string> {
   if (path === 'lean-nogso') return { DRAKE_GSO: '0' };
   if (path === 'lean-packet') return { DRAKE_LIVE_BATCH: 'packet' };
   if (path === 'lean-frame') return { DRAKE_LIVE_BATCH: 'frame' };
-  if (path === 'lean-avhold') return { DRAKE_LIVE_AUDIO_WAIT_MS: '40' };
   if (path === 'lean-unpaced') return { DRAKE_RTCP_PACED: '0' };
   if (path === 'lean-dgram') return { DRAKE_NATIVE_RECV: '0' };
   return {};

@@ -1,7 +1,6 @@
 // LiveQueue: live packets leave at the end of the I/O pass or read; with byFrame (DRAKE_LIVE_BATCH=frame) a
 // frame at a time (at the RTP marker), audio with it or alone, a frame whose marker does not come after
-// frameWaitMs; a full queue at once; with audioWaitMs, audio waits for the next video packet while video flows;
-// order is arrival order and no packet leaves twice or is lost.
+// frameWaitMs; a full queue at once; order is arrival order and no packet leaves twice or is lost.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -18,7 +17,7 @@ function rtp(seq: number, marker: boolean): Buffer {
 
 const endOfPass = () => new Promise<void>((r) => setImmediate(r));
 
-function harness(opts: { byFrame?: boolean; max?: number; frameWaitMs?: number; audioWaitMs?: number } = {}) {
+function harness(opts: { byFrame?: boolean; max?: number; frameWaitMs?: number } = {}) {
   const flushes: number[][] = [];
   const q = new LiveQueue(
     (pkts, _at, isVideo, n) => {
@@ -26,7 +25,7 @@ function harness(opts: { byFrame?: boolean; max?: number; frameWaitMs?: number; 
       for (let i = 0; i < n; i++) out.push(isVideo[i] ? pkts[i]!.readUInt16BE(2) : -pkts[i]!.readUInt16BE(2));
       flushes.push(out);
     },
-    { byFrame: opts.byFrame ?? true, max: opts.max ?? 64, frameWaitMs: opts.frameWaitMs ?? 50, audioWaitMs: opts.audioWaitMs ?? 0 },
+    { byFrame: opts.byFrame ?? true, max: opts.max ?? 64, frameWaitMs: opts.frameWaitMs ?? 50 },
   );
   return { q, flushes };
 }
@@ -106,57 +105,21 @@ describe('LiveQueue', () => {
     assert.deepEqual(flushes, [[1, 2]]);
   });
 
-  it('audioWaitMs: while video flows, audio waits for the next video packet and leaves with it', async () => {
-    const { q, flushes } = harness({ byFrame: false, audioWaitMs: 40 });
-    q.push(rtp(1, true), performance.now(), true);
-    await endOfPass();
-    assert.deepEqual(flushes, [[1]]);
-    q.push(rtp(100, false), performance.now(), false);
-    await endOfPass();
-    q.endOfRead(); // a shard worker's end of a ring read does not release it either
-    assert.deepEqual(flushes, [[1]], 'audio alone waits');
-    q.push(rtp(2, true), performance.now(), true);
-    await endOfPass();
-    assert.deepEqual(flushes, [[1], [-100, 2]]);
-    assert.equal(q.flushes.late, 0);
-  });
-
-  it('audioWaitMs: held audio leaves after the wait when no video comes, and an audio-only stream is never held', async () => {
-    const { q, flushes } = harness({ byFrame: false, audioWaitMs: 20 });
-    q.push(rtp(1, true), performance.now(), true);
-    await endOfPass();
-    q.push(rtp(100, false), performance.now(), false);
-    await sleep(60);
-    assert.deepEqual(flushes, [[1], [-100]]);
-    assert.equal(q.flushes.late, 1);
-    // No video for longer than the flow window (250 ms): audio leaves at the end of its pass again.
-    const audioOnly = harness({ byFrame: false, audioWaitMs: 40 });
-    audioOnly.q.push(rtp(1, true), performance.now() - 1000, true); // video a second ago
-    await endOfPass();
-    audioOnly.q.push(rtp(200, false), performance.now(), false);
-    await endOfPass();
-    assert.deepEqual(audioOnly.flushes, [[1], [-200]]);
-  });
-
   it('random arrivals: every packet leaves exactly once, in arrival order', async () => {
-    for (const audioWaitMs of [0, 3]) await randomArrivals(audioWaitMs);
+    const { q, flushes } = harness({ max: 16, frameWaitMs: 5 });
+    let seq = 0;
+    const sent: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const video = Math.random() < 0.8;
+      const s = ++seq;
+      q.push(rtp(s, video && Math.random() < 0.25), 0, video);
+      sent.push(video ? s : -s);
+      if (Math.random() < 0.3) q.endOfRead();
+      if (Math.random() < 0.05) await endOfPass();
+      if (Math.random() < 0.01) await sleep(8);
+    }
+    await sleep(20);
+    assert.equal(q.length, 0);
+    assert.deepEqual(flushes.flat(), sent);
   });
 });
-
-async function randomArrivals(audioWaitMs: number): Promise<void> {
-  const { q, flushes } = harness({ max: 16, frameWaitMs: 5, audioWaitMs });
-  let seq = 0;
-  const sent: number[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const video = Math.random() < 0.8;
-    const s = ++seq;
-    q.push(rtp(s, video && Math.random() < 0.25), performance.now(), video);
-    sent.push(video ? s : -s);
-    if (Math.random() < 0.3) q.endOfRead();
-    if (Math.random() < 0.05) await endOfPass();
-    if (Math.random() < 0.01) await sleep(8);
-  }
-  await sleep(20);
-  assert.equal(q.length, 0);
-  assert.deepEqual(flushes.flat(), sent);
-}

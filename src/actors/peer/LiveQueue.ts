@@ -10,12 +10,6 @@
 // ones does not delay the picture, and a source that paces a frame's packets over several passes still gets
 // one sendmmsg per frame. Audio leaves with the frame, or at the end of its pass when no frame is open. A
 // frame whose marker has not come within `frameWaitMs` (lost, a source that sets none) leaves as far as it got.
-//
-// audioWaitMs > 0 also holds audio that no video is queued with, for at most that long, so that it leaves with
-// the next video packet: a 30 fps stream with 20 ms Opus then wakes its sender ≈ 30 times a second instead of
-// ≈ 80. Browsers already play audio behind the video it is synchronised with, so the wait seldom shows; it
-// applies only while video is flowing (a packet in the last VIDEO_FLOWING_MS), so an audio-only stream is
-// never held.
 
 /** Receives the first `n` queued packets; the queue forgets them when it returns. */
 export type LiveFlush = (pkts: ReadonlyArray<Buffer | null>, arrivedAt: Float64Array, isVideo: Uint8Array, n: number) => void;
@@ -26,22 +20,12 @@ export interface LiveQueueOptions {
   /** Capacity: the most packets one flush hands over. */
   max: number;
   frameWaitMs: number;
-  /** Hold audio for the next video packet, at most this long (0: audio leaves at the end of its pass). */
-  audioWaitMs?: number;
 }
-
-/** Audio is held for video only while video came this recently. */
-const VIDEO_FLOWING_MS = 250;
 
 export class LiveQueue {
   readonly #flush: LiveFlush;
   readonly #byFrame: boolean;
   readonly #frameWaitMs: number;
-  readonly #audioWaitMs: number;
-  /** performance.now() of the last video packet pushed. */
-  #lastVideoAt = -Infinity;
-  /** Some of the queued packets are video (else the queue is audio only: it may be held). */
-  #videoQueued = false;
   readonly #pkts: Array<Buffer | null>;
   readonly #at: Float64Array;
   readonly #video: Uint8Array;
@@ -55,7 +39,7 @@ export class LiveQueue {
   #scheduled = false;
   /** Armed while an open frame waits for its marker. */
   #timer: NodeJS.Timeout | null = null;
-  /** Flushes by cause (the unit tests read them): end of a pass/read, queue full, frame or audio wait over. */
+  /** Flushes by cause (the unit tests read them): end of a pass/read, queue full, frame wait over. */
   readonly flushes = { complete: 0, full: 0, late: 0 };
 
   readonly #atEndOfPass = (): void => {
@@ -72,7 +56,6 @@ export class LiveQueue {
     this.#flush = flush;
     this.#byFrame = opts.byFrame;
     this.#frameWaitMs = opts.frameWaitMs;
-    this.#audioWaitMs = opts.audioWaitMs ?? 0;
     this.max = opts.max;
     this.#limit = opts.max;
     this.#pkts = new Array<Buffer | null>(opts.max).fill(null);
@@ -94,11 +77,7 @@ export class LiveQueue {
     this.#pkts[i] = pkt;
     this.#at[i] = arrivedAt;
     this.#video[i] = video ? 1 : 0;
-    if (video) {
-      this.#frameOpen = this.#byFrame && (pkt[1]! & 0x80) === 0;
-      this.#videoQueued = true;
-      if (this.#audioWaitMs > 0) this.#lastVideoAt = arrivedAt;
-    }
+    if (video) this.#frameOpen = this.#byFrame && (pkt[1]! & 0x80) === 0;
     if (!this.#frameOpen) this.#closed = i + 1;
     if (this.#count >= this.#limit) {
       this.flushes.full++;
@@ -106,23 +85,15 @@ export class LiveQueue {
     }
     if (this.#frameOpen) {
       this.#timer ??= setTimeout(this.#late, this.#frameWaitMs);
-    } else if (this.#holdingAudio(arrivedAt)) {
-      this.#timer ??= setTimeout(this.#late, this.#audioWaitMs);
     } else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#atEndOfPass);
     }
   }
 
-  /** Only audio is queued, and video is flowing: it waits for the next video packet (or the timer). */
-  #holdingAudio(now: number): boolean {
-    return this.#audioWaitMs > 0 && !this.#videoQueued && now - this.#lastVideoAt < VIDEO_FLOWING_MS;
-  }
-
-  /** A read ended: what is complete leaves now; an open frame stays, and so does audio held for video. */
+  /** A read ended: what is complete leaves now; an open frame stays. */
   endOfRead(): void {
     if (this.#closed === 0) return;
-    if (this.#audioWaitMs > 0 && !this.#videoQueued && this.#timer) return;
     this.flushes.complete++;
     this.#take(this.#closed);
   }
@@ -152,7 +123,6 @@ export class LiveQueue {
       this.#closed = 0;
       if (rest === 0) {
         this.#frameOpen = false;
-        this.#videoQueued = false;
         if (this.#timer) clearTimeout(this.#timer);
         this.#timer = null;
       } else {

@@ -44,8 +44,6 @@ const SESSION_BURST_PER_TICK = 30;
  *   DRAKE_LIVE_BATCH=frame   also hold a video frame's packets until its last one (RTP marker, ≤ 3 ms): for
  *                            sources that pace a frame's packets over several passes (bench: lean-frame)
  *   DRAKE_LIVE_BATCH=packet  each live packet to every viewer as it arrives (bench: lean-packet)
- *   DRAKE_LIVE_AUDIO_WAIT_MS=40  hold audio (≤ 40 ms) for the next video packet, so both leave in one flush
- *                            (bench: lean-avhold; LiveQueue says why)
  * While every viewer of the shard is connected, the shared port is read right after each live flush
  * (UdpMux.setPaced): the viewers' RTCP and consent checks wait for the awake thread instead of each waking it;
  * reports are timed by their kernel arrival stamp, so round-trip times are not biased by the wait.
@@ -54,9 +52,6 @@ const SESSION_BURST_PER_TICK = 30;
  */
 const LIVE_BATCH = process.env.DRAKE_LIVE_BATCH === 'packet' ? 'packet' : process.env.DRAKE_LIVE_BATCH === 'frame' ? 'frame' : 'pass';
 const LIVE_FRAME_WAIT_MS = 3;
-const LIVE_AUDIO_WAIT_MS = Math.max(0, Math.min(100, Number(process.env.DRAKE_LIVE_AUDIO_WAIT_MS) || 0));
-/** Paced reads' fallback when no flush comes: flushes come once per video frame when audio waits for it. */
-const PACED_FALLBACK_MS = LIVE_AUDIO_WAIT_MS > 0 ? 45 : 20;
 const RTCP_PACED = process.env.DRAKE_RTCP_PACED !== '0';
 const LIVE_MAX = 64;
 const LIVE_MAX_COPIES = 256;
@@ -117,7 +112,6 @@ export class PeerShard {
     byFrame: LIVE_BATCH === 'frame',
     max: LIVE_MAX,
     frameWaitMs: LIVE_FRAME_WAIT_MS,
-    audioWaitMs: LIVE_BATCH === 'packet' ? 0 : LIVE_AUDIO_WAIT_MS,
   });
   readonly #liveCopies = new Uint32Array(LIVE_MAX);
   /** The flush's packets staged once for every viewer's protectRun. */
@@ -207,7 +201,7 @@ export class PeerShard {
     // Paced only where the port is read natively: its kernel arrival stamps keep the wait out of the RTT.
     if (mux && RTCP_PACED && mux.reader === 'recvmmsg') {
       // After the send (and its latency): the viewers' RTCP is read while the thread is awake, and never holds up live media.
-      mux.setPaced(!connecting && this.#sessions.size > 0, PACED_FALLBACK_MS);
+      mux.setPaced(!connecting && this.#sessions.size > 0);
       mux.readWindow();
     }
     this.#liveQueue.limit = LIVE_MAX_COPIES / Math.max(1, this.#sessions.size);
