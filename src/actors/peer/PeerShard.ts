@@ -104,6 +104,8 @@ export class PeerShard {
   #disposed = false;
   /** Viewers with a burst to send, in the order the pacer serves them next. */
   readonly #bursting = new Set<PeerSession>();
+  /** Sessions closed by a DELETE or by the stream (not by their own failure): their end is not news. */
+  readonly #deliberate = new WeakSet<PeerSession>();
   #pacer: NodeJS.Timeout | null = null;
   /** Shared port, grouped live path: the batch the live packets are protected into. */
   #live: BurstBatch | null = null;
@@ -353,12 +355,16 @@ export class PeerShard {
   async remove(id: string): Promise<boolean> {
     const s = this.#sessions.get(id);
     if (!s) return false;
+    this.#deliberate.add(s);
     await s.close('DELETE by the viewer');
     return true;
   }
 
   async closeAll(reason: string): Promise<void> {
-    await Promise.all([...this.#sessions.values()].map((s) => s.close(reason)));
+    await Promise.all([...this.#sessions.values()].map((s) => {
+      this.#deliberate.add(s);
+      return s.close(reason);
+    }));
   }
 
   /** Closes every viewer and the shared port; the shard takes no new viewers after this. */
@@ -393,7 +399,7 @@ export class PeerShard {
     this.#past.plis += c.plis;
     this.#past.bursts += c.bursts;
     this.#past.plisIgnored += c.plisIgnored;
-    if (s.everConnected) log.debug(`session ${s.id} closed: ${reason}`);
+    if (s.everConnected || this.#deliberate.has(s)) log.debug(`session ${s.id} closed: ${reason}`);
     else log.info(`session ${s.id} closed before it connected: ${reason}`);
     this.#opts.onClosed?.(s.id);
     if (this.#sessions.size === 0 && this.#sweeper) {
