@@ -92,6 +92,8 @@ describe('metrics, sessions and log', () => {
   test('GET /api/v3/log has drake\'s own lines, console and raw', async () => {
     const lines = await drake.api<string[]>('GET', '/api/v3/log');
     assert.ok(lines.body.some((l) => /info \[Supervisor\] process cam added/.test(l)), 'lines below the console level are kept too');
+    // The stream actor's worker thread logs there too (its shard opened the shared port for the viewer).
+    assert.ok(lines.body.some((l) => /info \[PeerShard\] viewers share UDP port \d+/.test(l)), `a worker thread's line: ${lines.body.slice(-5).join(' | ')}`);
     const raw = await drake.api<Array<{ ts: string; level: string; component: string; message: string }>>('GET', '/api/v3/log?format=raw');
     assert.ok(Array.isArray(raw.body));
     for (const e of raw.body) assert.ok(e.ts && e.level && e.component && typeof e.message === 'string');
