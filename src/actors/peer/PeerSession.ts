@@ -58,6 +58,11 @@ const DISCONNECTED_GRACE_MS = 8000;
 export class CodecMismatchError extends Error {}
 export class GatheringTimeoutError extends Error {}
 
+/** werift's ICE and DTLS states, for a connection that failed: which of the two gave up. */
+export function transportStates(pc: RTCPeerConnection): string {
+  return `ICE ${pc.iceConnectionState}, DTLS ${pc.dtlsTransports.map((t) => t.state).join('/') || 'none'}`;
+}
+
 export type IceOptions = StreamWebrtcSettings['ice'];
 
 export interface PeerSessionOptions {
@@ -282,8 +287,7 @@ export class PeerSession {
           this.#opts.keyframeWanted?.();
         }
       } else if (state === 'failed' || state === 'closed') {
-        const dtls = this.#pc.dtlsTransports.map((t) => t.state).join('/');
-        void this.close(`connection ${state} (ICE ${this.#pc.iceConnectionState}, DTLS ${dtls || 'none'})`);
+        void this.close(`connection ${state} (${transportStates(this.#pc)})`);
       } else if (state === 'disconnected' && !this.#disconnectTimer) {
         this.#disconnectTimer = setTimeout(() => void this.close('connection lost (consent freshness)'), DISCONNECTED_GRACE_MS);
       }

@@ -10,7 +10,7 @@ import { Logger } from '../../shared/log.ts';
 import type { PublishEvent, PublishInit, WhepCreatedDto, WhepPatchedDto, WhepSessionDto, WhepStatsDto, WhipPublishedDto, WhipPublisherDto } from '../../shared/protocol.ts';
 import { PacketRing, type MediaKind } from '../../shared/ring.ts';
 import { guardDtlsClients } from '../../actors/peer/dtlsClientGuard.ts';
-import { dropDefaultStun } from '../../actors/peer/PeerSession.ts';
+import { dropDefaultStun, transportStates } from '../../actors/peer/PeerSession.ts';
 import { ifMatchAllows, PeerShard } from '../../actors/peer/PeerShard.ts';
 import { parseSdpFrag, SdpError, type OfferCodec } from '../../actors/peer/sdp.ts';
 import { checkWhipOffer } from './offer.ts';
@@ -190,7 +190,7 @@ export class PublishActor {
       if (!this.#connected) log.info(`${this.#init.name}: publisher connected`);
       this.#connected = true;
     } else if (state === 'failed' || state === 'closed') {
-      void this.close(`publisher connection ${state}`);
+      void this.close(`publisher connection ${state}${this.#pc ? ` (${transportStates(this.#pc)})` : ''}`);
     } else if (state === 'disconnected' && !this.#disconnectTimer) {
       this.#disconnectTimer = setTimeout(() => void this.close('publisher lost (ICE consent freshness)'), DISCONNECTED_GRACE_MS);
     }
