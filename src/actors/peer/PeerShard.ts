@@ -355,16 +355,18 @@ export class PeerShard {
   async remove(id: string): Promise<boolean> {
     const s = this.#sessions.get(id);
     if (!s) return false;
-    this.#deliberate.add(s);
-    await s.close('DELETE by the viewer');
+    await this.#end(s, 'DELETE by the viewer');
     return true;
   }
 
   async closeAll(reason: string): Promise<void> {
-    await Promise.all([...this.#sessions.values()].map((s) => {
-      this.#deliberate.add(s);
-      return s.close(reason);
-    }));
+    await Promise.all([...this.#sessions.values()].map((s) => this.#end(s, reason)));
+  }
+
+  /** Closes a session on the viewer's or the stream's behalf (not for a failure of its own). */
+  #end(s: PeerSession, reason: string): Promise<void> {
+    this.#deliberate.add(s);
+    return s.close(reason);
   }
 
   /** Closes every viewer and the shared port; the shard takes no new viewers after this. */

@@ -3,7 +3,8 @@
 // * A second HelloVerifyRequest: the peer repeats it when drake's ClientHello went out twice (werift
 //   retransmits flight 1 after 500 ms, so any peer that answers slower than that on a loaded box sees
 //   two). werift then throws ("flight 3 already running") and the session fails with ICE connected.
-//   werift's, Pion's and NSS's DTLS servers send HelloVerifyRequest; libwebrtc's (Chromium's) does not.
+//   werift's and Pion's DTLS servers send HelloVerifyRequest; libwebrtc's (Chromium's) and libdatachannel's
+//   OpenSSL build do not.
 // * A server flight 4 after the handshake (a browser repeats it when drake's flight 5 is slow): werift
 //   makes a fresh ECDHE key, derives a new master secret, replaces its record cipher and sends flight 5
 //   again for ~30 s. The viewer keeps the first keys: werift's later DTLS records (the close_notify on
@@ -47,7 +48,6 @@ function guard(client: DtlsClientInternals | undefined): void {
   if (!client || client.sessionType !== CLIENT || !handle || guarded.has(client)) return;
   guarded.add(client);
   client.onHandleHandshakes = (assembled) => {
-    if (!assembled.some((h) => stale(client, h))) return handle.call(client, assembled);
     const fresh = assembled.filter((h) => !stale(client, h));
     return fresh.length === 0 ? Promise.resolve() : handle.call(client, fresh);
   };
