@@ -150,7 +150,7 @@ export interface WhepStatsDto {
    * valid integrity), those the kernel dropped for a full receive buffer (recvmmsg reader only), ICE-lite
    * binding requests the port answered, STUN requests werift sent from it (full ICE). null elsewhere.
    */
-  /** paced: the port is read after live flushes (and by a 20 ms fallback), not as datagrams arrive (true if any shard's is). */
+  /** paced: the port is read after live flushes (as datagrams arrive when none came for 100 ms), not as datagrams arrive (true if any shard's is). */
   port?: { received: number; reads: number; reader: 'recvmmsg' | 'dgram'; paced: boolean; dropped: number; kernelDropped: number; stunAnswered: number; stunRequestsSent: number } | null;
   /** Viewer-packets a batched send could not hand to the kernel (socket buffer full). */
   batchDrops: number;

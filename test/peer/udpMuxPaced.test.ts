@@ -1,6 +1,7 @@
 // UdpMux's paced reads (the default; DRAKE_RTCP_PACED=0 turns them off): while paced the shared port is not read as datagrams arrive; they
 // wait in the socket buffer until readWindow(), which reads all of them (more than one libuv batch of 32), and
-// turning pacing off reads as they come again. Real sockets on 127.0.0.1.
+// turning pacing off reads as they come again. When the windows stop coming (no media), the port is read as
+// datagrams come until the next one. Real sockets on 127.0.0.1.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, test } from 'node:test';
@@ -22,7 +23,7 @@ test('paced: datagrams wait for readWindow(), which reads them all; unpaced read
     await send(mux.port, 1);
     await waitFor('unpaced: read at once', async () => mux.counters.received === 1, 5000);
 
-    mux.setPaced(true, 60_000); // no fallback read during the test
+    mux.setPaced(true, 60_000); // no stall during the test
     assert.equal(mux.paced, true);
     await send(mux.port, 40);
     await turns(5);
@@ -47,12 +48,26 @@ test('paced: datagrams wait for readWindow(), which reads them all; unpaced read
   }
 });
 
-test('paced without media: the fallback reads every few ms', async () => {
+test('paced, windows stalled: after idleMs the port is read as datagrams come, until the next window', async () => {
   const mux = await UdpMux.open('127.0.0.1');
   try {
-    mux.setPaced(true, 20);
+    mux.setPaced(true, 1000);
     await send(mux.port, 5);
-    await waitFor('the fallback window read them', async () => mux.counters.received === 5, 5000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(mux.counters.received, 0, 'not stalled yet: waiting for a window');
+    await waitFor('stalled: read without a window', async () => mux.counters.received === 5, 5000);
+    assert.equal(mux.pacedIdle, true);
+    await send(mux.port, 3);
+    await waitFor('read as they come while stalled', async () => mux.counters.received === 8, 5000);
+
+    mux.readWindow(); // a flush: paced again
+    assert.equal(mux.pacedIdle, false);
+    await turns(5); // node's dgram reads in the window's poll: let it end
+    await send(mux.port, 2);
+    await turns(5);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(mux.counters.received, 8, 'paced again after the window');
+    await waitFor('read once the windows stall again', async () => mux.counters.received === 10, 5000);
   } finally {
     await mux.close();
   }

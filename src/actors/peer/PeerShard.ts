@@ -390,8 +390,8 @@ export class PeerShard {
     if (this.#sessions.get(s.id) !== s) return;
     this.#sessions.delete(s.id);
     this.#bursting.delete(s);
-    // No viewer left: no flush reads the port, and the paced fallback would wake the thread 50 times a
-    // second for nothing; read as datagrams come (none, until the next viewer joins).
+    // No viewer left: no flush reads the port, and the paced stall check would wake the thread for
+    // nothing; read as datagrams come (none, until the next viewer joins).
     if (this.#sessions.size === 0) this.#muxOpen?.setPaced(false);
     const c = s.counters;
     this.#past.packets += c.videoPackets + c.audioPackets;

@@ -110,8 +110,12 @@ export class MuxTransport {
 const MUX_RANGE_MARK = 65536;
 /** libuv reads at most this many datagrams per readiness of a UDP socket in one loop iteration. */
 const LIBUV_READ_BATCH = 32;
-/** Paced reads without live flushes (no media): the port is read this often. */
-const PACED_FALLBACK_MS = 20;
+/**
+ * Paced reads: after this long without a live flush (the media stalled, or frames come further apart) the port
+ * is read as datagrams come until the next flush; checked on a fixed interval of this length, so a stall is
+ * noticed within two of it.
+ */
+const PACED_IDLE_MS = 100;
 const muxes = new Map<number, UdpMux>();
 let hooked = false;
 
@@ -160,9 +164,20 @@ export class UdpMux {
   #receiving = true;
   /** Datagrams read since reading last (re)started: a full libuv batch means more may wait. */
   #readInWindow = 0;
-  #fallback: NodeJS.Timeout | null = null;
+  /** Paced: notices a stall of the flushes (see PACED_IDLE_MS). */
+  #idleCheck: NodeJS.Timeout | null = null;
+  #idleMs = PACED_IDLE_MS;
+  /** Paced, but no flush came for idleMs: reading as datagrams come until the next readWindow(). */
+  #idle = false;
+  /** When readWindow() last ran (performance.now()). */
+  #windowAt = 0;
+  readonly #checkIdle = (): void => {
+    if (!this.#paced || this.#idle || this.closed || performance.now() - this.#windowAt < this.#idleMs) return;
+    this.#idle = true;
+    this.#setReceiving(true);
+  };
   readonly #endWindow = (): void => {
-    if (!this.#paced || this.closed) return;
+    if (!this.#paced || this.#idle || this.closed) return;
     if (this.#readInWindow >= LIBUV_READ_BATCH) {
       this.#readInWindow = 0;
       setImmediate(this.#endWindow);
@@ -177,24 +192,36 @@ export class UdpMux {
   }
 
   /**
-   * Paced reads: the port is read only right after a live flush (readWindow) or, without media, every
-   * PACED_FALLBACK_MS, instead of whenever a datagram arrives. The viewers' RTCP and consent checks then wait in
-   * the socket buffer (≤ one flush interval) and are handled while the thread is awake and warm, instead of
-   * each waking it. For viewers that are all connected: ICE and DTLS of a joining one want the port read at once.
-   * Turned off, the port is read as datagrams come again.
+   * Paced reads: while live flushes come, the port is read only right after each (readWindow) instead of
+   * whenever a datagram arrives. The viewers' RTCP and consent checks then wait in the socket buffer (≤ one
+   * flush interval) and are handled while the thread is awake and warm, instead of each waking it. When no
+   * flush came for `idleMs` (the media stalled), the port is read as datagrams come until the next flush.
+   * For viewers that are all connected: ICE and DTLS of a joining one want the port read at once. Turned
+   * off, the port is read as datagrams come again.
+   *
+   * The stall check is a plain interval, never re-armed per flush: re-arming a timer at every flush (refresh)
+   * still wakes the thread at each of its old deadlines, ≈ 50 times a second at 20 ms.
    */
-  setPaced(on: boolean, fallbackMs = PACED_FALLBACK_MS): void {
+  setPaced(on: boolean, idleMs = PACED_IDLE_MS): void {
     if (on === this.#paced || this.closed) return;
     this.#paced = on;
+    this.#idle = false;
     if (on) {
-      this.#fallback = setInterval(() => this.readWindow(), fallbackMs);
-      this.#fallback.unref();
+      this.#idleMs = idleMs;
+      this.#windowAt = performance.now();
+      this.#idleCheck = setInterval(this.#checkIdle, idleMs);
+      this.#idleCheck.unref();
       this.#setReceiving(false);
     } else {
-      if (this.#fallback) clearInterval(this.#fallback);
-      this.#fallback = null;
+      if (this.#idleCheck) clearInterval(this.#idleCheck);
+      this.#idleCheck = null;
       this.#setReceiving(true);
     }
+  }
+
+  /** Paced, but the flushes stalled: the port is read as datagrams come until the next readWindow(). */
+  get pacedIdle(): boolean {
+    return this.#idle;
   }
 
   get paced(): boolean {
@@ -207,9 +234,13 @@ export class UdpMux {
    */
   readWindow(): void {
     if (!this.#paced || this.closed) return;
+    this.#windowAt = performance.now();
+    if (this.#idle) {
+      this.#idle = false;
+      this.#setReceiving(false);
+    }
     const r = this.#reader;
     if (r) {
-      this.#fallback?.refresh();
       // Not from inside a batch: drain() reuses the slots that batch is still reading.
       if (this.#inBatch) return;
       for (let b = 0; b < PACED_DRAIN_BATCHES && !this.closed; b++) {
@@ -221,7 +252,6 @@ export class UdpMux {
     }
     if (this.#receiving) return;
     this.#setReceiving(true);
-    this.#fallback?.refresh();
     setImmediate(this.#endWindow);
   }
 
@@ -231,8 +261,9 @@ export class UdpMux {
     else if (!setReceiving(this.socket, on)) {
       // This Node's dgram handle cannot pause: read as datagrams come.
       this.#paced = false;
-      if (this.#fallback) clearInterval(this.#fallback);
-      this.#fallback = null;
+      this.#idle = false;
+      if (this.#idleCheck) clearInterval(this.#idleCheck);
+      this.#idleCheck = null;
       return;
     }
     this.#receiving = on;
@@ -451,8 +482,8 @@ export class UdpMux {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.#fallback) clearInterval(this.#fallback);
-    this.#fallback = null;
+    if (this.#idleCheck) clearInterval(this.#idleCheck);
+    this.#idleCheck = null;
     if (muxes.get(this.#port) === this) muxes.delete(this.#port);
     for (const t of this.#transports) t.closed = true;
     this.#transports.clear();
