@@ -24,7 +24,7 @@ import { fmt, isoStamp, machineInfo, RESULTS_DIR, writeJson, writeText, type Mac
 import { activate, ALL_PATHS, PROCESS_ID, SEND_PATHS, selectPaths, SOURCE, startBenchDrake, startBenchPion, waitNoViewers, type BenchDrake, type SendPath } from './lib/source.ts';
 import { buildPion, killAllPions } from './lib/pionChild.ts';
 import { runMicro, type MicroResult } from './micro.ts';
-import { cpuChart, cpuTables, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
+import { cpuChart, cpuTables, machineSaturated, runCpuPerViewer, summarize, type LevelResult } from './scenarios/cpuPerViewer.ts';
 import { gsoComparison, runJoinStorm, stormChart, stormRows, stormTable } from './scenarios/joinStorm.ts';
 import { killTtff, runTtff, ttffChart } from './scenarios/ttff.ts';
 import { pliFloodTable, runPliFlood } from './scenarios/pliFlood.ts';
@@ -236,7 +236,7 @@ function limitLine(rows: LevelResult[]): string {
     ] as Array<[string, number]>;
     const other = r.machineCpuPct - parts.reduce((s, [, v]) => s + v, 0);
     const biggest = [...parts].sort((a, b) => b[1] - a[1])[0]!;
-    const saturated = r.machineCpuPct > cores * 100 * 0.9;
+    const saturated = machineSaturated(r);
     const hot = parts.filter(([, v]) => v > 90).map(([n]) => n);
     if (r.drakeBusiestThreadPct > 90) hot.push("drake's busiest thread");
     lines.push(

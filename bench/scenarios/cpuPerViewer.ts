@@ -334,9 +334,15 @@ function pathsOf(results: Array<{ path: SendPath }>): SendPath[] {
   return [...SEND_PATHS.filter((p) => p !== 'werift'), 'pion' as const, 'werift' as const].filter((p) => seen.has(p));
 }
 
+/** The whole machine was busy (> 90 % of all its cores) in this level's window: its figures include contention. */
+export function machineSaturated(r: Pick<LevelResult, 'machineCpuPct'>): boolean {
+  return r.machineCpuPct > os.cpus().length * 100 * 0.9;
+}
+
 export function cpuTables(results: LevelResult[]): string {
   const sum = summarize(results);
   const get = (k: ViewerKind, p: SendPath, n: number) => sum.find((s) => s.viewerKind === k && s.path === p && s.viewers === n);
+  const saturated = (k: ViewerKind, n: number, ...ps: SendPath[]) => results.some((r) => r.viewerKind === k && r.viewers === n && ps.includes(r.path) && machineSaturated(r));
   const levels = [...new Set(results.map((r) => r.viewers))].sort((a, b) => a - b);
   const rows = kindsOf(results).flatMap((k) => levels.filter((n) => results.some((r) => r.viewerKind === k && r.viewers === n)).map((n) => [k, n] as const));
   const paths = pathsOf(results);
@@ -344,7 +350,7 @@ export function cpuTables(results: LevelResult[]): string {
   const base = paths.includes('werift') ? ('werift' as const) : null;
   // drake's paths against Pion v3 (the issue's target: ≥ 3× lower CPU per viewer).
   const vsPion = paths.includes('pion') ? others.filter((p) => p !== 'pion') : [];
-  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b && b > 0 ? `${fmt(a / b, 2)}×` : '–');
+  const ratio = (a: number | null | undefined, b: number | null | undefined, sat = false) => (a && b && b > 0 ? `${fmt(a / b, 2)}×${sat ? ' ⚠' : ''}` : '–');
   const head = ['viewer kind', 'viewers'];
   for (const p of paths) head.push(`${p} path CPU %`);
   for (const p of paths) head.push(`${p} %/viewer`);
@@ -360,10 +366,10 @@ export function cpuTables(results: LevelResult[]): string {
       const w = base ? get(k, base, n) : undefined;
       for (const p of paths) row.push(fmt(get(k, p, n)?.drakeCpuPct));
       for (const p of paths) row.push(fmt(get(k, p, n)?.perViewerPct, 2));
-      if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(k, p, n)?.perViewerPct));
-      for (const p of vsPion) row.push(ratio(get(k, 'pion', n)?.perViewerPct, get(k, p, n)?.perViewerPct));
+      if (base) for (const p of others) row.push(ratio(w?.perViewerPct, get(k, p, n)?.perViewerPct, saturated(k, n, base, p)));
+      for (const p of vsPion) row.push(ratio(get(k, 'pion', n)?.perViewerPct, get(k, p, n)?.perViewerPct, saturated(k, n, 'pion', p)));
       for (const p of paths) row.push(fmt(get(k, p, n)?.marginalPct, 2));
-      if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(k, p, n)?.marginalPct));
+      if (base) for (const p of others) row.push(ratio(w?.marginalPct, get(k, p, n)?.marginalPct, saturated(k, n, base, p)));
       for (const p of paths) row.push(fmt(get(k, p, n)?.usPerViewerPacket, 1));
       return row;
     }),
@@ -394,6 +400,7 @@ export function cpuTables(results: LevelResult[]): string {
   );
   const notes =
     'per viewer = (CPU − CPU at 0 viewers) / joined viewers; marginal = ΔCPU / Δjoined between consecutive levels; µs/viewer-pkt = CPU-µs over the 0-viewer baseline per packet drake sent to a viewer. ' +
+    '⚠ after a ratio = the machine was saturated (> 90 % of all cores) in the window of one of the two paths at that level: that server\'s CPU includes contention and loss recovery, so the ratio says nothing about either. ' +
     "machine = /proc/stat, % of one core (200 = both cores of a 2-core box); rest = machine − drake − FFmpeg − generator: the idle drake, the kernel's softirq work not charged to these processes, and anything else running on the box. " +
     "busiest thread = drake's thread with the most CPU in the window (a stream's viewers are served by one thread; '(main)' = the gateway/supervisor thread). " +
     '⚠ = the generator dropped > 1 % of the packets at its sockets (it could not keep up: loss, NACKs and retransmissions at that level are partly its doing). ' +
