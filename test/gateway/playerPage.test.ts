@@ -36,7 +36,8 @@ test(
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
         } else if (req.method === 'POST' && req.url === '/whep/x') {
           const first = posts().length === 1;
-          res.writeHead(first ? 503 : 409, { 'retry-after': '1', 'content-type': 'text/plain' }).end(first ? 'not ready' : 'busy');
+          // The 503's wait is long enough (3 s) for a loaded box to read the page's state before the retry.
+          res.writeHead(first ? 503 : 409, { 'retry-after': first ? '3' : '1', 'content-type': 'text/plain' }).end(first ? 'not ready' : 'busy');
         } else {
           res.writeHead(404).end();
         }
@@ -54,7 +55,7 @@ test(
 
       // Browser-side code is passed as strings: this tsconfig has no DOM lib.
       await page.waitForFunction(`window.drakePlayer?.state === 'retrying'`, null, { timeout: 5_000 });
-      assert.match((await page.textContent('#state')) ?? '', /^retrying in \d+ s — 503/);
+      await page.waitForFunction(`/^retrying in \\d+ s — 503/.test(document.getElementById('state').textContent)`, null, { timeout: 3_000 });
 
       const start = Date.now();
       while (posts().length < 2 && Date.now() - start < 6_000) await new Promise((r) => setTimeout(r, 50));
