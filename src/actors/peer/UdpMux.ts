@@ -213,10 +213,15 @@ export class UdpMux {
       this.#idleCheck.unref();
       this.#setReceiving(false);
     } else {
-      if (this.#idleCheck) clearInterval(this.#idleCheck);
-      this.#idleCheck = null;
+      this.#stopIdleCheck();
       this.#setReceiving(true);
     }
+  }
+
+  #stopIdleCheck(): void {
+    this.#idle = false;
+    if (this.#idleCheck) clearInterval(this.#idleCheck);
+    this.#idleCheck = null;
   }
 
   /** Paced, but the flushes stalled: the port is read as datagrams come until the next readWindow(). */
@@ -261,9 +266,7 @@ export class UdpMux {
     else if (!setReceiving(this.socket, on)) {
       // This Node's dgram handle cannot pause: read as datagrams come.
       this.#paced = false;
-      this.#idle = false;
-      if (this.#idleCheck) clearInterval(this.#idleCheck);
-      this.#idleCheck = null;
+      this.#stopIdleCheck();
       return;
     }
     this.#receiving = on;
@@ -482,8 +485,7 @@ export class UdpMux {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.#idleCheck) clearInterval(this.#idleCheck);
-    this.#idleCheck = null;
+    this.#stopIdleCheck();
     if (muxes.get(this.#port) === this) muxes.delete(this.#port);
     for (const t of this.#transports) t.closed = true;
     this.#transports.clear();
